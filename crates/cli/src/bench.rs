@@ -1,0 +1,249 @@
+//! `unseen bench`: timings of the main operations, one JSON object per line with `--json`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use rand::{Rng, SeedableRng};
+use rand_core::OsRng;
+use serde_json::json;
+use unseen_ml::linear::{fit_table, FitOptions, LinearModel, Metrics, MODEL_FORMAT, MODEL_VERSION};
+use unseen_ml::table::Table;
+use unseen_paillier::{EncryptedNumber, Integer, PrivateKey, Randomness, Scalar, DEFAULT_KEY_BITS};
+use unseen_server::{AppState, Limits};
+use unseen_wire::salary::{legacy_reply, PredictRequest};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Paillier: keygen, encryption, decryption and server-side predictions.
+    Paillier(PaillierBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PaillierBenchArgs {
+    /// Modulus size in bits.
+    #[arg(long, default_value_t = DEFAULT_KEY_BITS)]
+    bits: u32,
+    /// Timed repetitions per operation (keygen uses a fifth of them, at least 3).
+    #[arg(long, default_value_t = 50)]
+    iters: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Median, minimum and maximum of timed runs, in milliseconds.
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+    iters: usize,
+}
+
+fn measure(iters: usize, mut f: impl FnMut()) -> Stats {
+    f(); // warm-up
+    let mut t: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    Stats {
+        median: t[t.len() / 2],
+        min: t[0],
+        max: t[t.len() - 1],
+        iters: t.len(),
+    }
+}
+
+fn report(json_out: bool, op: &str, bits: u32, s: &Stats, note: &str) {
+    if json_out {
+        println!(
+            "{}",
+            json!({"impl": "unseen", "op": op, "bits": bits, "ms_median": s.median, "ms_min": s.min, "ms_max": s.max, "iters": s.iters, "note": note})
+        );
+    } else {
+        println!(
+            "{op:<28} {:>10.3} ms  (min {:.3}, max {:.3}, n={})  {note}",
+            s.median, s.min, s.max, s.iters
+        );
+    }
+}
+
+/// A model with `d` features and seeded random weights.
+fn synthetic_model(d: usize) -> LinearModel {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(d as u64);
+    LinearModel {
+        format: MODEL_FORMAT.into(),
+        version: MODEL_VERSION,
+        name: format!("d{d}"),
+        target: "y".into(),
+        features: (0..d).map(|i| format!("x{i}")).collect(),
+        coefficients: (0..d).map(|_| rng.gen_range(-1000.0..1000.0)).collect(),
+        intercept: rng.gen_range(-1000.0..1000.0),
+        metrics: Metrics {
+            rmse: 0.0,
+            r2: 0.0,
+            rows_train: 0,
+            rows_test: 0,
+            evaluated_on: "synthetic".into(),
+            test_fraction: 0.0,
+            seed: d as u64,
+        },
+    }
+}
+
+/// Runs a bench subcommand.
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Paillier(a) => paillier(a),
+    }
+}
+
+fn paillier(a: PaillierBenchArgs) -> Result<()> {
+    let bits = a.bits;
+    let iters = a.iters;
+    let s = measure((iters / 5).max(3), || {
+        let _ = PrivateKey::generate(bits);
+    });
+    report(
+        a.json,
+        "keygen",
+        bits,
+        &s,
+        "two primes of bits/2 with top bits set; GMP next_prime + 40 Miller-Rabin rounds",
+    );
+
+    let sk = PrivateKey::generate(bits)?;
+    let pk = sk.public_key().clone();
+    let t = Instant::now();
+    pk.fixed_base();
+    let setup = t.elapsed().as_secs_f64() * 1e3;
+    let one = Scalar::Float(1234.5678);
+    let s = measure(iters, || {
+        let _ = EncryptedNumber::encrypt(&pk, &one, Randomness::FixedBase, &mut OsRng);
+    });
+    report(
+        a.json,
+        "encrypt",
+        bits,
+        &s,
+        &format!("public key, fixed-base DJN randomness (one-time table setup {setup:.1} ms)"),
+    );
+    let s = measure(iters, || {
+        let _ = EncryptedNumber::encrypt(&pk, &one, Randomness::Standard, &mut OsRng);
+    });
+    report(
+        a.json,
+        "encrypt_standard",
+        bits,
+        &s,
+        "public key, r^n with uniform r (as phe)",
+    );
+    let s = measure(iters, || {
+        let _ =
+            EncryptedNumber::encrypt_with_private_key(&sk, &one, Randomness::FixedBase, &mut OsRng);
+    });
+    report(
+        a.json,
+        "encrypt_with_private_key",
+        bits,
+        &s,
+        "CRT mod p^2 and q^2, fixed-base randomness",
+    );
+    let s = measure(iters, || {
+        let _ =
+            EncryptedNumber::encrypt_with_private_key(&sk, &one, Randomness::Standard, &mut OsRng);
+    });
+    report(
+        a.json,
+        "encrypt_with_private_key_standard",
+        bits,
+        &s,
+        "CRT mod p^2 and q^2, uniform r",
+    );
+    let ct = EncryptedNumber::encrypt(&pk, &one, Randomness::FixedBase, &mut OsRng)?;
+    let s = measure(iters, || {
+        let _ = sk.decrypt(&ct);
+    });
+    report(a.json, "decrypt", bits, &s, "CRT (as phe)");
+
+    let salary = {
+        let csv = crate::demo::data_file("employee/employee_data.csv")?;
+        let table = Table::read_csv(&csv)?;
+        fit_table(
+            &table,
+            &FitOptions {
+                target: "salary".into(),
+                features: vec![],
+                test_fraction: 0.2,
+                seed: 42,
+                name: "salary".into(),
+            },
+        )?
+    };
+    let limits = Limits {
+        min_key_bits: bits.min(2048),
+        ..Limits::default()
+    };
+    for (op, model, features) in [
+        ("predict_d4", salary, vec![24i64, 4, 6, 1]),
+        (
+            "predict_d100",
+            synthetic_model(100),
+            (0..100).map(|i| (i * 37 % 90) + 10).collect(),
+        ),
+    ] {
+        let cts: Vec<EncryptedNumber> = features
+            .iter()
+            .map(|x| {
+                EncryptedNumber::encrypt_with_private_key(
+                    &sk,
+                    &Scalar::Int(Integer::from(*x)),
+                    Randomness::FixedBase,
+                    &mut OsRng,
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let body = PredictRequest::to_json(&cts);
+        let model = Arc::new(model);
+        let expected = model.predict(&features.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        let state =
+            AppState::new(vec![(*model).clone()], limits.clone()).map_err(anyhow::Error::msg)?;
+        // What a server does per request: parse, compute, re-randomise, serialise.
+        let serve_one = |state: &AppState| -> Result<String> {
+            let req = PredictRequest::parse(body.as_bytes()).map_err(anyhow::Error::msg)?;
+            let r =
+                unseen_server::predict::predict(state, &model, req).map_err(anyhow::Error::msg)?;
+            Ok(legacy_reply(&r))
+        };
+        let reply = serve_one(&state)?;
+        let (_, c, e) = unseen_wire::salary::parse_legacy_reply(reply.as_bytes())
+            .map_err(anyhow::Error::msg)?;
+        let got = sk
+            .decrypt(&EncryptedNumber::new(pk.clone(), c, e)?)?
+            .to_f64();
+        if (got - expected).abs() > 1e-6 * expected.abs().max(1.0) {
+            anyhow::bail!("{op}: decrypted {got}, expected {expected}");
+        }
+        let s = measure(iters, || {
+            let _ = serve_one(&state);
+        });
+        report(a.json, op, bits, &s, "server side: parse request, weighted sum + intercept, re-randomise, reply JSON (client key cached)");
+        let s = measure((iters / 5).max(3), || {
+            let fresh = AppState::new(vec![(*model).clone()], limits.clone()).expect("one model");
+            let _ = serve_one(&fresh);
+        });
+        report(
+            a.json,
+            &format!("{op}_new_key"),
+            bits,
+            &s,
+            "same, first request of a client key (builds its re-randomisation table)",
+        );
+    }
+    Ok(())
+}

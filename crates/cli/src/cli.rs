@@ -1,0 +1,292 @@
+//! Command-line arguments and the dispatch to each command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use unseen_client::keyfile::{self, KeyFormat};
+use unseen_client::salary::{parse_features, predict, Server};
+use unseen_ml::linear::{fit_table, FitOptions, LinearModel};
+use unseen_ml::table::Table;
+use unseen_paillier::{PrivateKey, Randomness, DEFAULT_KEY_BITS};
+use unseen_server::{AppState, Limits};
+
+/// Private machine-learning inference: the server computes on data it cannot read.
+#[derive(Debug, Parser)]
+#[command(name = "unseen", version, about)]
+pub struct Cli {
+    /// Log progress to stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a Paillier key pair into a key file (private; keep it on the client).
+    Keygen(KeygenArgs),
+    /// Train a model.
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Serve models over HTTP and/or the legacy TCP protocol.
+    Serve(ServeArgs),
+    /// Encrypt features, get an encrypted prediction from a server, decrypt it.
+    Predict(PredictArgs),
+    /// Train, serve and query the salary model end to end on this machine, with a report.
+    Demo(crate::demo::DemoArgs),
+    /// Measure operations (one JSON object per line with --json).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+    /// python-paillier file tools: pheutil-compatible keys and encrypted numbers.
+    #[command(subcommand)]
+    Paillier(crate::paillier_cmd::PaillierCommand),
+}
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// Modulus size in bits (2048, 3072 or 4096).
+    #[arg(long, default_value_t = DEFAULT_KEY_BITS)]
+    bits: u32,
+    /// Output key file.
+    #[arg(long, default_value = "keys.json")]
+    out: PathBuf,
+    /// Layout: keys-json ({"public_key": {"n"}, "private_key": {"p", "q"}}) or jwk (pheutil).
+    #[arg(long, default_value = "keys-json")]
+    format: KeyFormat,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TrainCommand {
+    /// Ordinary least squares with intercept on a CSV file.
+    Linear(TrainLinearArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrainLinearArgs {
+    /// CSV file with a header row.
+    #[arg(long)]
+    csv: PathBuf,
+    /// Column to predict.
+    #[arg(long)]
+    target: String,
+    /// Feature columns, comma-separated (default: every other column, in file order).
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+    /// Output model file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Fraction of rows held out for RMSE and R^2 (0 trains on all rows).
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
+    /// Seed of the shuffle before the split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Name under which the server publishes the model.
+    #[arg(long, default_value = "salary")]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Model file (repeat for several models; the legacy protocol serves the first).
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Address of the legacy python-paillier TCP protocol.
+    #[arg(long)]
+    legacy_tcp: Option<SocketAddr>,
+    /// Largest request, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_body: usize,
+    /// Smallest client key accepted, in bits.
+    #[arg(long, default_value_t = 2048)]
+    min_key_bits: u32,
+    /// Seconds a client may stay silent before it is disconnected.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u64,
+    /// Re-randomisation of results: fixed-base (Damgard-Jurik-Nielsen) or standard.
+    #[arg(long, default_value = "fixed-base")]
+    randomness: Randomness,
+    /// Client public keys kept with their precomputed tables.
+    #[arg(long, default_value_t = 256)]
+    key_cache: usize,
+    /// Most simultaneous legacy TCP connections.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// http://HOST:PORT (HTTP API) or tcp://HOST:PORT / HOST:PORT (legacy protocol).
+    #[arg(long)]
+    server: Server,
+    /// Key file with the private key (keys.json layout or pheutil JWK).
+    #[arg(long, default_value = "keys.json")]
+    keys: PathBuf,
+    /// Feature values, comma-separated, in the model's order (e.g. 24,4,6,1).
+    #[arg(long, allow_hyphen_values = true)]
+    features: String,
+    /// Model name (HTTP only).
+    #[arg(long, default_value = "salary")]
+    model: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen(a) => keygen(a),
+        Command::Train(TrainCommand::Linear(a)) => train_linear(a),
+        Command::Serve(a) => serve(a),
+        Command::Predict(a) => predict_cmd(a),
+        Command::Demo(a) => crate::demo::run(a),
+        Command::Bench(b) => crate::bench::run(b),
+        Command::Paillier(p) => crate::paillier_cmd::run(p),
+    }
+}
+
+fn keygen(a: KeygenArgs) -> Result<()> {
+    if a.out.exists() && !a.force {
+        bail!(
+            "{} already exists (use --force to overwrite it)",
+            a.out.display()
+        );
+    }
+    let sk = PrivateKey::generate(a.bits)?;
+    keyfile::save(&a.out, &sk, a.format)?;
+    println!(
+        "{}",
+        json!({"keys": a.out.display().to_string(), "bits": sk.public_key().bits(), "format": format!("{:?}", a.format)})
+    );
+    Ok(())
+}
+
+fn train_linear(a: TrainLinearArgs) -> Result<()> {
+    let table = Table::read_csv(&a.csv)?;
+    let opts = FitOptions {
+        target: a.target,
+        features: a.features,
+        test_fraction: a.test_fraction,
+        seed: a.seed,
+        name: a.name,
+    };
+    let model = fit_table(&table, &opts)?;
+    model.save(&a.out)?;
+    println!(
+        "{}",
+        json!({
+            "model": a.out.display().to_string(),
+            "rmse": model.metrics.rmse,
+            "r2": model.metrics.r2,
+            "evaluated_on": model.metrics.evaluated_on,
+            "coefficients": model.features.iter().zip(&model.coefficients).map(|(f, c)| json!({"feature": f, "weight": c})).collect::<Vec<_>>(),
+            "intercept": model.intercept,
+            "rows_train": model.metrics.rows_train,
+            "rows_test": model.metrics.rows_test,
+        })
+    );
+    Ok(())
+}
+
+fn serve(a: ServeArgs) -> Result<()> {
+    if a.http.is_none() && a.legacy_tcp.is_none() {
+        bail!("nothing to serve: give --http ADDR and/or --legacy-tcp ADDR");
+    }
+    let models = a
+        .model
+        .iter()
+        .map(|p| LinearModel::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limits = Limits {
+        max_body: a.max_body,
+        min_key_bits: a.min_key_bits,
+        idle_timeout: Duration::from_secs(a.idle_timeout.max(1)),
+        randomness: a.randomness,
+        key_cache: a.key_cache,
+        max_connections: a.max_connections.max(1),
+    };
+    let state = AppState::new(models, limits).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let http = match a.http {
+            Some(addr) => Some(unseen_server::bind(addr).await?),
+            None => None,
+        };
+        let legacy = match a.legacy_tcp {
+            Some(addr) => Some(unseen_server::bind(addr).await?),
+            None => None,
+        };
+        let names: Vec<&String> = state.models.keys().collect();
+        if let Some(l) = &http {
+            eprintln!(
+                "unseen: HTTP API on http://{} (models: {names:?})",
+                l.local_addr()?
+            );
+        }
+        if let Some(l) = &legacy {
+            eprintln!(
+                "unseen: legacy TCP protocol on {} (model: {})",
+                l.local_addr()?,
+                names[0]
+            );
+        }
+        unseen_server::serve(state.clone(), http, legacy, shutdown_signal()).await?;
+        eprintln!("unseen: stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn predict_cmd(a: PredictArgs) -> Result<()> {
+    let sk = keyfile::load_private(&a.keys)?;
+    let features = parse_features(&a.features)?;
+    let p = predict(&a.server, &a.model, &sk, &features)?;
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "prediction": p.value.to_f64(),
+                "encrypt_ms": p.encrypt.as_secs_f64() * 1e3,
+                "round_trip_ms": p.round_trip.as_secs_f64() * 1e3,
+                "decrypt_ms": p.decrypt.as_secs_f64() * 1e3,
+                "bytes_sent": p.bytes_sent,
+                "bytes_received": p.bytes_received,
+            })
+        );
+    } else {
+        println!("{}", p.value);
+    }
+    Ok(())
+}

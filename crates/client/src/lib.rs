@@ -1,0 +1,43 @@
+//! The unseen client: holds the private key, encrypts features, talks to a server, decrypts.
+//!
+//! * [`keyfile`]: reading and writing key files (`keys.json` layout or phe's JWK).
+//! * [`salary`]: one encrypted linear prediction over HTTP or the legacy TCP protocol.
+
+pub mod keyfile;
+pub mod salary;
+
+/// Client-side failures, each one readable line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key file problem.
+    #[error("{path}: {message}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Paillier failure (encoding overflow, wrong key, ...).
+    #[error(transparent)]
+    Paillier(#[from] unseen_paillier::Error),
+    /// The server could not be reached or the connection failed.
+    #[error("cannot talk to {server}: {message}")]
+    Connection {
+        /// The server address.
+        server: String,
+        /// What happened.
+        message: String,
+    },
+    /// The server answered with an error.
+    #[error("server error ({code}): {message}")]
+    Server {
+        /// The server's error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Bad command-line input (feature list, address).
+    #[error("{0}")]
+    Input(String),
+}

@@ -1,0 +1,135 @@
+//! The unseen server: runs models on ciphertexts it cannot read.
+//!
+//! * [`http`]: the axum router (`/healthz`, `/v1/models`, `/v1/models/{name}/predict`,
+//!   `/openapi.json`).
+//! * [`legacy`]: the TCP protocol of the original python-paillier salary service.
+//! * [`predict`]: the encrypted linear prediction shared by both.
+//! * [`keys`]: a bounded cache of clients' public keys with their precomputed tables.
+
+mod error;
+pub mod http;
+pub mod keys;
+pub mod legacy;
+pub mod predict;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::ApiError;
+use tokio::net::TcpListener;
+use unseen_ml::linear::LinearModel;
+use unseen_paillier::Randomness;
+
+/// Limits and policies of a server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body or legacy frame, in bytes.
+    pub max_body: usize,
+    /// Smallest client modulus accepted, in bits.
+    pub min_key_bits: u32,
+    /// A client that sends nothing for this long is disconnected (legacy) or gets 408 (HTTP).
+    pub idle_timeout: Duration,
+    /// Most simultaneous legacy connections.
+    pub max_connections: usize,
+    /// Client public keys kept with their precomputed randomizer tables.
+    pub key_cache: usize,
+    /// How results are re-randomised before they leave.
+    pub randomness: Randomness,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 1 << 20,
+            min_key_bits: 2048,
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            key_cache: 256,
+            randomness: Randomness::FixedBase,
+        }
+    }
+}
+
+/// What every handler shares: the models, the key cache and the limits.
+#[derive(Debug)]
+pub struct AppState {
+    /// Published models by name.
+    pub models: BTreeMap<String, Arc<LinearModel>>,
+    /// Cache of client public keys.
+    pub keys: keys::KeyCache,
+    /// Limits in force.
+    pub limits: Limits,
+    /// Bounds the CPU-heavy work running at once.
+    pub compute: tokio::sync::Semaphore,
+}
+
+impl AppState {
+    /// State for the given models (names must be unique).
+    pub fn new(models: Vec<LinearModel>, limits: Limits) -> Result<Arc<Self>, String> {
+        let mut map = BTreeMap::new();
+        for m in models {
+            if map.contains_key(&m.name) {
+                return Err(format!("two models are named '{}'", m.name));
+            }
+            map.insert(m.name.clone(), Arc::new(m));
+        }
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
+        Ok(Arc::new(Self {
+            models: map,
+            keys: keys::KeyCache::new(limits.key_cache),
+            compute: tokio::sync::Semaphore::new(workers),
+            limits,
+        }))
+    }
+}
+
+/// Serves HTTP and/or legacy TCP on already bound listeners until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<AppState>,
+    http: Option<TcpListener>,
+    legacy: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = http {
+        let app = http::app(state.clone());
+        let mut rx = rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+                })
+                .await
+        });
+    }
+    if let Some(listener) = legacy {
+        let state = state.clone();
+        let rx = rx.clone();
+        tasks.spawn(async move { legacy::serve(listener, state, rx).await });
+    }
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    while let Some(res) = tasks.join_next().await {
+        match res {
+            Ok(r) => r?,
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Binds an address, with the address in the error message.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}

@@ -1,0 +1,94 @@
+//! The encrypted linear prediction: `intercept + sum_i w_i * Enc(x_i)`, re-randomised.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use rand_core::OsRng;
+use unseen_ml::linear::LinearModel;
+use unseen_paillier::{EncodedNumber, EncryptedNumber, Scalar};
+use unseen_wire::salary::PredictRequest;
+
+use crate::{ApiError, AppState};
+
+/// Looks a model up by name.
+pub fn model(state: &AppState, name: &str) -> Result<Arc<LinearModel>, ApiError> {
+    state.models.get(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = state.models.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!("no model named '{name}' (models: {})", known.join(", ")),
+        )
+    })
+}
+
+/// Validates the request against the model and the key rules, computes the encrypted
+/// prediction and re-randomises it. CPU-bound: call it off the async runtime.
+pub fn predict(
+    state: &AppState,
+    model: &LinearModel,
+    request: PredictRequest,
+) -> Result<EncryptedNumber, ApiError> {
+    let bad = |code: &'static str, msg: String| ApiError::new(StatusCode::BAD_REQUEST, code, msg);
+    model
+        .check_features(request.values.len())
+        .map_err(|e| bad("wrong_feature_count", e.to_string()))?;
+    let pk = state
+        .keys
+        .get_or_insert(request.n, state.limits.min_key_bits)
+        .map_err(|e| bad("bad_key", format!("public key refused: {e}")))?;
+    let inputs = request
+        .values
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, e))| {
+            EncryptedNumber::new(pk.clone(), c, e)
+                .map_err(|err| bad("bad_ciphertext", format!("values[{i}]: {err}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let weights = model
+        .coefficients
+        .iter()
+        .map(|w| EncodedNumber::encode(&pk, &Scalar::Float(*w), None, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            bad(
+                "encoding",
+                format!("model weights do not fit this key: {e}"),
+            )
+        })?;
+    // The random factor does not depend on the result: draw it on a second core meanwhile.
+    let (result, obfuscator) = rayon::join(
+        || EncryptedNumber::weighted_sum(&inputs, &weights, Some(&Scalar::Float(model.intercept))),
+        || pk.obfuscator(state.limits.randomness, &mut OsRng),
+    );
+    let mut result =
+        result.map_err(|e| bad("overflow", format!("cannot compute the prediction: {e}")))?;
+    result.rerandomize_with(&obfuscator);
+    Ok(result)
+}
+
+/// Runs [`predict`] on the blocking pool, bounded by the state's compute semaphore.
+pub async fn predict_async(
+    state: Arc<AppState>,
+    model: Arc<LinearModel>,
+    request: PredictRequest,
+) -> Result<EncryptedNumber, ApiError> {
+    let _permit = state.compute.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+    })?;
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || predict(&st, &model, request))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "prediction task failed",
+            )
+        })?
+}

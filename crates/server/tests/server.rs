@@ -1,0 +1,322 @@
+//! The server through its router (HTTP) and on a loopback port (legacy TCP), with good and bad
+//! clients.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use rand_chacha::rand_core::SeedableRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+use unseen_ml::linear::{LinearModel, Metrics, MODEL_FORMAT, MODEL_VERSION};
+use unseen_paillier::{EncryptedNumber, Integer, PrivateKey, Randomness, Scalar};
+use unseen_server::{AppState, Limits};
+use unseen_wire::salary::{parse_legacy_reply, PredictRequest};
+
+fn key() -> &'static PrivateKey {
+    static K: OnceLock<PrivateKey> = OnceLock::new();
+    K.get_or_init(|| {
+        PrivateKey::generate_insecure(1024, &mut rand_chacha::ChaCha20Rng::seed_from_u64(11))
+            .expect("keygen")
+    })
+}
+
+fn model() -> LinearModel {
+    LinearModel {
+        format: MODEL_FORMAT.into(),
+        version: MODEL_VERSION,
+        name: "salary".into(),
+        target: "salary".into(),
+        features: vec![
+            "age".into(),
+            "healthy_eating".into(),
+            "active_lifestyle".into(),
+            "Gender".into(),
+        ],
+        coefficients: vec![-0.9627, 467.8397, -188.4583, -6.8086],
+        intercept: 1026.9909,
+        metrics: Metrics {
+            rmse: 1.0,
+            r2: 0.9,
+            rows_train: 8,
+            rows_test: 2,
+            evaluated_on: "test".into(),
+            test_fraction: 0.2,
+            seed: 1,
+        },
+    }
+}
+
+fn state(idle: Duration) -> Arc<AppState> {
+    let limits = Limits {
+        min_key_bits: 1024,
+        max_body: 64 * 1024,
+        idle_timeout: idle,
+        max_connections: 64,
+        ..Limits::default()
+    };
+    AppState::new(vec![model()], limits).expect("state")
+}
+
+const FEATURES: [i64; 4] = [24, 4, 6, 1];
+
+fn expected() -> f64 {
+    model().predict(&FEATURES.map(|x| x as f64))
+}
+
+fn request_body(features: &[i64]) -> String {
+    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+    let cts: Vec<EncryptedNumber> = features
+        .iter()
+        .map(|x| {
+            EncryptedNumber::encrypt(
+                key().public_key(),
+                &Scalar::Int(Integer::from(*x)),
+                Randomness::Standard,
+                &mut rng,
+            )
+            .expect("enc")
+        })
+        .collect();
+    PredictRequest::to_json(&cts)
+}
+
+fn decrypt(c: Integer, e: i32) -> f64 {
+    let x = EncryptedNumber::new(key().public_key().clone(), c, e).expect("valid reply ciphertext");
+    key().decrypt(&x).expect("decrypt").to_f64()
+}
+
+async fn call(
+    app: axum::Router,
+    method: &str,
+    uri: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .expect("request");
+    let resp = app.oneshot(req).await.expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "non-JSON body for {uri}: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, json)
+}
+
+#[tokio::test]
+async fn http_predict_includes_intercept_and_is_rerandomised() {
+    let app = unseen_server::http::app(state(Duration::from_secs(5)));
+    let body = request_body(&FEATURES);
+    let (status, json) = call(
+        app.clone(),
+        "POST",
+        "/v1/models/salary/predict",
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let c: Integer = json["value"]["v"]
+        .as_str()
+        .expect("v")
+        .parse()
+        .expect("int");
+    let e = json["value"]["e"].as_i64().expect("e") as i32;
+    let got = decrypt(c.clone(), e);
+    assert!((got - expected()).abs() < 1e-9, "{got} vs {}", expected());
+    // Same request again: a different ciphertext (re-randomised), the same value.
+    let (_, json2) = call(app, "POST", "/v1/models/salary/predict", body).await;
+    let c2: Integer = json2["value"]["v"]
+        .as_str()
+        .expect("v")
+        .parse()
+        .expect("int");
+    assert_ne!(c, c2);
+    assert_eq!(decrypt(c2, e), got);
+}
+
+#[tokio::test]
+async fn http_metadata_routes() {
+    let app = unseen_server::http::app(state(Duration::from_secs(5)));
+    let (s, j) = call(app.clone(), "GET", "/healthz", Body::empty()).await;
+    assert_eq!((s, j["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, j) = call(app.clone(), "GET", "/v1/models", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(j["models"][0]["features"].as_array().map(Vec::len), Some(4));
+    let (s, j) = call(app.clone(), "GET", "/openapi.json", Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(j["paths"]["/v1/models/{name}/predict"]["post"].is_object());
+    let (s, j) = call(app, "GET", "/nope", Body::empty()).await;
+    assert_eq!(
+        (s, j["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn http_bad_inputs_get_json_4xx() {
+    let app = unseen_server::http::app(state(Duration::from_secs(5)));
+    let good = request_body(&FEATURES);
+    let n = key().public_key().n().to_string();
+    let n2 = key().public_key().n_square().to_string();
+    let small = PrivateKey::generate_insecure(512, &mut rand_chacha::ChaCha20Rng::seed_from_u64(5))
+        .expect("keygen");
+    let cases: Vec<(String, String, StatusCode, &str)> = vec![
+        ("salary".into(), "not json".into(), StatusCode::BAD_REQUEST, "bad_request"),
+        ("salary".into(), "{\"public_key\": {\"n\": 5}}".into(), StatusCode::BAD_REQUEST, "bad_request"),
+        ("salary".into(), format!("{{\"public_key\": {{\"n\": \"{n}\"}}, \"values\": 7}}"), StatusCode::BAD_REQUEST, "bad_request"),
+        ("salary".into(), request_body(&[1, 2, 3]), StatusCode::BAD_REQUEST, "wrong_feature_count"),
+        ("salary".into(), good.replace(&n, &small.public_key().n().to_string()), StatusCode::BAD_REQUEST, "bad_key"),
+        ("salary".into(), format!("{{\"public_key\": {{\"n\": {n}}}, \"values\": [[\"{n2}\", 0], [\"1\", 0], [\"1\", 0], [\"1\", 0]]}}"), StatusCode::BAD_REQUEST, "bad_ciphertext"),
+        ("salary".into(), format!("{{\"public_key\": {{\"n\": {n}}}, \"values\": [[\"{n}\", 0], [\"1\", 0], [\"1\", 0], [\"1\", 0]]}}"), StatusCode::BAD_REQUEST, "bad_ciphertext"),
+        ("salary".into(), "x".repeat(100_000), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        ("other".into(), good, StatusCode::NOT_FOUND, "unknown_model"),
+    ];
+    for (model, body, status, code) in cases {
+        let (s, j) = call(
+            app.clone(),
+            "POST",
+            &format!("/v1/models/{model}/predict"),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(
+            (s, j["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{}: {j}",
+            &body[..body.len().min(80)]
+        );
+        assert!(j["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+}
+
+async fn legacy_server(idle: Duration) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(unseen_server::serve(
+        state(idle),
+        None,
+        Some(listener),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (addr, tx)
+}
+
+/// Reads until the reply ends in `]}` (as the original client does) or the server closes.
+async fn read_reply(sock: &mut TcpStream) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !data.ends_with(b"]}") {
+        let n = tokio::time::timeout(Duration::from_secs(20), sock.read(&mut buf))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    data
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_serves_back_to_back_requests_on_one_connection() {
+    let (addr, _stop) = legacy_server(Duration::from_secs(5)).await;
+    let mut sock = TcpStream::connect(addr).await.expect("connect");
+    // Two requests written at once, with no delimiter.
+    let two = format!("{}{}", request_body(&FEATURES), request_body(&FEATURES));
+    sock.write_all(two.as_bytes()).await.expect("write");
+    for _ in 0..2 {
+        let reply = read_reply(&mut sock).await;
+        assert!(reply.ends_with(b"]}") && !reply.ends_with(b"\n"));
+        let (n, c, e) = parse_legacy_reply(&reply).expect("reply");
+        assert_eq!(&n, key().public_key().n());
+        assert!((decrypt(c, e) - expected()).abs() < 1e-9);
+    }
+    // A third request split over several writes.
+    let body = request_body(&FEATURES);
+    let (a, b) = body.as_bytes().split_at(body.len() / 2);
+    sock.write_all(a).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sock.write_all(b).await.expect("write");
+    let (_, c, e) = parse_legacy_reply(&read_reply(&mut sock).await).expect("reply");
+    assert!((decrypt(c, e) - expected()).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_bad_clients_get_an_error_and_others_are_served() {
+    let (addr, _stop) = legacy_server(Duration::from_millis(500)).await;
+    // A client that stalls mid-request, holding its connection.
+    let mut stalled = TcpStream::connect(addr).await.expect("connect");
+    stalled
+        .write_all(b"{\"public_key\": {\"n\": 12")
+        .await
+        .expect("write");
+    // Garbage, oversized, wrong shape: each gets an error object and a closed connection.
+    let oversized = format!("{{\"public_key\": {{\"n\": \"{}\"}}}}", "1".repeat(100_000));
+    for bad in [
+        b"hello".to_vec(),
+        b"{\"public_key\": 5, \"values\": []}".to_vec(),
+        oversized.into_bytes(),
+        request_body(&[1, 2]).into_bytes(),
+    ] {
+        let mut sock = TcpStream::connect(addr).await.expect("connect");
+        let _ = sock.write_all(&bad).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut out))
+            .await
+            .expect("closed in time");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("error JSON");
+        assert!(v["error"]["code"].is_string(), "{v}");
+    }
+    // Meanwhile a good client is served.
+    let mut good = TcpStream::connect(addr).await.expect("connect");
+    good.write_all(request_body(&FEATURES).as_bytes())
+        .await
+        .expect("write");
+    let (_, c, e) = parse_legacy_reply(&read_reply(&mut good).await).expect("reply");
+    assert!((decrypt(c, e) - expected()).abs() < 1e-9);
+    // The stalled client is disconnected after the idle timeout with an error.
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut out))
+        .await
+        .expect("closed")
+        .expect("read");
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("error JSON");
+    assert_eq!(v["error"]["code"].as_str(), Some("timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_serves_many_clients_at_once() {
+    let (addr, _stop) = legacy_server(Duration::from_secs(10)).await;
+    let body = Arc::new(request_body(&FEATURES));
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sock = TcpStream::connect(addr).await.expect("connect");
+            sock.write_all(body.as_bytes()).await.expect("write");
+            read_reply(&mut sock).await
+        }));
+    }
+    for t in tasks {
+        let (_, c, e) = parse_legacy_reply(&t.await.expect("task")).expect("reply");
+        assert!((decrypt(c, e) - expected()).abs() < 1e-9);
+    }
+}
