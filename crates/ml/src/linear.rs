@@ -310,7 +310,7 @@ impl LinearModel {
         let mut text =
             serde_json::to_string_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
         text.push('\n');
-        crate::write_atomic(path, text.as_bytes()).map_err(|source| Error::Io {
+        unseen_fs::write_atomic(path, text.as_bytes()).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })

@@ -441,12 +441,11 @@ fn h_function(n: &Integer, x: &Integer, x_square: &Integer) -> Result<Integer> {
 /// such primes has exactly `2 * bits` bits.
 fn random_prime<R: RngCore + CryptoRng + ?Sized>(bits: u32, rng: &mut R) -> Integer {
     loop {
-        let mut candidate = random_bits(bits, rng);
-        candidate.set_bit(bits - 1, true);
-        candidate.set_bit(bits - 2, true);
-        candidate.set_bit(0, true);
-        candidate.next_prime_mut();
-        let mut prime = candidate;
+        let mut prime = random_bits(bits, rng);
+        prime.set_bit(bits - 1, true);
+        prime.set_bit(bits - 2, true);
+        prime.set_bit(0, true);
+        prime.next_prime_mut();
         if prime.significant_bits() == bits && prime.is_probably_prime(PRIME_REPS) != IsPrime::No {
             return prime;
         }
