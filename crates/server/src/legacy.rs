@@ -22,7 +22,7 @@ pub async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(state.limits.max_connections));
     loop {
         tokio::select! {
-            _ = stopped(&mut stop) => return Ok(()),
+            _ = crate::stopped(&mut stop) => return Ok(()),
             accepted = listener.accept() => {
                 let (mut socket, peer) = match accepted {
                     Ok(x) => x,
@@ -47,11 +47,6 @@ pub async fn serve(
             }
         }
     }
-}
-
-/// Resolves once the stop flag is set (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
 /// Serves one connection until the client closes it, stalls, or sends something invalid.

@@ -32,7 +32,7 @@ pub struct Limits {
     pub min_key_bits: u32,
     /// A client that sends nothing for this long is disconnected (legacy) or gets 408 (HTTP).
     pub idle_timeout: Duration,
-    /// Most simultaneous legacy connections.
+    /// Most simultaneous connections, per protocol.
     pub max_connections: usize,
     /// Client public keys kept with their precomputed randomizer tables.
     pub key_cache: usize,
@@ -100,14 +100,9 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = http {
         let app = http::app(state.clone());
-        let mut rx = rx.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
-                })
-                .await
-        });
+        let rx = rx.clone();
+        let state = state.clone();
+        tasks.spawn(async move { http::serve(listener, app, &state.limits, rx).await });
     }
     if let Some(listener) = legacy {
         let state = state.clone();
@@ -125,6 +120,11 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
 /// Binds an address, with the address in the error message.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use rand_chacha::rand_core::SeedableRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -199,6 +200,71 @@ async fn http_bad_inputs_get_json_4xx() {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
+}
+
+#[tokio::test]
+async fn http_stalled_body_gets_a_json_408() {
+    let app = unseen_server::http::app(state(Duration::from_millis(300)));
+    // A body that sends a few bytes and then nothing.
+    let stream = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"public_key\""))
+    })
+    .chain(futures_util::stream::pending());
+    let (s, j) = call(
+        app,
+        "POST",
+        "/v1/models/salary/predict",
+        Body::from_stream(stream),
+    )
+    .await;
+    assert_eq!(
+        (s, j["error"]["code"].as_str()),
+        (StatusCode::REQUEST_TIMEOUT, Some("timeout"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_slow_header_clients_are_disconnected() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(unseen_server::serve(
+        state(Duration::from_millis(300)),
+        Some(listener),
+        None,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let mut slow = TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"POST /v1/models/salary/predict HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut out))
+        .await
+        .expect("closed by the server")
+        .expect("read");
+    // A well-behaved client on the same server still gets answers.
+    let mut ok = TcpStream::connect(addr).await.expect("connect");
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut resp = Vec::new();
+    ok.read_to_end(&mut resp).await.expect("read");
+    assert!(
+        String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    let _ = tx.send(());
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("graceful stop")
+        .expect("task")
+        .expect("serve");
 }
 
 async fn legacy_server(idle: Duration) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
