@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The test command: set-up, a Python venv with python-paillier for the interop tests, then
+# The test command: set-up, a Python venv with the peers the interop tests run against
+# (python-paillier and its pheutil; numpy and safetensors for PyTorch-layout weights), then
 # every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 venv="${PHE_VENV:-$PWD/target/phe-venv}"
-if ! "$venv/bin/python" -c "import phe, click" >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import phe, click, numpy, safetensors" >/dev/null 2>&1; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check phe==1.5.0 click
+  "$venv/bin/pip" install --quiet --disable-pip-version-check phe==1.5.0 click numpy safetensors
 fi
-export UNSEEN_PHE_PYTHON="$venv/bin/python"
+export UNSEEN_PYTHON="$venv/bin/python"
 cargo test --workspace --locked

@@ -32,6 +32,10 @@ enum Command {
     /// Train a model.
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Accuracy of a CNN model folder on its test set (plaintext).
+    Eval(crate::cnn_cmd::EvalArgs),
+    /// Import PyTorch weights (safetensors) of a known architecture into a model folder.
+    Import(crate::cnn_cmd::ImportArgs),
     /// Serve models over HTTP and/or the legacy TCP protocol.
     Serve(ServeArgs),
     /// Encrypt features, get an encrypted prediction from a server, decrypt it.
@@ -66,6 +70,8 @@ struct KeygenArgs {
 enum TrainCommand {
     /// Ordinary least squares with intercept on a CSV file.
     Linear(TrainLinearArgs),
+    /// An HE-friendly CNN on MNIST or Fashion-MNIST (progress bar, JSON per epoch, plots).
+    Cnn(crate::cnn_cmd::TrainCnnArgs),
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +154,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keygen(a) => keygen(a),
         Command::Train(TrainCommand::Linear(a)) => train_linear(a),
+        Command::Train(TrainCommand::Cnn(a)) => crate::cnn_cmd::train_cnn(a),
+        Command::Eval(a) => crate::cnn_cmd::eval(a),
+        Command::Import(a) => crate::cnn_cmd::import(a),
         Command::Serve(a) => serve(a),
         Command::Predict(a) => predict_cmd(a),
         Command::Demo(a) => crate::demo::run(a),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod cnn_cmd;
 mod demo;
 mod paillier_cmd;
 
@@ -10,7 +11,20 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        // Help and version go to stdout as clap prints them; a usage error is one line.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{} (see --help)", first.trim_end());
+            return ExitCode::from(2);
+        }
+    };
     let filter = if args.verbose { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(

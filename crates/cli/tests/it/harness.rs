@@ -128,3 +128,31 @@ impl Unseen {
         }
     }
 }
+
+/// The Python with the interop peers (phe, pheutil, numpy, safetensors), or a failure that
+/// says how to get one.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("UNSEEN_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join("target/phe-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "a Python with phe, click, numpy and safetensors is needed for the interop tests: run `bash scripts/test.sh` (it makes target/phe-venv), or set UNSEEN_PYTHON"
+    );
+    venv
+}
+
+pub fn py(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,36 +1,6 @@
 //! python-paillier clients and key files against unseen.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use crate::harness::{repo_file, repo_root, Unseen};
-
-/// The Python that has phe, or a failure that says how to get one.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("UNSEEN_PHE_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = repo_root().join("target/phe-venv/bin/python");
-    assert!(
-        venv.exists(),
-        "python-paillier is needed for the interop tests: run `bash scripts/test.sh` (it makes target/phe-venv), or set UNSEEN_PHE_PYTHON"
-    );
-    venv
-}
-
-fn py(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "python {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::harness::{py, repo_file, Unseen};
 
 fn pheutil(dir: &std::path::Path, args: &[&str]) -> String {
     let mut full = vec![

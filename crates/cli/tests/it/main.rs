@@ -1,11 +1,12 @@
 //! End-to-end tests of the `unseen` binary, and interoperability with python-paillier.
 //!
-//! The phe tests need a Python with `phe` (and `click` for pheutil): `UNSEEN_PHE_PYTHON`, or
-//! `target/phe-venv/bin/python` as made by `scripts/test.sh`. Without one they fail with a
-//! message saying how to get it.
+//! The interop tests need a Python with `phe`, `click` (pheutil), `numpy` and `safetensors`:
+//! `UNSEEN_PYTHON`, or `target/phe-venv/bin/python` as made by `scripts/test.sh`. Without one
+//! they fail with a message saying how to get it.
 
 mod harness;
 mod interop_phe;
+mod interop_torch;
 
 use harness::{repo_file, Unseen};
 
@@ -190,4 +191,140 @@ fn demo_runs_end_to_end() {
     let out = u.ok_in(&harness::repo_root(), &["demo"]);
     assert!(out.contains("RMSE"), "{out}");
     assert_eq!(out.matches("encrypted ").count(), 2, "{out}");
+}
+
+#[test]
+fn train_cnn_writes_model_plots_and_json_lines() {
+    let u = Unseen::new();
+    let data = repo_file("data");
+    let out = u.ok(&[
+        "train",
+        "cnn",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "2",
+        "--limit-train",
+        "3000",
+        "--out",
+        "m",
+        "--data",
+        &data,
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[1]["epoch"], 2);
+    for key in ["train_loss", "train_accuracy", "test_accuracy"] {
+        assert!(lines[0][key].is_number(), "{key}");
+    }
+    assert!(lines[2]["test_accuracy"].as_f64().expect("acc") > 0.8);
+    assert_eq!(lines[2]["test_images"], 10000);
+    for f in [
+        "model.json",
+        "model.safetensors",
+        "loss.png",
+        "accuracy.png",
+        "confusion.png",
+    ] {
+        let meta = std::fs::metadata(u.path("m").join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert!(meta.len() > 100, "{f}");
+    }
+    // Same seed, same weights.
+    u.ok(&[
+        "train",
+        "cnn",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "2",
+        "--limit-train",
+        "3000",
+        "--out",
+        "m2",
+        "--data",
+        &data,
+    ]);
+    assert_eq!(
+        std::fs::read(u.path("m/model.safetensors")).expect("a"),
+        std::fs::read(u.path("m2/model.safetensors")).expect("b")
+    );
+    let eval = u.ok(&["eval", "--model", "m", "--limit", "100", "--data", &data]);
+    assert!(eval.contains("\"images\":100"), "{eval}");
+}
+
+#[test]
+fn bad_datasets_and_models_give_one_line_errors() {
+    let u = Unseen::new();
+    std::fs::create_dir_all(u.path("d/mnist")).expect("mkdir");
+    let labels = std::fs::read(repo_file("data/mnist/t10k-labels-idx1-ubyte.gz")).expect("labels");
+    std::fs::write(u.path("d/mnist/t10k-labels-idx1-ubyte.gz"), &labels).expect("write");
+    std::fs::write(u.path("d/mnist/train-labels-idx1-ubyte.gz"), &labels).expect("write");
+    let images = std::fs::read(repo_file("data/mnist/t10k-images-idx3-ubyte.gz")).expect("images");
+    // A truncated gzip file and a raw file cut short.
+    std::fs::write(
+        u.path("d/mnist/train-images-idx3-ubyte.gz"),
+        &images[..images.len() / 2],
+    )
+    .expect("write");
+    std::fs::write(
+        u.path("d/mnist/t10k-images-idx3-ubyte"),
+        [0u8, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3],
+    )
+    .expect("write");
+    std::fs::create_dir_all(u.path("m")).expect("mkdir");
+    u.write("m/model.json", "{\"format\": \"unseen-cnn\"}");
+    let cases: &[&[&str]] = &[
+        &[
+            "train",
+            "cnn",
+            "--dataset",
+            "mnist",
+            "--out",
+            "x",
+            "--data",
+            "d",
+        ],
+        &[
+            "train",
+            "cnn",
+            "--dataset",
+            "mnist",
+            "--arch",
+            "resnet",
+            "--out",
+            "x",
+            "--data",
+            "d",
+        ],
+        &["eval", "--model", "m"],
+        &["eval", "--model", "nowhere"],
+    ];
+    for args in cases {
+        let err = u.fails(args);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_with_exit_code_2() {
+    let u = Unseen::new();
+    for args in [
+        &["train", "cnn", "--dataset", "cifar", "--out", "x"][..],
+        &["serve"][..],
+        &["predict", "--server", "x"][..],
+        &["frobnicate"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"))
+            .args(args)
+            .current_dir(u.path(""))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+    }
 }

@@ -1,0 +1,297 @@
+//! `unseen train cnn`, `unseen eval` and `unseen import`: HE-friendly CNNs in the clear.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use serde_json::json;
+use unseen_ml::cnn::arch::ARCHITECTURES;
+use unseen_ml::cnn::files::{
+    imported_card, load_model, save_model, weights_from_safetensors, ModelCard, Normalization,
+    CNN_FORMAT, CNN_VERSION,
+};
+use unseen_ml::cnn::train::{evaluate, normalize, train, TrainConfig};
+use unseen_ml::cnn::{Architecture, Network};
+use unseen_ml::digits::{DatasetKind, Images, Split};
+use unseen_ml::plots;
+
+#[derive(Debug, Args)]
+pub struct TrainCnnArgs {
+    /// mnist or fashion-mnist.
+    #[arg(long)]
+    dataset: DatasetKind,
+    /// Architecture: ciphernet (the reference network) or ciphernet-wide.
+    #[arg(long, default_value = "ciphernet")]
+    arch: String,
+    /// Passes over the 60,000 training images.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Seed of initialisation and shuffling (same seed, same model).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output folder: model.safetensors, model.json, loss.png, accuracy.png, confusion.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Random translations of training images by up to N pixels (data augmentation).
+    #[arg(long, default_value_t = 0)]
+    augment_shift: usize,
+    /// Mirror training images left-right at random (clothes, not digits).
+    #[arg(long)]
+    augment_flip: bool,
+    /// Train with batch normalisation before each square, folded into the preceding layer when
+    /// the model is saved (the saved network has the plain architecture).
+    #[arg(long)]
+    batch_norm: bool,
+    /// Keep an exponential moving average of the weights with this decay and save it (Polyak
+    /// averaging; 0 keeps the last weights).
+    #[arg(long, default_value_t = 0.999)]
+    weight_average: f32,
+    /// Train on the first N training images only (quick runs).
+    #[arg(long)]
+    limit_train: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model folder (model.json + model.safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// Evaluate the first N test images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Also draw the confusion matrix into this PNG file.
+    #[arg(long)]
+    confusion: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A PyTorch state_dict saved with safetensors (tensors conv1.weight, conv1.bias, fc1.weight, ...).
+    #[arg(long)]
+    weights: PathBuf,
+    /// The architecture the weights belong to.
+    #[arg(long, default_value = "ciphernet")]
+    arch: String,
+    /// The dataset it was trained on (sets the input normalisation).
+    #[arg(long)]
+    dataset: DatasetKind,
+    /// Output model folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+/// The data folder: given, or the vendored `data/`.
+pub fn data_root(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None => crate::demo::data_file("mnist")
+            .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()),
+    }
+}
+
+fn architecture(name: &str) -> Result<Architecture> {
+    Architecture::named(name).with_context(|| {
+        format!(
+            "unknown architecture '{name}' (known: {})",
+            ARCHITECTURES.join(", ")
+        )
+    })
+}
+
+/// A progress bar over one epoch's images (drawn on stderr, hidden when it is not a terminal).
+fn progress(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(
+        "epoch {msg} [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// Writes the three plots of a run.
+fn write_plots(dir: &Path, card: &ModelCard, confusion: &[Vec<usize>]) -> Result<()> {
+    let title = format!("{} on {}", card.architecture.name, card.dataset);
+    if !card.history.is_empty() {
+        plots::loss_curve(
+            &dir.join("loss.png"),
+            &card.history,
+            &format!("{title}: training loss"),
+        )?;
+        plots::accuracy_curve(
+            &dir.join("accuracy.png"),
+            &card.history,
+            &format!("{title}: accuracy"),
+        )?;
+    }
+    let acc = card.test_accuracy.unwrap_or(0.0) * 100.0;
+    plots::confusion_matrix(
+        &dir.join("confusion.png"),
+        confusion,
+        &card.dataset.classes(),
+        &format!("{title}: test confusion matrix ({acc:.2}%)"),
+    )?;
+    Ok(())
+}
+
+/// `unseen train cnn`.
+pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
+    let arch = architecture(&a.arch)?;
+    if a.epochs == 0 || a.batch_size == 0 || !(a.lr.is_finite() && a.lr > 0.0) {
+        bail!("--epochs and --batch-size must be positive and --lr a positive number");
+    }
+    let root = data_root(a.data)?;
+    let mut train_set = Images::load(&root, a.dataset, Split::Train)?;
+    if let Some(n) = a.limit_train {
+        train_set.truncate(n);
+    }
+    let test_set = Images::load(&root, a.dataset, Split::Test)?;
+    let (tx, tex) = (
+        normalize(&train_set, a.dataset),
+        normalize(&test_set, a.dataset),
+    );
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        learning_rate: a.lr,
+        seed: a.seed,
+        augment_shift: a.augment_shift,
+        weight_average: a.weight_average,
+        augment_flip: a.augment_flip,
+        batch_norm: a.batch_norm,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let trained_arch = if a.batch_norm {
+        arch.with_batch_norm()
+    } else {
+        arch
+    };
+    let mut net = Network::init(trained_arch, &mut rng).map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let bar = progress(train_set.len() as u64, 1, a.epochs);
+    let on_epoch_bar = bar.clone();
+    let history = train(
+        &mut net,
+        (&tx, &train_set.labels),
+        (&tex, &test_set.labels),
+        &cfg,
+        |n| bar.inc(n as u64),
+        |s| {
+            on_epoch_bar.suspend(|| println!("{}", serde_json::to_string(s).unwrap_or_default()));
+            on_epoch_bar.reset();
+            on_epoch_bar.set_message(format!("{}/{}", s.epoch + 1, a.epochs));
+        },
+    );
+    bar.finish_and_clear();
+    let net = net.fold_batch_norm().map_err(anyhow::Error::msg)?;
+    let train_seconds = started.elapsed().as_secs_f64();
+    let (test_accuracy, confusion) = evaluate(&net, &tex, &test_set.labels);
+    let (mean, std) = a.dataset.normalization();
+    let card = ModelCard {
+        format: CNN_FORMAT.into(),
+        version: CNN_VERSION,
+        architecture: net.arch.clone(),
+        dataset: a.dataset,
+        normalization: Normalization { mean, std },
+        training: Some(cfg),
+        test_accuracy: Some(test_accuracy),
+        history,
+        train_seconds: Some(train_seconds),
+    };
+    save_model(&a.out, &net, &card)?;
+    write_plots(&a.out, &card, &confusion)?;
+    println!(
+        "{}",
+        json!({"test_accuracy": test_accuracy, "test_images": test_set.len(), "train_seconds": train_seconds, "model": a.out.display().to_string()})
+    );
+    Ok(())
+}
+
+/// `unseen eval` (plaintext).
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let (net, card) = load_model(&a.model)?;
+    let root = data_root(a.data)?;
+    let mut test_set = Images::load(&root, card.dataset, Split::Test)?;
+    if let Some(n) = a.limit {
+        test_set.truncate(n);
+    }
+    let started = Instant::now();
+    let x = normalize_with(&test_set, card.normalization);
+    let (accuracy, confusion) = evaluate(&net, &x, &test_set.labels);
+    if let Some(png) = &a.confusion {
+        let title = format!(
+            "{} on {}: confusion matrix, {} test images ({:.2}%)",
+            card.architecture.name,
+            card.dataset,
+            test_set.len(),
+            accuracy * 100.0
+        );
+        plots::confusion_matrix(png, &confusion, &card.dataset.classes(), &title)?;
+    }
+    println!(
+        "{}",
+        json!({
+            "model": a.model.display().to_string(),
+            "dataset": card.dataset,
+            "images": test_set.len(),
+            "accuracy": accuracy,
+            "seconds": started.elapsed().as_secs_f64(),
+        })
+    );
+    Ok(())
+}
+
+fn normalize_with(images: &Images, n: Normalization) -> Vec<f32> {
+    images
+        .pixels
+        .iter()
+        .map(|p| (f32::from(*p) / 255.0 - n.mean) / n.std)
+        .collect()
+}
+
+/// `unseen import`: PyTorch weights (safetensors) into a model folder.
+pub fn import(a: ImportArgs) -> Result<()> {
+    let arch = architecture(&a.arch)?;
+    let meta = std::fs::metadata(&a.weights).with_context(|| a.weights.display().to_string())?;
+    if meta.len() > 256 << 20 {
+        bail!("{}: larger than 256 MiB", a.weights.display());
+    }
+    let bytes = std::fs::read(&a.weights).with_context(|| a.weights.display().to_string())?;
+    let net = weights_from_safetensors(arch.clone(), &bytes, &a.weights.display().to_string())?;
+    let mut card = imported_card(arch, a.dataset);
+    let root = data_root(a.data)?;
+    let test_set = Images::load(&root, a.dataset, Split::Test)?;
+    let (accuracy, confusion) = evaluate(
+        &net,
+        &normalize_with(&test_set, card.normalization),
+        &test_set.labels,
+    );
+    card.test_accuracy = Some(accuracy);
+    save_model(&a.out, &net, &card)?;
+    write_plots(&a.out, &card, &confusion)?;
+    println!(
+        "{}",
+        json!({"model": a.out.display().to_string(), "test_accuracy": accuracy})
+    );
+    Ok(())
+}
