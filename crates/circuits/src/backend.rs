@@ -1,0 +1,230 @@
+//! The slot-vector operations a program needs, the evaluation of a program on them, and an
+//! exact `f64` backend.
+
+use crate::program::{LinearMap, Op, Program};
+
+/// Operations on vectors of slots (ciphertexts for CKKS; plain `f64` vectors for checking).
+///
+/// Scale and level management are the backend's: `encode` is told how many levels the value it
+/// will meet has consumed, multiplications by plaintexts are followed by one `rescale` per
+/// linear map, and `square` includes relinearisation and rescaling.
+pub trait Backend {
+    /// A vector of slots.
+    type Value: Clone;
+    /// An encoded plaintext vector.
+    type Plain;
+    /// What can fail.
+    type Error;
+
+    /// Slots per vector.
+    fn slots(&self) -> usize;
+    /// Encodes a multiplier for values that have consumed `depth` levels.
+    fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<Self::Plain, Self::Error>;
+    /// Encodes an addend for values that have consumed `depth` levels (after rescaling).
+    fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Self::Plain, Self::Error>;
+    /// Rotations of one value by several steps, sharing the work they have in common.
+    fn rotate_hoisted(
+        &self,
+        x: &Self::Value,
+        steps: &[usize],
+    ) -> Result<Vec<Self::Value>, Self::Error>;
+    /// `rot(x, step)`.
+    fn rotate(&self, x: &Self::Value, step: usize) -> Result<Self::Value, Self::Error>;
+    /// `x * p`, element-wise, without rescaling.
+    fn mul_plain(&self, x: &Self::Value, p: &Self::Plain) -> Result<Self::Value, Self::Error>;
+    /// `acc += x`.
+    fn add_assign(&self, acc: &mut Self::Value, x: &Self::Value) -> Result<(), Self::Error>;
+    /// `x += p`.
+    fn add_plain_assign(&self, x: &mut Self::Value, p: &Self::Plain) -> Result<(), Self::Error>;
+    /// `x^2`, relinearised and rescaled.
+    fn square(&self, x: &Self::Value) -> Result<Self::Value, Self::Error>;
+    /// Divides by the last prime (after a linear map).
+    fn rescale(&self, x: &Self::Value) -> Result<Self::Value, Self::Error>;
+}
+
+/// `rot(v, -k)`: the diagonal as it must be before a giant-step rotation by `k`.
+fn rotate_back(v: &[f64], k: usize) -> Vec<f64> {
+    let n = v.len();
+    (0..n).map(|i| v[(i + n - k % n) % n]).collect()
+}
+
+/// One giant step: its rotation and the terms (index into the baby steps, encoded pre-rotated
+/// diagonal) summed before it.
+struct GiantStep<B: Backend> {
+    step: usize,
+    terms: Vec<(usize, B::Plain)>,
+}
+
+/// A linear map with its plaintexts encoded for one backend.
+struct PreparedLinear<B: Backend> {
+    baby_steps: Vec<usize>,
+    giants: Vec<GiantStep<B>>,
+}
+
+enum PreparedOp<B: Backend> {
+    Linear(PreparedLinear<B>),
+    RotateSum { step: usize, count: usize },
+    AddPlain(B::Plain),
+    Square,
+}
+
+/// A program with every plaintext encoded once, ready to run many times.
+pub struct Prepared<B: Backend> {
+    ops: Vec<PreparedOp<B>>,
+    slots: usize,
+}
+
+fn prepare_linear<B: Backend>(
+    b: &B,
+    m: &LinearMap,
+    depth: usize,
+) -> Result<PreparedLinear<B>, B::Error> {
+    let baby_steps: Vec<usize> = m.baby_steps().into_iter().collect();
+    let mut giants: Vec<GiantStep<B>> = Vec::new();
+    for (d, diag) in &m.diagonals {
+        let unit = d / m.stride;
+        let giant = unit / m.baby * m.baby * m.stride;
+        let baby = unit % m.baby * m.stride;
+        let idx = baby_steps.iter().position(|s| *s == baby).unwrap_or(0);
+        let plain = b.encode_multiplier(&rotate_back(diag, giant), depth)?;
+        match giants.iter_mut().find(|g| g.step == giant) {
+            Some(g) => g.terms.push((idx, plain)),
+            None => giants.push(GiantStep {
+                step: giant,
+                terms: vec![(idx, plain)],
+            }),
+        }
+    }
+    Ok(PreparedLinear { baby_steps, giants })
+}
+
+impl<B: Backend> Prepared<B> {
+    /// Encodes every plaintext of `program` for `backend`.
+    pub fn new(backend: &B, program: &Program) -> Result<Self, B::Error> {
+        let mut depth = 0;
+        let mut ops = Vec::with_capacity(program.ops.len());
+        for op in &program.ops {
+            ops.push(match op {
+                Op::Linear(m) => {
+                    let p = prepare_linear(backend, m, depth)?;
+                    depth += 1;
+                    PreparedOp::Linear(p)
+                }
+                Op::RotateSum { step, count } => PreparedOp::RotateSum {
+                    step: *step,
+                    count: *count,
+                },
+                Op::AddPlain(v) => PreparedOp::AddPlain(backend.encode_addend(v, depth)?),
+                Op::Square => {
+                    depth += 1;
+                    PreparedOp::Square
+                }
+            });
+        }
+        Ok(Self {
+            ops,
+            slots: program.slots,
+        })
+    }
+
+    /// Runs the program on an encrypted (or plain) input vector.
+    pub fn run(&self, b: &B, input: &B::Value) -> Result<B::Value, B::Error> {
+        let mut x = input.clone();
+        for op in &self.ops {
+            x = match op {
+                PreparedOp::Linear(m) => {
+                    let rotated = b.rotate_hoisted(&x, &m.baby_steps)?;
+                    let mut acc: Option<B::Value> = None;
+                    for GiantStep { step: giant, terms } in &m.giants {
+                        let mut inner: Option<B::Value> = None;
+                        for (idx, plain) in terms {
+                            let term = b.mul_plain(&rotated[*idx], plain)?;
+                            match inner.as_mut() {
+                                Some(s) => b.add_assign(s, &term)?,
+                                None => inner = Some(term),
+                            }
+                        }
+                        let Some(inner) = inner else { continue };
+                        let moved = if *giant % self.slots == 0 {
+                            inner
+                        } else {
+                            b.rotate(&inner, *giant)?
+                        };
+                        match acc.as_mut() {
+                            Some(s) => b.add_assign(s, &moved)?,
+                            None => acc = Some(moved),
+                        }
+                    }
+                    match acc {
+                        Some(a) => b.rescale(&a)?,
+                        None => b.rescale(
+                            &b.mul_plain(&x, &b.encode_multiplier(&vec![0.0; self.slots], 0)?)?,
+                        )?,
+                    }
+                }
+                PreparedOp::RotateSum { step, count } => {
+                    let mut y = x;
+                    for t in 0..*count {
+                        let r = b.rotate(&y, (step << t) % self.slots)?;
+                        b.add_assign(&mut y, &r)?;
+                    }
+                    y
+                }
+                PreparedOp::AddPlain(p) => {
+                    let mut y = x;
+                    b.add_plain_assign(&mut y, p)?;
+                    y
+                }
+                PreparedOp::Square => b.square(&x)?,
+            };
+        }
+        Ok(x)
+    }
+}
+
+/// Exact evaluation on `f64` vectors, to check packings against the network itself.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainBackend {
+    /// Slots per vector.
+    pub slots: usize,
+}
+
+impl Backend for PlainBackend {
+    type Value = Vec<f64>;
+    type Plain = Vec<f64>;
+    type Error = std::convert::Infallible;
+
+    fn slots(&self) -> usize {
+        self.slots
+    }
+    fn encode_multiplier(&self, values: &[f64], _depth: usize) -> Result<Vec<f64>, Self::Error> {
+        Ok(values.to_vec())
+    }
+    fn encode_addend(&self, values: &[f64], _depth: usize) -> Result<Vec<f64>, Self::Error> {
+        Ok(values.to_vec())
+    }
+    fn rotate_hoisted(&self, x: &Vec<f64>, steps: &[usize]) -> Result<Vec<Vec<f64>>, Self::Error> {
+        steps.iter().map(|s| self.rotate(x, *s)).collect()
+    }
+    fn rotate(&self, x: &Vec<f64>, step: usize) -> Result<Vec<f64>, Self::Error> {
+        let n = x.len();
+        Ok((0..n).map(|i| x[(i + step) % n]).collect())
+    }
+    fn mul_plain(&self, x: &Vec<f64>, p: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
+        Ok(x.iter().zip(p).map(|(a, b)| a * b).collect())
+    }
+    fn add_assign(&self, acc: &mut Vec<f64>, x: &Vec<f64>) -> Result<(), Self::Error> {
+        acc.iter_mut().zip(x).for_each(|(a, b)| *a += b);
+        Ok(())
+    }
+    fn add_plain_assign(&self, x: &mut Vec<f64>, p: &Vec<f64>) -> Result<(), Self::Error> {
+        x.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        Ok(())
+    }
+    fn square(&self, x: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
+        Ok(x.iter().map(|v| v * v).collect())
+    }
+    fn rescale(&self, x: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
+        Ok(x.clone())
+    }
+}

@@ -1,0 +1,35 @@
+//! From a trained HE-friendly network to a program over vectors of slots, as a CKKS ciphertext
+//! holds them, and its evaluation on any [`Backend`].
+//!
+//! * [`program`]: the operations (diagonal linear maps evaluated baby-step/giant-step, rotate-and-sum,
+//!   bias, square), the rotation steps and the depth a program needs.
+//! * [`compile`]: single-image packing of `conv -> x^2 -> dense -> x^2 -> dense` networks: the
+//!   client sends the image in an im2col layout, each layer is one generalised-diagonal linear
+//!   map whose output is replicated so that the next layer needs no masking.
+//! * [`backend`]: the slot-vector operations a program uses, with an exact `f64` backend that
+//!   checks packings against the network itself.
+
+pub mod backend;
+pub mod compile;
+pub mod program;
+
+pub use backend::{Backend, PlainBackend};
+pub use compile::compile_single;
+pub use program::{LinearMap, Op, Program};
+
+/// Why a network cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A layer or shape this compiler does not support.
+    #[error("unsupported network: {0}")]
+    Unsupported(String),
+    /// The packed data does not fit the available slots.
+    #[error("does not fit {slots} slots: {what}")]
+    TooLarge {
+        /// Slots available.
+        slots: usize,
+        /// What does not fit.
+        what: String,
+    },
+}

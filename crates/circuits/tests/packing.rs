@@ -1,0 +1,119 @@
+//! Compiled programs, run exactly on f64 vectors, against the networks themselves.
+
+use rand::SeedableRng;
+use unseen_circuits::backend::Prepared;
+use unseen_circuits::{compile_single, PlainBackend};
+use unseen_ml::cnn::{Architecture, Network};
+
+fn check(arch: &str, slots: usize) -> unseen_circuits::Program {
+    check_arch(Architecture::named(arch).expect("arch"), slots)
+}
+
+fn check_arch(arch: Architecture, slots: usize) -> unseen_circuits::Program {
+    let net =
+        Network::init(arch.clone(), &mut rand_chacha::ChaCha8Rng::seed_from_u64(9)).expect("init");
+    let arch = arch.name.as_str();
+    let program = compile_single(&net, slots).expect("compile");
+    let backend = PlainBackend { slots };
+    let prepared = Prepared::new(&backend, &program).expect("prepare");
+    for seed in 0..3u64 {
+        let image: Vec<f32> = (0..784)
+            .map(|i| (((i as u64 * 7919 + seed * 104_729) % 255) as f32 / 255.0 - 0.13) / 0.31)
+            .collect();
+        let expected = net.logits(&image, 1);
+        let input = program.encode_input(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
+        let out = program.decode_output(&prepared.run(&backend, &input).expect("run"));
+        assert_eq!(out.len(), 10);
+        for (a, b) in out.iter().zip(&expected) {
+            assert!(
+                (a - f64::from(*b)).abs() <= 1e-3 * (1.0 + a.abs()),
+                "{arch}: {a} vs {b}"
+            );
+        }
+    }
+    program
+}
+
+#[test]
+fn ciphernet_packs_into_one_vector_of_4096_slots() {
+    let p = check("ciphernet", 4096);
+    assert_eq!(p.depth(), 5);
+    println!(
+        "ciphernet: {} rotations, {} plaintext multiplications, steps {:?}",
+        p.rotation_count(),
+        p.plain_mul_count(),
+        p.rotation_steps()
+    );
+    assert!(p.rotation_count() <= 45, "{}", p.rotation_count());
+}
+
+#[test]
+fn ciphernet_wide_packs_into_one_vector_of_4096_slots() {
+    let p = check("ciphernet-wide", 4096);
+    assert_eq!(p.depth(), 5);
+    println!(
+        "ciphernet-wide: {} rotations, {} plaintext multiplications",
+        p.rotation_count(),
+        p.plain_mul_count()
+    );
+}
+
+#[test]
+fn many_channels_use_the_offset_major_layout() {
+    use unseen_ml::cnn::arch::{Layer, Shape};
+    let arch = Architecture {
+        name: "conv3x3-32".into(),
+        input: Shape::Image(1, 28, 28),
+        layers: vec![
+            Layer::Conv2d {
+                in_channels: 1,
+                out_channels: 32,
+                kernel: 3,
+                stride: 3,
+                padding: 0,
+            },
+            Layer::Square,
+            Layer::Flatten,
+            Layer::Linear {
+                in_features: 32 * 81,
+                out_features: 16,
+            },
+            Layer::Square,
+            Layer::Linear {
+                in_features: 16,
+                out_features: 10,
+            },
+        ],
+    };
+    let p = check_arch(arch, 4096);
+    // Diagonals at multiples of the 128-slot position block.
+    let by_depth = p.rotation_steps_by_depth();
+    assert!(
+        by_depth
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .all(|(s, _)| s % 128 == 0),
+        "{by_depth:?}"
+    );
+}
+
+#[test]
+fn too_few_slots_is_an_error() {
+    let net = Network::init(
+        Architecture::named("ciphernet-wide").expect("arch"),
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(1),
+    )
+    .expect("init");
+    assert!(compile_single(&net, 2048).is_err());
+    assert!(compile_single(&net, 3000).is_err());
+}
+
+#[test]
+fn ciphernet_top_level_rotations_are_few() {
+    let p = check("ciphernet", 4096);
+    let by_depth = p.rotation_steps_by_depth();
+    let top = by_depth.values().filter(|d| **d == 0).count();
+    println!("ciphernet rotation steps by first depth: {by_depth:?}");
+    // The convolution's steps (k - c for the position-major im2col) are all the full-level keys.
+    assert!(top <= 16, "{by_depth:?}");
+}
