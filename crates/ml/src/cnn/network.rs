@@ -16,6 +16,17 @@ pub struct LayerParams {
     pub running: Vec<f32>,
 }
 
+impl LayerParams {
+    /// Zero weights and biases of the same sizes (gradients, optimiser moments).
+    pub fn zeros_like(&self) -> Self {
+        Self {
+            weight: vec![0.0; self.weight.len()],
+            bias: vec![0.0; self.bias.len()],
+            running: Vec::new(),
+        }
+    }
+}
+
 /// A network: an architecture with its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {

@@ -105,14 +105,7 @@ struct Adam {
 
 impl Adam {
     fn new(params: &[LayerParams], lr: f32) -> Self {
-        let zeros: Vec<LayerParams> = params
-            .iter()
-            .map(|p| LayerParams {
-                weight: vec![0.0; p.weight.len()],
-                bias: vec![0.0; p.bias.len()],
-                running: Vec::new(),
-            })
-            .collect();
+        let zeros: Vec<LayerParams> = params.iter().map(LayerParams::zeros_like).collect();
         Self {
             lr,
             beta1: 0.9,
@@ -177,15 +170,7 @@ pub fn gradients(net: &Network, x: &[f32], labels: &[u8]) -> (f64, usize, Vec<La
             *dj = ((e / sum) as f32 - if j == y { 1.0 } else { 0.0 }) / batch as f32;
         }
     }
-    let mut grads: Vec<LayerParams> = net
-        .params
-        .iter()
-        .map(|p| LayerParams {
-            weight: vec![0.0; p.weight.len()],
-            bias: vec![0.0; p.bias.len()],
-            running: Vec::new(),
-        })
-        .collect();
+    let mut grads: Vec<LayerParams> = net.params.iter().map(LayerParams::zeros_like).collect();
     for (i, layer) in net.arch.layers.iter().enumerate().rev() {
         let (sin, sout) = (net.shapes[i], net.shapes[i + 1]);
         let (nin, nout) = (sin.len(), sout.len());
