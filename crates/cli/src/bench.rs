@@ -18,6 +18,22 @@ use unseen_wire::salary::{legacy_reply, PredictRequest};
 pub enum BenchCommand {
     /// Paillier: keygen, encryption, decryption and server-side predictions.
     Paillier(PaillierBenchArgs),
+    /// CKKS at N = 8192 with 7 data primes (the reference preset): encryption, decryption,
+    /// multiplications, rescale, rotations.
+    Ckks(CkksBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CkksBenchArgs {
+    /// Timed repetitions per operation.
+    #[arg(long, default_value_t = 30)]
+    iters: usize,
+    /// Threads (1 for the single-threaded reference figures).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +116,26 @@ fn synthetic_model(d: usize) -> LinearModel {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Paillier(a) => paillier(a),
+        BenchCommand::Ckks(a) => ckks(a),
     }
+}
+
+fn ckks(a: CkksBenchArgs) -> Result<()> {
+    let records = unseen_ckks::bench::run(a.iters.max(1), a.threads.max(1))?;
+    for r in records {
+        if a.json {
+            println!(
+                "{}",
+                json!({"impl": "unseen", "op": r.op, "n": r.n, "levels": r.levels, "ms_median": r.ms_median, "threads": a.threads})
+            );
+        } else {
+            println!(
+                "{:<20} {:>9.3} ms  (N = {}, {} primes, {} thread(s))",
+                r.op, r.ms_median, r.n, r.levels, a.threads
+            );
+        }
+    }
+    Ok(())
 }
 
 fn paillier(a: PaillierBenchArgs) -> Result<()> {

@@ -45,9 +45,22 @@ enum Command {
     /// Measure operations (one JSON object per line with --json).
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// CKKS tools.
+    #[command(subcommand)]
+    Ckks(CkksCommand),
     /// python-paillier file tools: pheutil-compatible keys and encrypted numbers.
     #[command(subcommand)]
     Paillier(crate::paillier_cmd::PaillierCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CkksCommand {
+    /// Parameter presets with their moduli, log2(QP) and security level.
+    Params {
+        /// One preset by name (default: all).
+        #[arg(long)]
+        preset: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +175,23 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => crate::demo::run(a),
         Command::Bench(b) => crate::bench::run(b),
         Command::Paillier(p) => crate::paillier_cmd::run(p),
+        Command::Ckks(CkksCommand::Params { preset }) => ckks_params(preset),
     }
+}
+
+fn ckks_params(preset: Option<String>) -> Result<()> {
+    match preset {
+        None => println!("{}", unseen_ckks::describe_presets()?),
+        Some(name) => {
+            let p = unseen_ckks::Preset::from_name(&name).with_context(|| {
+                let known: Vec<String> =
+                    unseen_ckks::Preset::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown preset '{name}' (known: {})", known.join(", "))
+            })?;
+            println!("{}", unseen_ckks::Parameters::preset(p)?.describe());
+        }
+    }
+    Ok(())
 }
 
 fn keygen(a: KeygenArgs) -> Result<()> {

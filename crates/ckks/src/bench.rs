@@ -1,0 +1,121 @@
+//! Micro-benchmarks of the main operations at the reference preset
+//! (N = 8192, 7 data primes + 1 special prime), for `unseen bench ckks`.
+
+use std::time::Instant;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::{
+    Encoder, Error, Evaluator, GaloisKeys, Parameters, Preset, PublicKey, RelinKey, Result,
+    SecretKey,
+};
+
+/// One benchmark result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BenchRecord {
+    /// Operation name (`encrypt_pk`, `mul_relin`, ...).
+    pub op: String,
+    /// Ring degree.
+    pub n: usize,
+    /// Number of data primes of the input ciphertext.
+    pub levels: usize,
+    /// Median wall time in milliseconds.
+    pub ms_median: f64,
+}
+
+/// Operations measured by [`run`].
+pub const OPS: [&str; 8] = [
+    "encrypt_pk",
+    "encrypt_sk",
+    "decrypt",
+    "mul_plain",
+    "mul_relin",
+    "rescale",
+    "rotate",
+    "rotate_hoisted_16",
+];
+
+fn median_ms<F: FnMut() -> Result<()>>(iters: usize, mut f: F) -> Result<f64> {
+    f()?; // warm-up
+    let mut t = Vec::with_capacity(iters);
+    for _ in 0..iters.max(1) {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+/// Runs every operation of [`OPS`] `iters` times at the reference preset on
+/// `threads` threads (1 = single-threaded, the reference setting) and
+/// returns the median times.
+pub fn run(iters: usize, threads: usize) -> Result<Vec<BenchRecord>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("thread pool: {e}")))?;
+    pool.install(|| run_inner(iters))
+}
+
+fn run_inner(iters: usize) -> Result<Vec<BenchRecord>> {
+    let params = Parameters::preset(Preset::Cnn8192)?;
+    // Deterministic RNG: benchmark inputs only, never real keys.
+    let mut rng = ChaCha20Rng::from_seed([7u8; 32]);
+    let sk = SecretKey::generate(&params, &mut rng);
+    let pk = PublicKey::generate(&sk, &mut rng);
+    let rlk = RelinKey::generate(&sk, &mut rng);
+    let steps: Vec<i64> = (1..=16).collect();
+    let gk = GaloisKeys::generate(&sk, &steps, false, &mut rng);
+    let enc = Encoder::new(&params);
+    let ev = Evaluator::new(&params);
+    let level = params.max_level();
+    let scale = params.default_scale();
+    let vals: Vec<f64> = (0..params.slots())
+        .map(|i| (i as f64 * 0.01).sin())
+        .collect();
+    let pt = enc.encode_real(&vals, level, scale)?;
+    let ct = pk.encrypt(&pt, &mut rng)?;
+    let ct2 = sk.encrypt(&pt, &mut rng)?;
+    let prod = ev.mul_relin(&ct, &ct2, &rlk)?;
+    let n = params.n();
+    let levels = level + 1;
+    let mut out = Vec::new();
+    let mut rec = |op: &str, ms: f64| {
+        out.push(BenchRecord {
+            op: op.to_string(),
+            n,
+            levels,
+            ms_median: ms,
+        })
+    };
+    rec(
+        "encrypt_pk",
+        median_ms(iters, || pk.encrypt(&pt, &mut rng).map(drop))?,
+    );
+    let mut rng2 = ChaCha20Rng::from_seed([8u8; 32]);
+    rec(
+        "encrypt_sk",
+        median_ms(iters, || sk.encrypt(&pt, &mut rng2).map(drop))?,
+    );
+    rec("decrypt", median_ms(iters, || sk.decrypt(&ct).map(drop))?);
+    rec(
+        "mul_plain",
+        median_ms(iters, || ev.mul_plain(&ct, &pt).map(drop))?,
+    );
+    rec(
+        "mul_relin",
+        median_ms(iters, || ev.mul_relin(&ct, &ct2, &rlk).map(drop))?,
+    );
+    rec("rescale", median_ms(iters, || ev.rescale(&prod).map(drop))?);
+    rec(
+        "rotate",
+        median_ms(iters, || ev.rotate(&ct, 1, &gk).map(drop))?,
+    );
+    rec(
+        "rotate_hoisted_16",
+        median_ms(iters, || ev.rotate_hoisted(&ct, &steps, &gk).map(drop))?,
+    );
+    Ok(out)
+}

@@ -1,0 +1,530 @@
+//! Homomorphic operations on CKKS ciphertexts with level and scale tracking.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::ckks::encoder::Plaintext;
+use crate::ckks::params::Parameters;
+use crate::ring;
+use crate::rlwe::{self, GaloisKeys, RelinKey};
+use crate::{Error, Result};
+
+/// A CKKS ciphertext `(c0, c1)` in NTT form with `c0 + c1 s ~ scale * m`.
+#[derive(Clone)]
+pub struct Ciphertext {
+    pub(crate) params: Arc<Parameters>,
+    pub(crate) c0: Vec<u64>,
+    pub(crate) c1: Vec<u64>,
+    pub(crate) level: usize,
+    pub(crate) scale: f64,
+    /// Seed of `c1` for fresh secret-key ciphertexts (enables seeded serialization).
+    pub(crate) seed: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Ciphertext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ciphertext")
+            .field("level", &self.level)
+            .field("log2_scale", &self.scale.log2())
+            .field("seeded", &self.seed.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for Ciphertext {
+    fn eq(&self, other: &Self) -> bool {
+        self.params.same_as(&other.params)
+            && self.level == other.level
+            && self.scale.to_bits() == other.scale.to_bits()
+            && self.c0 == other.c0
+            && self.c1 == other.c1
+    }
+}
+
+impl Ciphertext {
+    /// Level (number of RNS primes - 1).
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Current scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Overrides the tracked scale (e.g. to absorb a known constant factor).
+    pub fn set_scale(&mut self, scale: f64) {
+        self.scale = scale;
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    /// Whether the ciphertext can be serialized in seeded (half-size) form.
+    pub fn is_seeded(&self) -> bool {
+        self.seed.is_some()
+    }
+
+    /// Same ciphertext with a new `c0` (`c1` untouched, so a seed stays valid).
+    fn with_c0(&self, c0: Vec<u64>) -> Ciphertext {
+        Ciphertext {
+            params: self.params.clone(),
+            c0,
+            c1: self.c1.clone(),
+            level: self.level,
+            scale: self.scale,
+            seed: self.seed,
+        }
+    }
+
+    fn derived(&self, c0: Vec<u64>, c1: Vec<u64>, level: usize, scale: f64) -> Ciphertext {
+        Ciphertext {
+            params: self.params.clone(),
+            c0,
+            c1,
+            level,
+            scale,
+            seed: None,
+        }
+    }
+}
+
+/// Relative tolerance under which two scales are considered equal.
+pub const SCALE_TOLERANCE: f64 = 1e-10;
+
+fn scales_match(a: f64, b: f64) -> bool {
+    (a - b).abs() <= SCALE_TOLERANCE * a.abs().max(b.abs())
+}
+
+/// Stateless evaluator bound to a parameter set.
+#[derive(Clone)]
+pub struct Evaluator {
+    params: Arc<Parameters>,
+}
+
+impl Evaluator {
+    /// An evaluator for `params`.
+    pub fn new(params: &Arc<Parameters>) -> Self {
+        Self {
+            params: params.clone(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    fn check_params(&self, p: &Parameters) -> Result<()> {
+        if self.params.same_as(p) {
+            Ok(())
+        } else {
+            Err(Error::ParametersMismatch)
+        }
+    }
+
+    fn check_pair(&self, a: &Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.check_params(&a.params)?;
+        self.check_params(&b.params)?;
+        if a.level != b.level {
+            return Err(Error::LevelMismatch {
+                left: a.level,
+                right: b.level,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_scales(a: f64, b: f64) -> Result<()> {
+        if scales_match(a, b) {
+            Ok(())
+        } else {
+            Err(Error::ScaleMismatch {
+                left_log2: a.log2(),
+                right_log2: b.log2(),
+            })
+        }
+    }
+
+    /// Plaintext residues at the ciphertext level (a plaintext at a higher
+    /// level is used truncated, which is exact).
+    fn plain_at<'a>(&self, ct: &Ciphertext, pt: &'a Plaintext) -> Result<&'a [u64]> {
+        self.check_params(&pt.params)?;
+        if pt.level < ct.level {
+            return Err(Error::LevelMismatch {
+                left: ct.level,
+                right: pt.level,
+            });
+        }
+        Ok(&pt.data[..(ct.level + 1) * self.params.n()])
+    }
+
+    fn check_scale_fits(&self, scale: f64, level: usize) -> Result<()> {
+        let room = self.params.log_q_at(level) - 1.0;
+        if !(scale.is_finite() && scale > 0.0) || scale.log2() >= room {
+            return Err(Error::LevelTooLow(format!(
+                "scale 2^{:.1} does not fit in the modulus 2^{:.1} at level {level}; rescale first",
+                scale.log2(),
+                room + 1.0
+            )));
+        }
+        Ok(())
+    }
+
+    /// `a + b`.
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check_pair(a, b)?;
+        Self::check_scales(a.scale, b.scale)?;
+        let n = self.params.n();
+        let basis = self.params.basis(a.level);
+        let mut c0 = a.c0.clone();
+        let mut c1 = a.c1.clone();
+        ring::add_assign(&mut c0, &b.c0, &basis, n);
+        ring::add_assign(&mut c1, &b.c1, &basis, n);
+        Ok(a.derived(c0, c1, a.level, a.scale))
+    }
+
+    /// `a - b`.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check_pair(a, b)?;
+        Self::check_scales(a.scale, b.scale)?;
+        let n = self.params.n();
+        let basis = self.params.basis(a.level);
+        let mut c0 = a.c0.clone();
+        let mut c1 = a.c1.clone();
+        ring::sub_assign(&mut c0, &b.c0, &basis, n);
+        ring::sub_assign(&mut c1, &b.c1, &basis, n);
+        Ok(a.derived(c0, c1, a.level, a.scale))
+    }
+
+    /// `-a`.
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.check_params(&a.params)?;
+        let n = self.params.n();
+        let basis = self.params.basis(a.level);
+        let mut c0 = a.c0.clone();
+        let mut c1 = a.c1.clone();
+        ring::neg_assign(&mut c0, &basis, n);
+        ring::neg_assign(&mut c1, &basis, n);
+        Ok(a.derived(c0, c1, a.level, a.scale))
+    }
+
+    /// `ct + pt` (scales must match).
+    pub fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        let p = self.plain_at(ct, pt)?;
+        Self::check_scales(ct.scale, pt.scale)?;
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let mut c0 = ct.c0.clone();
+        ring::add_assign(&mut c0, p, &basis, n);
+        Ok(ct.with_c0(c0))
+    }
+
+    /// `ct - pt` (scales must match).
+    pub fn sub_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        let p = self.plain_at(ct, pt)?;
+        Self::check_scales(ct.scale, pt.scale)?;
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let mut c0 = ct.c0.clone();
+        ring::sub_assign(&mut c0, p, &basis, n);
+        Ok(ct.with_c0(c0))
+    }
+
+    /// `ct * pt`; the result scale is the product of the scales.
+    pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        let p = self.plain_at(ct, pt)?;
+        let scale = ct.scale * pt.scale;
+        self.check_scale_fits(scale, ct.level)?;
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let c0 = ring::mul(&ct.c0, p, &basis, n);
+        let c1 = ring::mul(&ct.c1, p, &basis, n);
+        Ok(ct.derived(c0, c1, ct.level, scale))
+    }
+
+    /// Adds the real constant `c` to every slot (encoded at the ciphertext scale).
+    pub fn add_scalar(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        let v = self.scalar_int(c * ct.scale, ct.level)?;
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let mut c0 = ct.c0.clone();
+        // a constant polynomial is constant in the NTT domain
+        for (chunk, m) in c0.chunks_exact_mut(n).zip(&basis) {
+            let r = m.from_i128(v);
+            for x in chunk.iter_mut() {
+                *x = m.add(*x, r);
+            }
+        }
+        Ok(ct.with_c0(c0))
+    }
+
+    fn scalar_int(&self, v: f64, level: usize) -> Result<i128> {
+        let v = v.round();
+        let limit = (self.params.log_q_at(level) - 1.0).min(120.0).exp2();
+        if !v.is_finite() || v.abs() >= limit {
+            return Err(Error::Encoding(format!(
+                "scalar does not fit at level {level}"
+            )));
+        }
+        Ok(v as i128)
+    }
+
+    /// Multiplies every slot by the real constant `c`, encoded as the integer
+    /// `round(c * scale)`; the result scale is `ct.scale * scale`. Choosing
+    /// `scale` equal to the last prime makes the next rescale restore the
+    /// current scale exactly.
+    pub fn mul_scalar(&self, ct: &Ciphertext, c: f64, scale: f64) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid scalar scale {scale}"
+            )));
+        }
+        let v = self.scalar_int(c * scale, ct.level)?;
+        let new_scale = ct.scale * scale;
+        self.check_scale_fits(new_scale, ct.level)?;
+        Ok(self.mul_int_raw(ct, v, new_scale))
+    }
+
+    /// Multiplies every slot by the integer `k` (scale unchanged, exact).
+    pub fn mul_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        Ok(self.mul_int_raw(ct, k as i128, ct.scale))
+    }
+
+    fn mul_int_raw(&self, ct: &Ciphertext, v: i128, scale: f64) -> Ciphertext {
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let consts: Vec<u64> = basis.iter().map(|m| m.from_i128(v)).collect();
+        let mut c0 = ct.c0.clone();
+        let mut c1 = ct.c1.clone();
+        ring::mul_scalar_assign(&mut c0, &consts, &basis, n);
+        ring::mul_scalar_assign(&mut c1, &consts, &basis, n);
+        ct.derived(c0, c1, ct.level, scale)
+    }
+
+    /// `a * b` followed by relinearisation; the result scale is the product
+    /// of the scales (rescale afterwards).
+    pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.check_pair(a, b)?;
+        self.check_params(&rlk.params)?;
+        let scale = a.scale * b.scale;
+        self.check_scale_fits(scale, a.level)?;
+        let n = self.params.n();
+        let level = a.level;
+        let basis = self.params.basis(level);
+        let mut d0 = ring::mul(&a.c0, &b.c0, &basis, n);
+        let mut d1 = ring::mul(&a.c0, &b.c1, &basis, n);
+        ring::mul_acc(&mut d1, &a.c1, &b.c0, &basis, n);
+        let d2 = ring::mul(&a.c1, &b.c1, &basis, n);
+        let dec = rlwe::decompose(&self.params, &d2, level);
+        let (k0, k1) = rlwe::key_switch(&self.params, &dec, &rlk.key, None);
+        ring::add_assign(&mut d0, &k0, &basis, n);
+        ring::add_assign(&mut d1, &k1, &basis, n);
+        Ok(a.derived(d0, d1, level, scale))
+    }
+
+    /// `a * a` followed by relinearisation.
+    pub fn square_relin(&self, a: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.mul_relin(a, a, rlk)
+    }
+
+    /// Divides by the last prime, dropping one level; the scale is divided
+    /// by that prime.
+    pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        if ct.level == 0 {
+            return Err(Error::LevelTooLow("cannot rescale at level 0".into()));
+        }
+        let params = &self.params;
+        let n = params.n();
+        let t = ct.level;
+        let basis = params.basis(t - 1);
+        let last = &params.moduli[t];
+        let inv = &params.rescale_inv[t];
+        let (c0, c1) = rayon::join(
+            || rlwe::divide_round_last(ct.c0.clone(), &basis, last, inv, n),
+            || rlwe::divide_round_last(ct.c1.clone(), &basis, last, inv, n),
+        );
+        let scale = ct.scale / params.q[t] as f64;
+        Ok(ct.derived(c0, c1, t - 1, scale))
+    }
+
+    /// Drops primes down to `level` (exact, scale unchanged). A seeded
+    /// ciphertext stays seeded.
+    pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        if level > ct.level {
+            return Err(Error::LevelTooLow(format!(
+                "cannot raise level {} to {level}",
+                ct.level
+            )));
+        }
+        let k = (level + 1) * self.params.n();
+        Ok(Ciphertext {
+            params: ct.params.clone(),
+            c0: ct.c0[..k].to_vec(),
+            c1: ct.c1[..k].to_vec(),
+            level,
+            scale: ct.scale,
+            seed: ct.seed,
+        })
+    }
+
+    /// Drops primes of a plaintext down to `level`.
+    pub fn drop_plain_to_level(&self, pt: &Plaintext, level: usize) -> Result<Plaintext> {
+        self.check_params(&pt.params)?;
+        if level > pt.level {
+            return Err(Error::LevelTooLow(format!(
+                "cannot raise level {} to {level}",
+                pt.level
+            )));
+        }
+        Ok(Plaintext {
+            params: pt.params.clone(),
+            data: pt.data[..(level + 1) * self.params.n()].to_vec(),
+            level,
+            scale: pt.scale,
+        })
+    }
+
+    fn apply_galois(
+        &self,
+        ct: &Ciphertext,
+        dec: &rlwe::Decomposed,
+        gk: &rlwe::GaloisKey,
+    ) -> Ciphertext {
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let (k0, k1) = rlwe::key_switch(&self.params, dec, &gk.key, Some(&gk.perm));
+        let mut c0 = rlwe::permute(&ct.c0, &gk.perm, n);
+        ring::add_assign(&mut c0, &k0, &basis, n);
+        ct.derived(c0, k1, ct.level, ct.scale)
+    }
+
+    /// Rotates the slots left by `step` (negative: right).
+    ///
+    /// Key switching adds a noise of about `2^-13` relative to a scale of
+    /// `2^26` at the reference preset (`q_0` and `P` both have 31 bits);
+    /// rotating a product *before* rescaling it (at scale `Delta^2`) makes
+    /// that noise negligible.
+    pub fn rotate(&self, ct: &Ciphertext, step: i64, gk: &GaloisKeys) -> Result<Ciphertext> {
+        Ok(self
+            .rotate_hoisted(ct, &[step], gk)?
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| ct.clone()))
+    }
+
+    /// Rotations of one ciphertext by several steps sharing a single
+    /// decomposition (hoisting). Results are identical to [`Self::rotate`].
+    pub fn rotate_hoisted(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Vec<Ciphertext>> {
+        self.check_params(&ct.params)?;
+        self.check_params(&gk.params)?;
+        let mut keys = Vec::with_capacity(steps.len());
+        for &s in steps {
+            let g = self.params.galois_element(s);
+            if g == 1 {
+                keys.push(None);
+            } else {
+                keys.push(Some(gk.get(g, || format!("rotation by {s}"))?));
+            }
+        }
+        if keys.iter().all(Option::is_none) {
+            return Ok(steps.iter().map(|_| ct.clone()).collect());
+        }
+        let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
+        // rotations are independent: in parallel (deterministic results)
+        Ok(keys
+            .into_par_iter()
+            .map(|k| match k {
+                None => ct.clone(),
+                Some(k) => self.apply_galois(ct, &dec, k),
+            })
+            .collect())
+    }
+
+    /// Complex conjugation of every slot.
+    pub fn conjugate(&self, ct: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        self.check_params(&gk.params)?;
+        let g = self.params.conjugation_element();
+        let k = gk.get(g, || "conjugation".into())?;
+        let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
+        Ok(self.apply_galois(ct, &dec, k))
+    }
+
+    /// Rotation steps needed by [`Self::inner_sum`] with the same arguments.
+    pub fn inner_sum_steps(batch: usize, count: usize) -> Vec<i64> {
+        let mut steps = Vec::new();
+        let mut offset = 0usize;
+        let mut k = 0u32;
+        while count.checked_shr(k).unwrap_or(0) > 0 {
+            let pow = 1usize << k;
+            if count & pow != 0 {
+                if offset > 0 {
+                    steps.push(offset.saturating_mul(batch) as i64);
+                }
+                offset += pow;
+            }
+            if count.checked_shr(k + 1).unwrap_or(0) > 0 {
+                steps.push(pow.saturating_mul(batch) as i64);
+            }
+            k += 1;
+        }
+        steps.sort_unstable();
+        steps.dedup();
+        steps
+    }
+
+    /// Rotate-and-add: slot `j` of the result is `sum_{i < count} ct[j + i * batch]`
+    /// (indices mod N/2). Uses `O(log count)` rotations; the keys needed are
+    /// given by [`Self::inner_sum_steps`].
+    pub fn inner_sum(
+        &self,
+        ct: &Ciphertext,
+        batch: usize,
+        count: usize,
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext> {
+        if count == 0 || batch == 0 || batch.saturating_mul(count) > self.params.slots() {
+            return Err(Error::InvalidArgument(format!(
+                "inner sum needs 0 < batch * count <= {} (got {batch} x {count})",
+                self.params.slots()
+            )));
+        }
+        let mut acc: Option<Ciphertext> = None;
+        let mut pow_ct = ct.clone();
+        let mut offset = 0usize;
+        let mut k = 0;
+        while (count >> k) > 0 {
+            let pow = 1usize << k;
+            if count & pow != 0 {
+                acc = Some(match acc {
+                    None => pow_ct.clone(),
+                    Some(a) => {
+                        let r = self.rotate(&pow_ct, (offset * batch) as i64, gk)?;
+                        self.add(&a, &r)?
+                    }
+                });
+                offset += pow;
+            }
+            if (count >> (k + 1)) > 0 {
+                let r = self.rotate(&pow_ct, (pow * batch) as i64, gk)?;
+                pow_ct = self.add(&pow_ct, &r)?;
+            }
+            k += 1;
+        }
+        acc.ok_or_else(|| Error::InvalidArgument("empty inner sum".into()))
+    }
+}

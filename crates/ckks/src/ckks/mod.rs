@@ -1,0 +1,5 @@
+//! CKKS scheme layer: parameters, encoder, evaluator.
+
+pub mod encoder;
+pub mod evaluator;
+pub mod params;

@@ -1,0 +1,781 @@
+//! Ring layer: arithmetic modulo NTT-friendly primes, RNS polynomials in
+//! `Z_q[X]/(X^N + 1)`, negacyclic NTT (backed by `tfhe-ntt`), sampling and
+//! bit-packing.
+//!
+//! RNS polynomials are stored flat: `data[i * n + k]` is coefficient (or NTT
+//! slot) `k` modulo the `i`-th prime of the basis the polynomial lives in.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use rayon::prelude::*;
+use tfhe_ntt::prime64::Plan;
+
+/// Largest supported prime size in bits (Barrett reduction needs `4p < 2^64`).
+pub const MAX_PRIME_BITS: u32 = 61;
+/// Smallest supported prime size in bits.
+pub const MIN_PRIME_BITS: u32 = 17;
+
+/// A prime modulus with precomputed reduction constants and its NTT plan.
+pub struct Modulus {
+    p: u64,
+    bits: u32,
+    ratio_hi: u64,
+    ratio_lo: u64,
+    barrett64: u64,
+    plan: Plan,
+}
+
+impl std::fmt::Debug for Modulus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Modulus").field("p", &self.p).finish()
+    }
+}
+
+impl Modulus {
+    /// Builds the modulus and its negacyclic NTT plan of size `n`; `None` when
+    /// `p` is not a supported NTT-friendly prime for `n`.
+    pub fn new(p: u64, n: usize) -> Option<Self> {
+        if !(3..(1u64 << MAX_PRIME_BITS)).contains(&p) || !(p - 1).is_multiple_of(2 * n as u64) {
+            return None;
+        }
+        let plan = Plan::try_new(n, p)?;
+        let ratio = u128::MAX / p as u128;
+        Some(Self {
+            p,
+            bits: 64 - p.leading_zeros(),
+            ratio_hi: (ratio >> 64) as u64,
+            ratio_lo: ratio as u64,
+            barrett64: ((1u128 << 64) / p as u128) as u64,
+            plan,
+        })
+    }
+
+    /// The prime.
+    #[inline]
+    pub fn value(&self) -> u64 {
+        self.p
+    }
+
+    /// Bit length of the prime.
+    #[inline]
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// `a + b mod p` for `a, b < p`.
+    #[inline]
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        csub(a + b, self.p)
+    }
+
+    /// `a - b mod p` for `a, b < p`.
+    #[inline]
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        let d = a.wrapping_sub(b);
+        d.wrapping_add(self.p & (((d as i64) >> 63) as u64))
+    }
+
+    /// `-a mod p` for `a < p`.
+    #[inline]
+    pub fn neg(&self, a: u64) -> u64 {
+        // (p - a) masked to 0 when a == 0, branch-free
+        (self.p - a) & (((a | a.wrapping_neg()) as i64 >> 63) as u64)
+    }
+
+    /// Reduces any 128-bit value modulo `p` (Barrett with `floor(2^128/p)`).
+    #[inline]
+    pub fn reduce_u128(&self, x: u128) -> u64 {
+        let x0 = x as u64;
+        let x1 = (x >> 64) as u64;
+        // high 128 bits of x * ratio, partial products' low carries dropped:
+        // the quotient estimate is at most 3 below the true quotient.
+        let c = ((x0 as u128 * self.ratio_lo as u128) >> 64) as u64;
+        let t = x0 as u128 * self.ratio_hi as u128 + c as u128;
+        let u = x1 as u128 * self.ratio_lo as u128 + (t as u64) as u128;
+        let q = ((t >> 64) as u64)
+            .wrapping_add((u >> 64) as u64)
+            .wrapping_add(x1.wrapping_mul(self.ratio_hi));
+        let mut r = x0.wrapping_sub(q.wrapping_mul(self.p));
+        while r >= self.p {
+            r -= self.p;
+        }
+        r
+    }
+
+    /// Reduces a 64-bit value modulo `p` (one-word Barrett).
+    #[inline]
+    pub fn reduce(&self, x: u64) -> u64 {
+        let q = ((x as u128 * self.barrett64 as u128) >> 64) as u64;
+        csub(x.wrapping_sub(q.wrapping_mul(self.p)), self.p)
+    }
+
+    /// `a * b mod p`.
+    #[inline]
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        self.reduce_u128(a as u128 * b as u128)
+    }
+
+    /// Shoup precomputation `floor(w * 2^64 / p)` for a constant `w < p`.
+    #[inline]
+    pub fn shoup(&self, w: u64) -> u64 {
+        (((w as u128) << 64) / self.p as u128) as u64
+    }
+
+    /// `a * w mod p` with the Shoup constant `ws` of `w`, for any `a < 2^64`.
+    #[inline]
+    pub fn mul_shoup(&self, a: u64, w: u64, ws: u64) -> u64 {
+        let q = ((a as u128 * ws as u128) >> 64) as u64;
+        csub(
+            a.wrapping_mul(w).wrapping_sub(q.wrapping_mul(self.p)),
+            self.p,
+        )
+    }
+
+    /// `a^e mod p`.
+    pub fn pow(&self, mut a: u64, mut e: u64) -> u64 {
+        let mut r = 1 % self.p;
+        a = self.reduce(a);
+        while e > 0 {
+            if e & 1 == 1 {
+                r = self.mul(r, a);
+            }
+            a = self.mul(a, a);
+            e >>= 1;
+        }
+        r
+    }
+
+    /// Inverse modulo the prime (`a` must be non-zero mod `p`).
+    pub fn inv(&self, a: u64) -> u64 {
+        self.pow(a, self.p - 2)
+    }
+
+    /// Maps a signed integer to `[0, p)`.
+    #[inline]
+    pub fn from_i64(&self, v: i64) -> u64 {
+        if v >= 0 {
+            self.reduce(v as u64)
+        } else {
+            self.neg(self.reduce(v.unsigned_abs()))
+        }
+    }
+
+    /// Maps a signed 128-bit integer to `[0, p)`.
+    #[inline]
+    pub fn from_i128(&self, v: i128) -> u64 {
+        if v >= 0 {
+            self.reduce_u128(v as u128)
+        } else {
+            self.neg(self.reduce_u128(v.unsigned_abs()))
+        }
+    }
+
+    /// Forward negacyclic NTT (output in the plan's bit-reversed order).
+    #[inline]
+    pub fn ntt(&self, buf: &mut [u64]) {
+        self.plan.fwd(buf);
+    }
+
+    /// Inverse negacyclic NTT, normalized.
+    #[inline]
+    pub fn intt(&self, buf: &mut [u64]) {
+        self.plan.inv(buf);
+        self.plan.normalize(buf);
+    }
+
+    /// `buf *= w` for a constant `w < p` (SIMD).
+    pub fn mul_const_vec(&self, buf: &mut [u64], w: u64) {
+        let c = self.mul(w, self.reduce(self.plan.ntt_size() as u64));
+        let cv = vec![c; buf.len()];
+        self.plan.mul_assign_normalize(buf, &cv);
+    }
+
+    /// `acc += a * b` pointwise (SIMD).
+    #[inline]
+    pub fn mul_acc_vec(&self, acc: &mut [u64], a: &[u64], b: &[u64]) {
+        self.plan.mul_accumulate(acc, a, b);
+    }
+}
+
+/// Runs `f` compiled for the best available x86 SIMD level (runtime
+/// dispatch through `pulp`), so that simple loops auto-vectorize.
+#[inline(always)]
+pub fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
+/// `x - p` if `x >= p`, else `x`, branch-free (for `x < 2p <= 2^63`).
+#[inline(always)]
+pub fn csub(x: u64, p: u64) -> u64 {
+    let y = x.wrapping_sub(p);
+    y.wrapping_add(p & (((y as i64) >> 63) as u64))
+}
+
+/// Deterministic Miller-Rabin for 64-bit integers.
+pub fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    const SMALL: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
+    for &s in &SMALL {
+        if n.is_multiple_of(s) {
+            return n == s;
+        }
+    }
+    let mulmod = |a: u64, b: u64| ((a as u128 * b as u128) % n as u128) as u64;
+    let powmod = |mut a: u64, mut e: u64| {
+        let mut r = 1u64;
+        while e > 0 {
+            if e & 1 == 1 {
+                r = mulmod(r, a);
+            }
+            a = mulmod(a, a);
+            e >>= 1;
+        }
+        r
+    };
+    let mut d = n - 1;
+    let mut s = 0;
+    while d.is_multiple_of(2) {
+        d /= 2;
+        s += 1;
+    }
+    'outer: for &a in &SMALL {
+        let mut x = powmod(a, d);
+        if x == 1 || x == n - 1 {
+            continue;
+        }
+        for _ in 1..s {
+            x = mulmod(x, x);
+            if x == n - 1 {
+                continue 'outer;
+            }
+        }
+        return false;
+    }
+    true
+}
+
+/// Generates distinct primes `p = 1 mod 2n` of the requested bit sizes, each
+/// the largest such prime below `2^bits` not already taken (SEAL's choice).
+/// Returns `None` when not enough primes exist.
+pub fn generate_primes(bit_sizes: &[u32], n: usize) -> Option<Vec<u64>> {
+    let m = 2 * n as u64;
+    let mut out: Vec<u64> = Vec::with_capacity(bit_sizes.len());
+    for &b in bit_sizes {
+        if !(MIN_PRIME_BITS..=MAX_PRIME_BITS).contains(&b) {
+            return None;
+        }
+        let lo = 1u64 << (b - 1);
+        let mut c = ((1u64 << b) - 1) / m * m + 1;
+        loop {
+            if c < lo || c < m {
+                return None;
+            }
+            if c < (1u64 << b) && !out.contains(&c) && is_prime(c) {
+                out.push(c);
+                break;
+            }
+            c -= m;
+        }
+    }
+    Some(out)
+}
+
+/// Applies the forward NTT to every residue of an RNS polynomial.
+pub fn ntt_all(data: &mut [u64], basis: &[&Modulus], n: usize) {
+    data.par_chunks_exact_mut(n)
+        .zip(basis.par_iter())
+        .for_each(|(c, m)| m.ntt(c));
+}
+
+/// Applies the inverse NTT to every residue of an RNS polynomial.
+pub fn intt_all(data: &mut [u64], basis: &[&Modulus], n: usize) {
+    data.par_chunks_exact_mut(n)
+        .zip(basis.par_iter())
+        .for_each(|(c, m)| m.intt(c));
+}
+
+/// `a += b` residue-wise.
+pub fn add_assign(a: &mut [u64], b: &[u64], basis: &[&Modulus], n: usize) {
+    a.par_chunks_exact_mut(n)
+        .zip(b.par_chunks_exact(n))
+        .zip(basis.par_iter())
+        .for_each(|((x, y), m)| {
+            simd(
+                #[inline(always)]
+                || {
+                    for (u, &v) in x.iter_mut().zip(y) {
+                        *u = m.add(*u, v);
+                    }
+                },
+            )
+        });
+}
+
+/// `a -= b` residue-wise.
+pub fn sub_assign(a: &mut [u64], b: &[u64], basis: &[&Modulus], n: usize) {
+    a.par_chunks_exact_mut(n)
+        .zip(b.par_chunks_exact(n))
+        .zip(basis.par_iter())
+        .for_each(|((x, y), m)| {
+            simd(
+                #[inline(always)]
+                || {
+                    for (u, &v) in x.iter_mut().zip(y) {
+                        *u = m.sub(*u, v);
+                    }
+                },
+            )
+        });
+}
+
+/// `a = -a` residue-wise.
+pub fn neg_assign(a: &mut [u64], basis: &[&Modulus], n: usize) {
+    a.par_chunks_exact_mut(n)
+        .zip(basis.par_iter())
+        .for_each(|(x, m)| {
+            simd(
+                #[inline(always)]
+                || {
+                    for u in x.iter_mut() {
+                        *u = m.neg(*u);
+                    }
+                },
+            )
+        });
+}
+
+/// `a *= b` pointwise (NTT domain).
+pub fn mul_assign(a: &mut [u64], b: &[u64], basis: &[&Modulus], n: usize) {
+    let out = mul(a, b, basis, n);
+    a.copy_from_slice(&out);
+}
+
+/// `out = a * b` pointwise into a fresh vector (SIMD).
+pub fn mul(a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) -> Vec<u64> {
+    let mut out = vec![0u64; a.len()];
+    mul_acc(&mut out, a, b, basis, n);
+    out
+}
+
+/// `acc += a * b` pointwise.
+pub fn mul_acc(acc: &mut [u64], a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) {
+    acc.par_chunks_exact_mut(n)
+        .zip(a.par_chunks_exact(n))
+        .zip(b.par_chunks_exact(n))
+        .zip(basis.par_iter())
+        .for_each(|(((z, x), y), m)| m.mul_acc_vec(z, x, y));
+}
+
+/// Multiplies residue `i` by the constant `c[i]`.
+pub fn mul_scalar_assign(a: &mut [u64], c: &[u64], basis: &[&Modulus], n: usize) {
+    a.par_chunks_exact_mut(n)
+        .zip(c.par_iter())
+        .zip(basis.par_iter())
+        .for_each(|((x, &w), m)| m.mul_const_vec(x, w));
+}
+
+/// Writes small signed coefficients into every residue of an RNS polynomial.
+pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
+    let n = coeffs.len();
+    let mut out = vec![0u64; n * basis.len()];
+    out.par_chunks_exact_mut(n)
+        .zip(basis.par_iter())
+        .for_each(|(x, m)| {
+            for (u, &v) in x.iter_mut().zip(coeffs) {
+                *u = m.from_i64(v);
+            }
+        });
+    out
+}
+
+/// Centered lift: for `src` with values in `[0, from)`, writes the residues
+/// modulo `to` of the representatives in `(-from/2, from/2]`.
+pub fn lift_centered(src: &[u64], from: &Modulus, to: &Modulus, out: &mut [u64]) {
+    let (p, q) = (from.value(), to.value());
+    let half = p / 2;
+    let neg_mask = |v: u64| ((half.wrapping_sub(v) as i64) >> 63) as u64;
+    if p <= q {
+        // v < p <= q: no reduction; v - p + q for the negative half
+        let d = q - p;
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &v) in out.iter_mut().zip(src) {
+                    *o = v + (d & neg_mask(v));
+                }
+            },
+        )
+    } else if p < 2 * q {
+        let pm = p - q;
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &v) in out.iter_mut().zip(src) {
+                    *o = to.sub(csub(v, q), pm & neg_mask(v));
+                }
+            },
+        )
+    } else {
+        let pm = to.reduce(p);
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &v) in out.iter_mut().zip(src) {
+                    *o = to.sub(to.reduce(v), pm & neg_mask(v));
+                }
+            },
+        )
+    }
+}
+
+/// Uniform ternary coefficients in `{-1, 0, 1}`.
+pub fn sample_ternary<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize) -> Vec<i64> {
+    let mut out = Vec::with_capacity(n);
+    let mut buf = [0u8; 64];
+    while out.len() < n {
+        rng.fill_bytes(&mut buf);
+        for &b in &buf {
+            // 255 = 3 * 85: reject 255 for an exactly uniform choice.
+            if b < 255 && out.len() < n {
+                out.push(i64::from(b % 3) - 1);
+            }
+        }
+    }
+    buf.iter_mut().for_each(|b| *b = 0);
+    out
+}
+
+/// Centered binomial error with parameter 21 (standard deviation ~3.24,
+/// bounded by 21), the usual RLWE error distribution.
+pub fn sample_error<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize) -> Vec<i64> {
+    (0..n)
+        .map(|_| {
+            let w = rng.next_u64();
+            let a = (w & 0x1f_ffff).count_ones() as i64;
+            let b = ((w >> 21) & 0x1f_ffff).count_ones() as i64;
+            a - b
+        })
+        .collect()
+}
+
+/// Uniform coefficients in `[-2^bits, 2^bits]` (noise flooding).
+pub fn sample_flood<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize, bits: u32) -> Vec<i64> {
+    let range = (1u64 << (bits + 1)) + 1;
+    let zone = u64::MAX - (u64::MAX % range);
+    (0..n)
+        .map(|_| loop {
+            let v = rng.next_u64();
+            if v < zone {
+                break (v % range) as i64 - (1i64 << bits);
+            }
+        })
+        .collect()
+}
+
+/// Expands a 32-byte seed into a uniform RNS polynomial (valid as NTT-domain
+/// values) over `basis`, prime after prime, with ChaCha20 on stream `stream`.
+/// The first residues do not depend on later primes, so a prefix of the basis
+/// regenerates a prefix of the polynomial.
+pub fn expand_uniform(seed: &[u8; 32], stream: u64, basis: &[&Modulus], n: usize) -> Vec<u64> {
+    let mut rng = ChaCha20Rng::from_seed(*seed);
+    rng.set_stream(stream);
+    let mut out = Vec::with_capacity(n * basis.len());
+    for m in basis {
+        let p = m.value();
+        let bits = m.bits();
+        let mut k = 0;
+        if bits <= 32 {
+            // 32-bit draws for primes below 2^32: half the keystream
+            let mask = if bits == 32 {
+                u32::MAX
+            } else {
+                (1u32 << bits) - 1
+            };
+            while k < n {
+                let v = (rng.next_u32() & mask) as u64;
+                if v < p {
+                    out.push(v);
+                    k += 1;
+                }
+            }
+        } else {
+            let mask = if bits >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << bits) - 1
+            };
+            while k < n {
+                let v = rng.next_u64() & mask;
+                if v < p {
+                    out.push(v);
+                    k += 1;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Computes the NTT-domain permutation of the automorphism `X -> X^g` from
+/// the exponent table of the NTT ordering.
+pub fn automorphism_permutation(exp_of_pos: &[u32], pos_of_exp: &[u32], g: u64) -> Vec<u32> {
+    let two_n = pos_of_exp.len() as u64;
+    exp_of_pos
+        .iter()
+        .map(|&e| pos_of_exp[((e as u64 * g) % two_n) as usize])
+        .collect()
+}
+
+/// Finds, for the NTT ordering of `m`, which power of a primitive `2n`-th root
+/// is evaluated at each output position. Returns `(exp_of_pos, pos_of_exp)`,
+/// `pos_of_exp` of length `2n` (entries at even exponents are unused).
+pub fn ntt_exponents(m: &Modulus, n: usize) -> Option<(Vec<u32>, Vec<u32>)> {
+    let mut x = vec![0u64; n];
+    x[1] = 1;
+    m.ntt(&mut x);
+    let root = x[0];
+    let mut table = std::collections::HashMap::with_capacity(2 * n);
+    let mut pw = 1u64;
+    for e in 0..(2 * n) as u32 {
+        table.insert(pw, e);
+        pw = m.mul(pw, root);
+    }
+    let mut exp_of_pos = Vec::with_capacity(n);
+    let mut pos_of_exp = vec![u32::MAX; 2 * n];
+    for (i, v) in x.iter().enumerate() {
+        let e = *table.get(v)?;
+        if e % 2 == 0 || pos_of_exp[e as usize] != u32::MAX {
+            return None;
+        }
+        exp_of_pos.push(e);
+        pos_of_exp[e as usize] = i as u32;
+    }
+    Some((exp_of_pos, pos_of_exp))
+}
+
+/// Little-endian bit writer used by the serializer.
+#[derive(Default)]
+pub struct BitWriter {
+    out: Vec<u8>,
+    acc: u128,
+    nbits: u32,
+}
+
+impl BitWriter {
+    /// Wraps an output buffer (bits are appended after its bytes).
+    pub fn new(out: Vec<u8>) -> Self {
+        Self {
+            out,
+            acc: 0,
+            nbits: 0,
+        }
+    }
+
+    /// Appends the low `bits` bits of `v` (`bits <= 64`).
+    #[inline]
+    pub fn write(&mut self, v: u64, bits: u32) {
+        let v = if bits == 64 {
+            v
+        } else {
+            v & ((1u64 << bits) - 1)
+        };
+        self.acc |= (v as u128) << self.nbits;
+        self.nbits += bits;
+        while self.nbits >= 8 {
+            self.out.push(self.acc as u8);
+            self.acc >>= 8;
+            self.nbits -= 8;
+        }
+    }
+
+    /// Flushes the partial byte and returns the buffer.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.nbits > 0 {
+            self.out.push(self.acc as u8);
+        }
+        self.out
+    }
+}
+
+/// Little-endian bit reader; `None` on truncation.
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    acc: u128,
+    nbits: u32,
+}
+
+impl<'a> BitReader<'a> {
+    /// Reads bits from `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            pos: 0,
+            acc: 0,
+            nbits: 0,
+        }
+    }
+
+    /// Reads `bits` bits (`bits <= 64`).
+    #[inline]
+    pub fn read(&mut self, bits: u32) -> Option<u64> {
+        while self.nbits < bits {
+            let b = *self.data.get(self.pos)?;
+            self.pos += 1;
+            self.acc |= (b as u128) << self.nbits;
+            self.nbits += 8;
+        }
+        let v = if bits == 64 {
+            self.acc as u64
+        } else {
+            (self.acc as u64) & ((1u64 << bits) - 1)
+        };
+        self.acc >>= bits;
+        self.nbits -= bits;
+        Some(v)
+    }
+
+    /// Number of whole bytes consumed so far.
+    pub fn bytes_consumed(&self) -> usize {
+        self.pos
+    }
+}
+
+/// Number of bytes needed to pack `count` values of `bits` bits.
+pub fn packed_len(count: usize, bits: u32) -> usize {
+    (count * bits as usize).div_ceil(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn barrett_matches_reference() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for bits in [17u32, 26, 31, 40, 50, 55, 61] {
+            let p = generate_primes(&[bits], 1024).expect("prime")[0];
+            let m = Modulus::new(p, 1024).expect("modulus");
+            for _ in 0..10_000 {
+                let x: u128 = rng.gen();
+                assert_eq!(m.reduce_u128(x), (x % p as u128) as u64);
+                let a = rng.gen_range(0..p);
+                let b = rng.gen_range(0..p);
+                assert_eq!(m.mul(a, b), ((a as u128 * b as u128) % p as u128) as u64);
+                let ws = m.shoup(b);
+                let c: u64 = rng.gen();
+                assert_eq!(
+                    m.mul_shoup(c, b, ws),
+                    ((c as u128 * b as u128) % p as u128) as u64
+                );
+            }
+            assert_eq!(m.reduce_u128(u128::MAX), (u128::MAX % p as u128) as u64);
+        }
+    }
+
+    #[test]
+    fn simd_mul_acc_matches_scalar() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for bits in [20u32, 26, 31, 49, 50, 51, 55, 61] {
+            let n = 64;
+            let p = generate_primes(&[bits], n).expect("prime")[0];
+            let m = Modulus::new(p, n).expect("modulus");
+            let a: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+            let b: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+            let mut acc: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+            let expect: Vec<u64> = (0..n).map(|k| m.add(acc[k], m.mul(a[k], b[k]))).collect();
+            m.mul_acc_vec(&mut acc, &a, &b);
+            assert_eq!(acc, expect, "{bits} bits");
+        }
+    }
+
+    #[test]
+    fn centered_lift_all_cases() {
+        let n = 16;
+        let ps = generate_primes(&[40, 30, 29, 31], n).expect("primes");
+        let mods: Vec<Modulus> = ps.iter().map(|&p| Modulus::new(p, n).expect("m")).collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for from in &mods {
+            for to in &mods {
+                let p = from.value();
+                let mut src: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+                src[0] = 0;
+                src[1] = p / 2;
+                src[2] = p / 2 + 1;
+                src[3] = p - 1;
+                let mut out = vec![0; n];
+                lift_centered(&src, from, to, &mut out);
+                for (&v, &o) in src.iter().zip(&out) {
+                    let c = if v > p / 2 {
+                        v as i64 - p as i64
+                    } else {
+                        v as i64
+                    };
+                    assert_eq!(o, to.from_i64(c));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn primes_are_ntt_friendly_and_distinct() {
+        let ps = generate_primes(&[31, 26, 26, 26, 26, 26, 26, 31], 8192).expect("primes");
+        for (i, &p) in ps.iter().enumerate() {
+            assert!(is_prime(p));
+            assert_eq!(p % 16384, 1);
+            assert!(!ps[..i].contains(&p));
+        }
+        assert_eq!(ps[1] >> 25, 1);
+    }
+
+    #[test]
+    fn bit_packing_roundtrip() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let vals: Vec<(u64, u32)> = (0..1000)
+            .map(|_| {
+                let b = rng.gen_range(1..=64u32);
+                let v: u64 = rng.gen();
+                (if b == 64 { v } else { v & ((1 << b) - 1) }, b)
+            })
+            .collect();
+        let mut w = BitWriter::new(Vec::new());
+        for &(v, b) in &vals {
+            w.write(v, b);
+        }
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for &(v, b) in &vals {
+            assert_eq!(r.read(b), Some(v));
+        }
+    }
+
+    #[test]
+    fn ntt_negacyclic_product() {
+        let n = 64;
+        let p = generate_primes(&[30], n).expect("prime")[0];
+        let m = Modulus::new(p, n).expect("modulus");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let a: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+        let b: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+        let mut expect = vec![0u64; n];
+        for i in 0..n {
+            for j in 0..n {
+                let prod = m.mul(a[i], b[j]);
+                if i + j < n {
+                    expect[i + j] = m.add(expect[i + j], prod);
+                } else {
+                    expect[i + j - n] = m.sub(expect[i + j - n], prod);
+                }
+            }
+        }
+        let (mut fa, mut fb) = (a.clone(), b.clone());
+        m.ntt(&mut fa);
+        m.ntt(&mut fb);
+        let mut c: Vec<u64> = fa.iter().zip(&fb).map(|(&x, &y)| m.mul(x, y)).collect();
+        m.intt(&mut c);
+        assert_eq!(c, expect);
+    }
+}

@@ -1,0 +1,645 @@
+//! RLWE layer: keys, encryption/decryption, hybrid key switching with one
+//! special prime and automorphisms.
+//!
+//! Key switching follows SEAL: a key-switching key from `s'` to `s` has one
+//! digit per data prime `q_i`, `(b_i, a_i)` over `q_0..q_L, P` with
+//! `b_i = -a_i s + e_i + P s' [q_i]` (the gadget term only in prime `q_i`).
+//! A polynomial `c` is decomposed into its residues `[c]_{q_i}` (lifted to
+//! every prime), multiplied with the key and divided by `P` with rounding.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand_core::{CryptoRng, OsRng, RngCore};
+use rayon::prelude::*;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::ckks::encoder::Plaintext;
+use crate::ckks::evaluator::Ciphertext;
+use crate::ckks::params::Parameters;
+use crate::ring::{self, Modulus};
+use crate::{Error, Result};
+
+/// A uniform ternary secret key. Zeroized on drop; never printed.
+pub struct SecretKey {
+    pub(crate) params: Arc<Parameters>,
+    /// Coefficients in {-1, 0, 1}.
+    pub(crate) coeffs: Vec<i8>,
+    /// NTT form over all data primes and the special prime.
+    pub(crate) ntt: Vec<u64>,
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.coeffs.zeroize();
+        self.ntt.zeroize();
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl SecretKey {
+    /// Samples a secret key with the caller's cryptographic RNG.
+    pub fn generate<R: RngCore + CryptoRng + ?Sized>(
+        params: &Arc<Parameters>,
+        rng: &mut R,
+    ) -> Self {
+        let c = ring::sample_ternary(rng, params.n());
+        let sk = Self::from_coeffs(params, c.iter().map(|&x| x as i8).collect());
+        let mut c = c;
+        c.zeroize();
+        sk
+    }
+
+    /// Samples a secret key from the operating system's CSPRNG.
+    pub fn generate_os(params: &Arc<Parameters>) -> Self {
+        Self::generate(params, &mut OsRng)
+    }
+
+    pub(crate) fn from_coeffs(params: &Arc<Parameters>, coeffs: Vec<i8>) -> Self {
+        let n = params.n();
+        let basis = params.ext_basis(params.max_level());
+        let mut wide: Vec<i64> = coeffs.iter().map(|&x| x as i64).collect();
+        let mut ntt = ring::from_signed(&wide, &basis);
+        wide.zeroize();
+        ring::ntt_all(&mut ntt, &basis, n);
+        Self {
+            params: params.clone(),
+            coeffs,
+            ntt,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    /// Residues of `s` for data primes `0..=level` (NTT form).
+    pub(crate) fn data_part(&self, level: usize) -> &[u64] {
+        &self.ntt[..(level + 1) * self.params.n()]
+    }
+
+    /// Encrypts with the secret key. The uniform half is expanded from a
+    /// fresh 32-byte seed, so the ciphertext serializes at half size while
+    /// it is not modified.
+    pub fn encrypt<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        pt: &Plaintext,
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
+        if !self.params.same_as(&pt.params) {
+            return Err(Error::ParametersMismatch);
+        }
+        let params = &self.params;
+        let n = params.n();
+        let level = pt.level;
+        let basis = params.basis(level);
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let c1 = ring::expand_uniform(&seed, 0, &basis, n);
+        let e = Zeroizing::new(ring::sample_error(rng, n));
+        let mut c0 = ring::from_signed(&e, &basis);
+        ring::ntt_all(&mut c0, &basis, n);
+        let as_ = Zeroizing::new(ring::mul(&c1, self.data_part(level), &basis, n));
+        ring::sub_assign(&mut c0, &as_, &basis, n);
+        ring::add_assign(&mut c0, &pt.data, &basis, n);
+        Ok(Ciphertext {
+            params: params.clone(),
+            c0,
+            c1,
+            level,
+            scale: pt.scale,
+            seed: Some(seed),
+        })
+    }
+
+    /// Decrypts to a plaintext (decode it with the encoder).
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
+        if !self.params.same_as(&ct.params) {
+            return Err(Error::ParametersMismatch);
+        }
+        let params = &self.params;
+        let n = params.n();
+        let basis = params.basis(ct.level);
+        let mut m = ring::mul(&ct.c1, self.data_part(ct.level), &basis, n);
+        ring::add_assign(&mut m, &ct.c0, &basis, n);
+        Ok(Plaintext {
+            params: params.clone(),
+            data: m,
+            level: ct.level,
+            scale: ct.scale,
+        })
+    }
+
+    /// Decrypts and adds a uniform flooding noise in `[-2^bits, 2^bits]` to
+    /// every coefficient, so that the decrypted values no longer reveal the
+    /// ciphertext noise (countermeasure to the Li-Micciancio key-recovery
+    /// attack on CKKS decryptions that are shared). The flooding costs about
+    /// `bits - log2(scale) + log2(N)/2` bits of precision.
+    pub fn decrypt_flooded<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        ct: &Ciphertext,
+        bits: u32,
+        rng: &mut R,
+    ) -> Result<Plaintext> {
+        let params = &self.params;
+        let logq = params.log_q_at(ct.level);
+        if bits == 0 || bits > 60 || (bits as f64) + 2.0 >= logq {
+            return Err(Error::InvalidArgument(format!(
+                "flooding noise of {bits} bits not in [1, min(60, log2(Q) - 2 = {:.1})]",
+                logq - 2.0
+            )));
+        }
+        let mut pt = self.decrypt(ct)?;
+        let n = params.n();
+        let basis = params.basis(ct.level);
+        let noise = Zeroizing::new(ring::sample_flood(rng, n, bits));
+        let mut e = Zeroizing::new(ring::from_signed(&noise, &basis));
+        ring::ntt_all(&mut e, &basis, n);
+        ring::add_assign(&mut pt.data, &e, &basis, n);
+        Ok(pt)
+    }
+}
+
+/// A public encryption key `(b, a) = (-a s + e, a)` over all data primes and
+/// the special prime (encryption then divides by P, as SEAL does, so fresh
+/// noise stays small). `a` is expanded from a seed.
+#[derive(Clone)]
+pub struct PublicKey {
+    pub(crate) params: Arc<Parameters>,
+    pub(crate) seed: [u8; 32],
+    pub(crate) b: Vec<u64>,
+    pub(crate) a: Vec<u64>,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("params", &self.params.name())
+            .finish()
+    }
+}
+
+impl PublicKey {
+    /// Generates the public key of `sk`.
+    pub fn generate<R: RngCore + CryptoRng + ?Sized>(sk: &SecretKey, rng: &mut R) -> Self {
+        let params = &sk.params;
+        let n = params.n();
+        let basis = params.ext_basis(params.max_level());
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let a = ring::expand_uniform(&seed, 0, &basis, n);
+        let e = Zeroizing::new(ring::sample_error(rng, n));
+        let mut b = ring::from_signed(&e, &basis);
+        ring::ntt_all(&mut b, &basis, n);
+        let as_ = Zeroizing::new(ring::mul(&a, &sk.ntt, &basis, n));
+        ring::sub_assign(&mut b, &as_, &basis, n);
+        Self {
+            params: params.clone(),
+            seed,
+            b,
+            a,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    /// Encrypts with the public key: `(u b + e0, u a + e1) / P + (m, 0)`.
+    pub fn encrypt<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        pt: &Plaintext,
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
+        if !self.params.same_as(&pt.params) {
+            return Err(Error::ParametersMismatch);
+        }
+        let params = &self.params;
+        let n = params.n();
+        let level = pt.level;
+        let nq = params.nq();
+        let basis = params.ext_basis(level);
+        let u = Zeroizing::new(ring::sample_ternary(rng, n));
+        let e0 = Zeroizing::new(ring::sample_error(rng, n));
+        let e1 = Zeroizing::new(ring::sample_error(rng, n));
+        let mut u_ntt = Zeroizing::new(ring::from_signed(&u, &basis));
+        let mut c0 = ring::from_signed(&e0, &basis);
+        let mut c1 = ring::from_signed(&e1, &basis);
+        let slots = level + 2;
+        // NTT of u, e0, e1 in one parallel pass
+        u_ntt
+            .par_chunks_exact_mut(n)
+            .chain(c0.par_chunks_exact_mut(n))
+            .chain(c1.par_chunks_exact_mut(n))
+            .enumerate()
+            .for_each(|(i, c)| basis[i % slots].ntt(c));
+        let key_chunk = |j: usize| if j <= level { j } else { nq };
+        c0.par_chunks_exact_mut(n)
+            .zip(c1.par_chunks_exact_mut(n))
+            .zip(u_ntt.par_chunks_exact(n))
+            .enumerate()
+            .for_each(|(j, ((x0, x1), uu))| {
+                let m = basis[j];
+                let kc = key_chunk(j);
+                let kb = &self.b[kc * n..(kc + 1) * n];
+                let ka = &self.a[kc * n..(kc + 1) * n];
+                m.mul_acc_vec(x0, uu, kb);
+                m.mul_acc_vec(x1, uu, ka);
+            });
+        let mut c0 = mod_down(params, c0, level);
+        let c1 = mod_down(params, c1, level);
+        let b = params.basis(level);
+        ring::add_assign(&mut c0, &pt.data, &b, n);
+        Ok(Ciphertext {
+            params: params.clone(),
+            c0,
+            c1,
+            level,
+            scale: pt.scale,
+            seed: None,
+        })
+    }
+}
+
+/// Divides an RNS polynomial whose last residue is modulo `last` by that
+/// prime with rounding, dropping it. `data` holds `basis.len() + 1` residues
+/// in NTT form; `inv[j]` is `last^-1 mod q_j` (with Shoup constant).
+pub(crate) fn divide_round_last(
+    mut data: Vec<u64>,
+    basis: &[&Modulus],
+    last: &Modulus,
+    inv: &[(u64, u64)],
+    n: usize,
+) -> Vec<u64> {
+    let k = basis.len();
+    let mut top = data[k * n..(k + 1) * n].to_vec();
+    last.intt(&mut top);
+    // the dropped residue may carry encryption randomness: wipe it
+    data[k * n..].zeroize();
+    data.truncate(k * n);
+    data.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
+        let m = basis[j];
+        let mut y = vec![0u64; n];
+        ring::lift_centered(&top, last, m, &mut y);
+        m.ntt(&mut y);
+        ring::simd(
+            #[inline(always)]
+            || {
+                for (a, &b) in x.iter_mut().zip(&y) {
+                    *a = m.sub(*a, b);
+                }
+            },
+        );
+        m.mul_const_vec(x, inv[j].0);
+    });
+    top.zeroize();
+    data
+}
+
+/// Divides by the special prime P (data residues `0..=level` plus P).
+pub(crate) fn mod_down(params: &Parameters, data: Vec<u64>, level: usize) -> Vec<u64> {
+    let basis = params.basis(level);
+    divide_round_last(
+        data,
+        &basis,
+        params.special(),
+        &params.p_inv[..=level],
+        params.n(),
+    )
+}
+
+/// A key-switching key (one digit per data prime), `a` expanded from a seed.
+#[derive(Clone)]
+pub(crate) struct KeySwitchKey {
+    pub(crate) seed: [u8; 32],
+    /// `digits x (L+2) x n`: digit `i`, residue `j` (data primes then P).
+    pub(crate) b: Vec<u64>,
+    pub(crate) a: Vec<u64>,
+}
+
+impl KeySwitchKey {
+    /// Key switching from `s_from` (NTT over all primes incl. P) to `sk`.
+    pub(crate) fn generate<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        s_from: &[u64],
+        rng: &mut R,
+    ) -> Self {
+        let params = &sk.params;
+        let n = params.n();
+        let nq = params.nq();
+        let basis = params.ext_basis(params.max_level());
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let a = Self::expand_a(params, &seed);
+        let mut b = Vec::with_capacity(a.len());
+        for i in 0..nq {
+            let e = Zeroizing::new(ring::sample_error(rng, n));
+            let mut bi = ring::from_signed(&e, &basis);
+            ring::ntt_all(&mut bi, &basis, n);
+            let ai = &a[i * (nq + 1) * n..(i + 1) * (nq + 1) * n];
+            let as_ = Zeroizing::new(ring::mul(ai, &sk.ntt, &basis, n));
+            ring::sub_assign(&mut bi, &as_, &basis, n);
+            // gadget term P * s_from in residue i only
+            let m = basis[i];
+            let pw = params.p_mod_q[i];
+            let pws = m.shoup(pw);
+            for (x, &s) in bi[i * n..(i + 1) * n]
+                .iter_mut()
+                .zip(&s_from[i * n..(i + 1) * n])
+            {
+                *x = m.add(*x, m.mul_shoup(s, pw, pws));
+            }
+            b.extend_from_slice(&bi);
+        }
+        Self { seed, b, a }
+    }
+
+    pub(crate) fn expand_a(params: &Parameters, seed: &[u8; 32]) -> Vec<u64> {
+        let n = params.n();
+        let nq = params.nq();
+        let basis = params.ext_basis(params.max_level());
+        let parts: Vec<Vec<u64>> = (0..nq)
+            .into_par_iter()
+            .map(|i| ring::expand_uniform(seed, i as u64, &basis, n))
+            .collect();
+        parts.concat()
+    }
+}
+
+/// Decomposition of a polynomial at `level` into its `level + 1` digits,
+/// each lifted to the basis `q_0..q_level, P` in NTT form. Computing it
+/// once and reusing it for several rotations is "hoisting".
+pub(crate) struct Decomposed {
+    level: usize,
+    /// `(level+1) x (level+2) x n`.
+    data: Vec<u64>,
+}
+
+pub(crate) fn decompose(params: &Parameters, c: &[u64], level: usize) -> Decomposed {
+    let n = params.n();
+    let basis = params.ext_basis(level);
+    let slots = level + 2;
+    let mut data = vec![0u64; (level + 1) * slots * n];
+    data.par_chunks_exact_mut(slots * n)
+        .enumerate()
+        .for_each(|(i, digit)| {
+            let qi = basis[i];
+            let mut coeff = c[i * n..(i + 1) * n].to_vec();
+            qi.intt(&mut coeff);
+            digit
+                .par_chunks_exact_mut(n)
+                .enumerate()
+                .for_each(|(j, out)| {
+                    if j == i {
+                        out.copy_from_slice(&c[i * n..(i + 1) * n]);
+                    } else {
+                        // centered lift of [c]_{q_i} to q_j: small digits keep
+                        // the key-switching noise low in every slot
+                        let m = basis[j];
+                        ring::lift_centered(&coeff, qi, m, out);
+                        m.ntt(out);
+                    }
+                });
+        });
+    Decomposed { level, data }
+}
+
+/// Inner product of a decomposition (optionally permuted by an automorphism
+/// in the NTT domain) with a key-switching key, then division by P.
+/// Returns `(d0, d1)` at the decomposition's level.
+pub(crate) fn key_switch(
+    params: &Parameters,
+    dec: &Decomposed,
+    key: &KeySwitchKey,
+    perm: Option<&[u32]>,
+) -> (Vec<u64>, Vec<u64>) {
+    let n = params.n();
+    let level = dec.level;
+    let nq = params.nq();
+    let basis = params.ext_basis(level);
+    let slots = level + 2;
+    let digits = level + 1;
+    let mut out0 = vec![0u64; slots * n];
+    let mut out1 = vec![0u64; slots * n];
+    out0.par_chunks_exact_mut(n)
+        .zip(out1.par_chunks_exact_mut(n))
+        .enumerate()
+        .for_each(|(j, (o0, o1))| {
+            let m = basis[j];
+            let kj = if j <= level { j } else { nq };
+            let mut tmp = if perm.is_some() {
+                vec![0u64; n]
+            } else {
+                Vec::new()
+            };
+            for i in 0..digits {
+                let d = &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
+                let kb = &key.b[(i * (nq + 1) + kj) * n..(i * (nq + 1) + kj + 1) * n];
+                let ka = &key.a[(i * (nq + 1) + kj) * n..(i * (nq + 1) + kj + 1) * n];
+                let src: &[u64] = match perm {
+                    None => d,
+                    Some(p) => {
+                        for (t, &pi) in tmp.iter_mut().zip(p) {
+                            *t = d[pi as usize];
+                        }
+                        &tmp
+                    }
+                };
+                m.mul_acc_vec(o0, src, kb);
+                m.mul_acc_vec(o1, src, ka);
+            }
+        });
+    let (d0, d1) = rayon::join(
+        || mod_down(params, out0, level),
+        || mod_down(params, out1, level),
+    );
+    (d0, d1)
+}
+
+/// Applies the NTT-domain automorphism permutation to every residue.
+pub(crate) fn permute(data: &[u64], perm: &[u32], n: usize) -> Vec<u64> {
+    let mut out = vec![0u64; data.len()];
+    out.par_chunks_exact_mut(n)
+        .zip(data.par_chunks_exact(n))
+        .for_each(|(o, d)| {
+            for (x, &p) in o.iter_mut().zip(perm) {
+                *x = d[p as usize];
+            }
+        });
+    out
+}
+
+/// Relinearisation key: key switching from `s^2` to `s`.
+#[derive(Clone)]
+pub struct RelinKey {
+    pub(crate) params: Arc<Parameters>,
+    pub(crate) key: KeySwitchKey,
+}
+
+impl std::fmt::Debug for RelinKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelinKey")
+            .field("params", &self.params.name())
+            .finish()
+    }
+}
+
+impl RelinKey {
+    /// Generates the relinearisation key of `sk`.
+    pub fn generate<R: RngCore + CryptoRng + ?Sized>(sk: &SecretKey, rng: &mut R) -> Self {
+        let params = &sk.params;
+        let basis = params.ext_basis(params.max_level());
+        let mut s2 = ring::mul(&sk.ntt, &sk.ntt, &basis, params.n());
+        let key = KeySwitchKey::generate(sk, &s2, rng);
+        s2.zeroize();
+        Self {
+            params: params.clone(),
+            key,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+}
+
+/// One Galois key with its NTT-domain permutation.
+#[derive(Clone)]
+pub(crate) struct GaloisKey {
+    pub(crate) key: KeySwitchKey,
+    pub(crate) perm: Vec<u32>,
+}
+
+/// Galois keys for a chosen set of rotations (and optionally conjugation),
+/// indexed by Galois element.
+#[derive(Clone)]
+pub struct GaloisKeys {
+    pub(crate) params: Arc<Parameters>,
+    pub(crate) keys: BTreeMap<u64, GaloisKey>,
+}
+
+impl std::fmt::Debug for GaloisKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GaloisKeys")
+            .field("params", &self.params.name())
+            .field("galois_elements", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl GaloisKeys {
+    /// Generates keys for exactly the rotation `steps` asked for (left
+    /// rotations; negative = right) and for conjugation if `conjugate`.
+    pub fn generate<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        steps: &[i64],
+        conjugate: bool,
+        rng: &mut R,
+    ) -> Self {
+        let params = &sk.params;
+        let mut elements: Vec<u64> = steps
+            .iter()
+            .map(|&s| params.galois_element(s))
+            .filter(|&g| g != 1)
+            .collect();
+        if conjugate {
+            elements.push(params.conjugation_element());
+        }
+        elements.sort_unstable();
+        elements.dedup();
+        let mut keys = BTreeMap::new();
+        for g in elements {
+            keys.insert(g, Self::key_for(sk, g, rng));
+        }
+        Self {
+            params: params.clone(),
+            keys,
+        }
+    }
+
+    fn key_for<R: RngCore + CryptoRng + ?Sized>(sk: &SecretKey, g: u64, rng: &mut R) -> GaloisKey {
+        let params = &sk.params;
+        let perm = params.permutation(g);
+        let mut s_g = permute(&sk.ntt, &perm, params.n());
+        let key = KeySwitchKey::generate(sk, &s_g, rng);
+        s_g.zeroize();
+        GaloisKey { key, perm }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    /// Galois elements for which a key exists.
+    pub fn galois_elements(&self) -> Vec<u64> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// Whether a key for a left rotation by `step` exists (step 0 always works).
+    pub fn has_rotation(&self, step: i64) -> bool {
+        let g = self.params.galois_element(step);
+        g == 1 || self.keys.contains_key(&g)
+    }
+
+    /// Whether the conjugation key exists.
+    pub fn has_conjugation(&self) -> bool {
+        self.keys.contains_key(&self.params.conjugation_element())
+    }
+
+    /// Rotation step in `[0, N/2)` of a Galois element, `None` for conjugation.
+    pub fn step_of(&self, g: u64) -> Option<i64> {
+        let two_n = 2 * self.params.n() as u64;
+        let mut x = 1u64;
+        for k in 0..self.params.slots() as i64 {
+            if x == g {
+                return Some(k);
+            }
+            x = x * 5 % two_n;
+        }
+        None
+    }
+
+    /// The keys for the given rotation steps (and conjugation), e.g. to
+    /// serialize or send them one step at a time. Errors if one is missing.
+    pub fn subset(&self, steps: &[i64], conjugate: bool) -> Result<GaloisKeys> {
+        let mut keys = BTreeMap::new();
+        for &s in steps {
+            let g = self.params.galois_element(s);
+            if g != 1 {
+                keys.insert(g, self.get(g, || format!("rotation by {s}"))?.clone());
+            }
+        }
+        if conjugate {
+            let g = self.params.conjugation_element();
+            keys.insert(g, self.get(g, || "conjugation".into())?.clone());
+        }
+        Ok(GaloisKeys {
+            params: self.params.clone(),
+            keys,
+        })
+    }
+
+    /// Adds the keys of `other` (made for the same parameters and secret).
+    pub fn merge(&mut self, other: GaloisKeys) -> Result<()> {
+        if !self.params.same_as(&other.params) {
+            return Err(Error::ParametersMismatch);
+        }
+        self.keys.extend(other.keys);
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, g: u64, what: impl FnOnce() -> String) -> Result<&GaloisKey> {
+        self.keys
+            .get(&g)
+            .ok_or_else(|| Error::MissingGaloisKey(what()))
+    }
+}

@@ -1,0 +1,526 @@
+//! Versioned compact binary format.
+//!
+//! Every object starts with the 4-byte magic `UNCK`, a format version byte
+//! ([`FORMAT_VERSION`]) and a kind byte. All objects but parameters then
+//! carry the 64-bit fingerprint of their parameter set, so that input made
+//! for other parameters is refused. Polynomials are packed at the exact bit
+//! width of each prime; the uniform halves of keys and of fresh secret-key
+//! ciphertexts are replaced by a 32-byte ChaCha20 seed.
+//!
+//! Deserializers never panic: truncated, corrupt, trailing, out-of-range or
+//! mismatched input gives [`Error::Deserialize`] or
+//! [`Error::ParametersMismatch`], and no allocation is made before the
+//! input is known to be long enough for it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::ckks::evaluator::Ciphertext;
+use crate::ckks::params::{Parameters, ParametersLiteral};
+use crate::ring::{self, BitReader, BitWriter, Modulus};
+use crate::rlwe::{GaloisKey, GaloisKeys, KeySwitchKey, PublicKey, RelinKey, SecretKey};
+use crate::{Error, Result};
+use zeroize::Zeroizing;
+
+/// Magic bytes at the start of every serialized object.
+pub const MAGIC: [u8; 4] = *b"UNCK";
+/// Current format version.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Kind byte of each serialized object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Parameters = 1,
+    Ciphertext = 2,
+    PublicKey = 3,
+    RelinKey = 4,
+    GaloisKeys = 5,
+    SecretKey = 6,
+}
+
+/// Serialized size of one Galois key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct GaloisKeySize {
+    /// Galois element.
+    pub galois_element: u64,
+    /// Left rotation step in `[0, N/2)`, `None` for conjugation.
+    pub step: Option<i64>,
+    /// Bytes taken by this key in [`GaloisKeys::to_bytes`].
+    pub bytes: usize,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Deserialize(msg.into())
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    fn take(&mut self, k: usize, what: &str) -> Result<&'a [u8]> {
+        if self.remaining() < k {
+            return Err(bad(format!(
+                "truncated input while reading {what} ({} bytes needed, {} left)",
+                k,
+                self.remaining()
+            )));
+        }
+        let s = &self.data[self.pos..self.pos + k];
+        self.pos += k;
+        Ok(s)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn seed(&mut self) -> Result<[u8; 32]> {
+        let b = self.take(32, "seed")?;
+        let mut s = [0u8; 32];
+        s.copy_from_slice(b);
+        Ok(s)
+    }
+
+    fn finish(&self) -> Result<()> {
+        if self.remaining() != 0 {
+            return Err(bad(format!("{} trailing bytes", self.remaining())));
+        }
+        Ok(())
+    }
+}
+
+fn header(kind: Kind) -> Vec<u8> {
+    let mut v = MAGIC.to_vec();
+    v.push(FORMAT_VERSION);
+    v.push(kind as u8);
+    v
+}
+
+fn read_header<'a>(data: &'a [u8], kind: Kind) -> Result<Reader<'a>> {
+    let mut r = Reader::new(data);
+    let magic = r.take(4, "magic")?;
+    if magic != MAGIC {
+        return Err(bad("bad magic (not an unseen-ckks object)"));
+    }
+    let version = r.u8("version")?;
+    if version != FORMAT_VERSION {
+        return Err(bad(format!(
+            "unsupported format version {version} (expected {FORMAT_VERSION})"
+        )));
+    }
+    let k = r.u8("kind")?;
+    if k != kind as u8 {
+        return Err(bad(format!(
+            "wrong object kind {k} (expected {} for {kind:?})",
+            kind as u8
+        )));
+    }
+    Ok(r)
+}
+
+fn read_header_params<'a>(data: &'a [u8], kind: Kind, params: &Parameters) -> Result<Reader<'a>> {
+    let mut r = read_header(data, kind)?;
+    let fp = r.u64("parameter fingerprint")?;
+    if fp != params.fingerprint() {
+        return Err(Error::ParametersMismatch);
+    }
+    Ok(r)
+}
+
+fn header_params(kind: Kind, params: &Parameters) -> Vec<u8> {
+    let mut v = header(kind);
+    v.extend_from_slice(&params.fingerprint().to_le_bytes());
+    v
+}
+
+fn poly_bytes(basis: &[&Modulus], n: usize) -> usize {
+    basis.iter().map(|m| ring::packed_len(n, m.bits())).sum()
+}
+
+fn write_poly(out: &mut Vec<u8>, data: &[u64], basis: &[&Modulus], n: usize) {
+    for (chunk, m) in data.chunks_exact(n).zip(basis) {
+        let mut w = BitWriter::new(std::mem::take(out));
+        for &x in chunk {
+            w.write(x, m.bits());
+        }
+        *out = w.finish();
+    }
+}
+
+fn read_poly(r: &mut Reader<'_>, basis: &[&Modulus], n: usize, what: &str) -> Result<Vec<u64>> {
+    if r.remaining() < poly_bytes(basis, n) {
+        return Err(bad(format!("truncated input while reading {what}")));
+    }
+    let mut out = Vec::with_capacity(n * basis.len());
+    for m in basis {
+        let bytes = r.take(ring::packed_len(n, m.bits()), what)?;
+        let mut br = BitReader::new(bytes);
+        for _ in 0..n {
+            let v = br
+                .read(m.bits())
+                .ok_or_else(|| bad(format!("truncated {what}")))?;
+            if v >= m.value() {
+                return Err(bad(format!("{what}: coefficient out of range")));
+            }
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+impl Parameters {
+    /// Serializes the parameter literal (and the generated primes, checked
+    /// on load).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let lit = &self.literal;
+        let mut v = header(Kind::Parameters);
+        let name = lit.name.as_bytes();
+        let name = &name[..name.len().min(255)];
+        v.push(name.len() as u8);
+        v.extend_from_slice(name);
+        v.push(lit.log_n as u8);
+        v.push(lit.log_q.len() as u8);
+        v.extend(lit.log_q.iter().map(|&b| b as u8));
+        v.push(lit.log_p as u8);
+        v.push(lit.log_scale as u8);
+        v.push(u8::from(lit.insecure));
+        for &q in self.q.iter().chain(std::iter::once(&self.p)) {
+            v.extend_from_slice(&q.to_le_bytes());
+        }
+        v
+    }
+
+    /// Loads and re-validates serialized parameters. Insecure parameters are
+    /// refused unless `allow_insecure` is set.
+    pub fn from_bytes(data: &[u8], allow_insecure: bool) -> Result<Arc<Parameters>> {
+        let mut r = read_header(data, Kind::Parameters)?;
+        let name_len = r.u8("name length")? as usize;
+        let name = std::str::from_utf8(r.take(name_len, "name")?)
+            .map_err(|_| bad("parameter name is not UTF-8"))?
+            .to_string();
+        let log_n = r.u8("log_n")? as u32;
+        let nq = r.u8("prime count")? as usize;
+        let log_q: Vec<u32> = r
+            .take(nq, "prime sizes")?
+            .iter()
+            .map(|&b| b as u32)
+            .collect();
+        let log_p = r.u8("log_p")? as u32;
+        let log_scale = r.u8("log_scale")? as u32;
+        let insecure = match r.u8("insecure flag")? {
+            0 => false,
+            1 => true,
+            x => return Err(bad(format!("bad insecure flag {x}"))),
+        };
+        if insecure && !allow_insecure {
+            return Err(Error::InsecureParameters(
+                "serialized parameters are marked insecure".into(),
+            ));
+        }
+        let mut primes = Vec::with_capacity(nq + 1);
+        for _ in 0..=nq {
+            primes.push(r.u64("prime")?);
+        }
+        r.finish()?;
+        let params = Parameters::new(ParametersLiteral {
+            name,
+            log_n,
+            log_q,
+            log_p,
+            log_scale,
+            insecure,
+        })
+        .map_err(|e| bad(format!("invalid serialized parameters: {e}")))?;
+        if params.q != primes[..nq] || params.p != primes[nq] {
+            return Err(bad("serialized primes do not match the regenerated ones"));
+        }
+        Ok(params)
+    }
+}
+
+impl Ciphertext {
+    /// Serializes the ciphertext at its current level (drop it to the lowest
+    /// level needed first to save space). Fresh secret-key ciphertexts are
+    /// written seeded (half size).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let params = &self.params;
+        let n = params.n();
+        let basis = params.basis(self.level);
+        let mut v = header_params(Kind::Ciphertext, params);
+        v.push(self.level as u8);
+        v.extend_from_slice(&self.scale.to_bits().to_le_bytes());
+        match &self.seed {
+            Some(seed) => {
+                v.push(1);
+                v.extend_from_slice(seed);
+                write_poly(&mut v, &self.c0, &basis, n);
+            }
+            None => {
+                v.push(0);
+                write_poly(&mut v, &self.c0, &basis, n);
+                write_poly(&mut v, &self.c1, &basis, n);
+            }
+        }
+        v
+    }
+
+    /// Size in bytes of [`Self::to_bytes`].
+    pub fn serialized_size(&self) -> usize {
+        let basis = self.params.basis(self.level);
+        let polys = if self.seed.is_some() { 1 } else { 2 };
+        4 + 2
+            + 8
+            + 1
+            + 8
+            + 1
+            + if self.seed.is_some() { 32 } else { 0 }
+            + polys * poly_bytes(&basis, self.params.n())
+    }
+
+    /// Loads a ciphertext made for `params`.
+    pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<Ciphertext> {
+        let mut r = read_header_params(data, Kind::Ciphertext, params)?;
+        let n = params.n();
+        let level = r.u8("level")? as usize;
+        if level > params.max_level() {
+            return Err(bad(format!("level {level} above the maximum")));
+        }
+        let scale = f64::from_bits(r.u64("scale")?);
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(bad("invalid scale"));
+        }
+        let basis = params.basis(level);
+        let (c0, c1, seed) = match r.u8("flags")? {
+            1 => {
+                let seed = r.seed()?;
+                let c0 = read_poly(&mut r, &basis, n, "c0")?;
+                (c0, ring::expand_uniform(&seed, 0, &basis, n), Some(seed))
+            }
+            0 => {
+                let c0 = read_poly(&mut r, &basis, n, "c0")?;
+                let c1 = read_poly(&mut r, &basis, n, "c1")?;
+                (c0, c1, None)
+            }
+            x => return Err(bad(format!("bad ciphertext flags {x}"))),
+        };
+        r.finish()?;
+        Ok(Ciphertext {
+            params: params.clone(),
+            c0,
+            c1,
+            level,
+            scale,
+            seed,
+        })
+    }
+}
+
+impl PublicKey {
+    /// Serializes the public key (seeded: `b` and the seed of `a`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let params = &self.params;
+        let mut v = header_params(Kind::PublicKey, params);
+        v.extend_from_slice(&self.seed);
+        write_poly(
+            &mut v,
+            &self.b,
+            &params.ext_basis(params.max_level()),
+            params.n(),
+        );
+        v
+    }
+
+    /// Loads a public key made for `params`.
+    pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<PublicKey> {
+        let mut r = read_header_params(data, Kind::PublicKey, params)?;
+        let n = params.n();
+        let basis = params.ext_basis(params.max_level());
+        let seed = r.seed()?;
+        let b = read_poly(&mut r, &basis, n, "public key")?;
+        r.finish()?;
+        let a = ring::expand_uniform(&seed, 0, &basis, n);
+        Ok(PublicKey {
+            params: params.clone(),
+            seed,
+            b,
+            a,
+        })
+    }
+}
+
+fn ksk_bytes(params: &Parameters) -> usize {
+    32 + params.nq() * poly_bytes(&params.ext_basis(params.max_level()), params.n())
+}
+
+fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey) {
+    let n = params.n();
+    let basis = params.ext_basis(params.max_level());
+    v.extend_from_slice(&key.seed);
+    for digit in key.b.chunks_exact(n * basis.len()) {
+        write_poly(v, digit, &basis, n);
+    }
+}
+
+fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
+    if r.remaining() < ksk_bytes(params) {
+        return Err(bad("truncated key-switching key"));
+    }
+    let n = params.n();
+    let basis = params.ext_basis(params.max_level());
+    let seed = r.seed()?;
+    let mut b = Vec::with_capacity(params.nq() * basis.len() * n);
+    for _ in 0..params.nq() {
+        b.extend(read_poly(r, &basis, n, "key-switching key")?);
+    }
+    let a = KeySwitchKey::expand_a(params, &seed);
+    Ok(KeySwitchKey { seed, b, a })
+}
+
+impl RelinKey {
+    /// Serializes the relinearisation key (seeded).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = header_params(Kind::RelinKey, &self.params);
+        write_ksk(&mut v, &self.params, &self.key);
+        v
+    }
+
+    /// Loads a relinearisation key made for `params`.
+    pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<RelinKey> {
+        let mut r = read_header_params(data, Kind::RelinKey, params)?;
+        let key = read_ksk(&mut r, params)?;
+        r.finish()?;
+        Ok(RelinKey {
+            params: params.clone(),
+            key,
+        })
+    }
+}
+
+impl GaloisKeys {
+    /// Serializes all Galois keys (seeded).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = header_params(Kind::GaloisKeys, &self.params);
+        v.extend_from_slice(&(self.keys.len() as u32).to_le_bytes());
+        for (g, k) in &self.keys {
+            v.extend_from_slice(&g.to_le_bytes());
+            write_ksk(&mut v, &self.params, &k.key);
+        }
+        v
+    }
+
+    /// Serialized size of each key (its share of [`Self::to_bytes`]).
+    pub fn key_sizes(&self) -> Vec<GaloisKeySize> {
+        let per = 8 + ksk_bytes(&self.params);
+        self.keys
+            .keys()
+            .map(|&g| GaloisKeySize {
+                galois_element: g,
+                step: self.step_of(g),
+                bytes: per,
+            })
+            .collect()
+    }
+
+    /// Loads Galois keys made for `params`.
+    pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<GaloisKeys> {
+        let mut r = read_header_params(data, Kind::GaloisKeys, params)?;
+        let count = r.u32("key count")? as usize;
+        let per = 8 + ksk_bytes(params);
+        if count
+            .checked_mul(per)
+            .is_none_or(|total| total != r.remaining())
+        {
+            return Err(bad(format!(
+                "{count} Galois keys need {} bytes, {} present",
+                count.saturating_mul(per),
+                r.remaining()
+            )));
+        }
+        let two_n = 2 * params.n() as u64;
+        let mut keys = BTreeMap::new();
+        for _ in 0..count {
+            let g = r.u64("galois element")?;
+            if g % 2 == 0 || g >= two_n || g == 1 {
+                return Err(bad(format!("invalid Galois element {g}")));
+            }
+            if keys.contains_key(&g) {
+                return Err(bad(format!("duplicate Galois element {g}")));
+            }
+            let key = read_ksk(&mut r, params)?;
+            keys.insert(
+                g,
+                GaloisKey {
+                    key,
+                    perm: params.permutation(g),
+                },
+            );
+        }
+        r.finish()?;
+        Ok(GaloisKeys {
+            params: params.clone(),
+            keys,
+        })
+    }
+}
+
+impl SecretKey {
+    /// Serializes the secret key (2 bits per coefficient). Keep it private;
+    /// the buffer is wiped when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let v = header_params(Kind::SecretKey, &self.params);
+        let mut w = BitWriter::new(v);
+        for &c in &self.coeffs {
+            w.write(
+                match c {
+                    1 => 1,
+                    -1 => 2,
+                    _ => 0,
+                },
+                2,
+            );
+        }
+        Zeroizing::new(w.finish())
+    }
+
+    /// Loads a secret key made for `params`.
+    pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<SecretKey> {
+        let mut r = read_header_params(data, Kind::SecretKey, params)?;
+        let n = params.n();
+        let bytes = r.take(ring::packed_len(n, 2), "secret key")?;
+        r.finish()?;
+        let mut br = BitReader::new(bytes);
+        let mut coeffs = Zeroizing::new(Vec::with_capacity(n));
+        for _ in 0..n {
+            coeffs.push(match br.read(2) {
+                Some(0) => 0i8,
+                Some(1) => 1,
+                Some(2) => -1,
+                _ => return Err(bad("invalid secret key coefficient")),
+            });
+        }
+        Ok(SecretKey::from_coeffs(params, std::mem::take(&mut *coeffs)))
+    }
+}

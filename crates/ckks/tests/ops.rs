@@ -1,0 +1,437 @@
+//! Precision and correctness of every operation against exact complex
+//! arithmetic in f64.
+
+mod common;
+
+use common::*;
+use unseen_ckks::{Complex64, Error, Evaluator, GaloisKeys, Parameters, Preset, SecretKey};
+
+fn rotl(v: &[Complex64], k: i64) -> Vec<Complex64> {
+    let n = v.len() as i64;
+    (0..n).map(|j| v[(j + k).rem_euclid(n) as usize]).collect()
+}
+
+#[test]
+fn fresh_encryptions() {
+    let c = ctx();
+    let mut r = rng(1);
+    let slots = c.params.slots();
+    let x = random_complex(&mut r, slots, 1.0);
+    let pt = c
+        .enc
+        .encode(&x, c.params.max_level(), c.params.default_scale())
+        .expect("encode");
+    let ct_pk = c.pk.encrypt(&pt, &mut r).expect("pk");
+    let ct_sk = c.sk.encrypt(&pt, &mut r).expect("sk");
+    let (m1, w1) = report(
+        "encrypt_pk",
+        &x,
+        &c.enc.decode(&c.sk.decrypt(&ct_pk).expect("d")).expect("d"),
+    );
+    let (m2, w2) = report(
+        "encrypt_sk",
+        &x,
+        &c.enc.decode(&c.sk.decrypt(&ct_sk).expect("d")).expect("d"),
+    );
+    // pk: rounding of the division by P dominates (~2^-15.1 std per slot at scale 2^26)
+    assert!(m1 > 14.5 && w1 > 11.5);
+    // sk: only the fresh error (~2^-17.8 std per slot)
+    assert!(m2 > 17.0 && w2 > 15.0);
+    assert!(ct_sk.is_seeded() && !ct_pk.is_seeded());
+}
+
+#[test]
+fn arithmetic_operations() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(2);
+    let slots = c.params.slots();
+    let level = c.params.max_level();
+    let scale = c.params.default_scale();
+    let x = random_complex(&mut r, slots, 1.0);
+    let y = random_complex(&mut r, slots, 1.0);
+    let enc = |v: &[Complex64]| c.enc.encode(v, level, scale).expect("encode");
+    let (px, py) = (enc(&x), enc(&y));
+    let cx = c.pk.encrypt(&px, &mut r).expect("enc");
+    let cy = c.sk.encrypt(&py, &mut r).expect("enc");
+    let dec = |ct: &unseen_ckks::Ciphertext| {
+        c.enc
+            .decode(&c.sk.decrypt(ct).expect("dec"))
+            .expect("decode")
+    };
+    let map2 = |f: &dyn Fn(Complex64, Complex64) -> Complex64| -> Vec<Complex64> {
+        x.iter().zip(&y).map(|(&a, &b)| f(a, b)).collect()
+    };
+    let check = |name: &str, exp: &[Complex64], ct: &unseen_ckks::Ciphertext, min_mean: f64| {
+        let (mean, worst) = report(name, exp, &dec(ct));
+        assert!(mean > min_mean, "{name}: mean precision {mean}");
+        assert!(worst > min_mean - 4.0, "{name}: worst precision {worst}");
+    };
+
+    check(
+        "add",
+        &map2(&|a, b| a + b),
+        &ev.add(&cx, &cy).expect("add"),
+        14.5,
+    );
+    check(
+        "sub",
+        &map2(&|a, b| a - b),
+        &ev.sub(&cx, &cy).expect("sub"),
+        14.5,
+    );
+    check(
+        "negate",
+        &x.iter().map(|a| -a).collect::<Vec<_>>(),
+        &ev.negate(&cx).expect("neg"),
+        14.5,
+    );
+    check(
+        "add_plain",
+        &map2(&|a, b| a + b),
+        &ev.add_plain(&cx, &py).expect("ap"),
+        14.5,
+    );
+    check(
+        "sub_plain",
+        &map2(&|a, b| a - b),
+        &ev.sub_plain(&cx, &py).expect("sp"),
+        14.5,
+    );
+    check(
+        "mul_int(3)",
+        &x.iter().map(|a| a * 3.0).collect::<Vec<_>>(),
+        &ev.mul_int(&cx, 3).expect("mi"),
+        13.0,
+    );
+    check(
+        "add_scalar(0.25)",
+        &x.iter().map(|a| a + 0.25).collect::<Vec<_>>(),
+        &ev.add_scalar(&cx, 0.25).expect("as"),
+        14.5,
+    );
+
+    let mp = ev
+        .rescale(&ev.mul_plain(&cx, &py).expect("mp"))
+        .expect("rs");
+    assert_eq!(mp.level(), level - 1);
+    check("mul_plain+rescale", &map2(&|a, b| a * b), &mp, 14.0);
+
+    let last = c.params.data_primes()[level] as f64;
+    let ms = ev
+        .rescale(&ev.mul_scalar(&cx, -0.7, last).expect("ms"))
+        .expect("rs");
+    assert!((ms.scale() - cx.scale()).abs() < 1e-6 * cx.scale());
+    check(
+        "mul_scalar+rescale",
+        &x.iter().map(|a| a * -0.7).collect::<Vec<_>>(),
+        &ms,
+        14.0,
+    );
+
+    let mr = ev
+        .rescale(&ev.mul_relin(&cx, &cy, &c.rlk).expect("mr"))
+        .expect("rs");
+    check("mul_relin+rescale", &map2(&|a, b| a * b), &mr, 13.5);
+    let sq = ev
+        .rescale(&ev.square_relin(&cx, &c.rlk).expect("sq"))
+        .expect("rs");
+    check(
+        "square+rescale",
+        &x.iter().map(|a| a * a).collect::<Vec<_>>(),
+        &sq,
+        13.5,
+    );
+
+    let dropped = ev.drop_to_level(&cx, 2).expect("drop");
+    assert_eq!(dropped.level(), 2);
+    check("drop_to_level", &x, &dropped, 14.5);
+}
+
+#[test]
+fn depth_five_keeps_fifteen_bits() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(3);
+    let slots = c.params.slots();
+    let scale = c.params.default_scale();
+    let x = random_real(&mut r, slots, 1.0);
+    let mut expect = x.clone();
+    // inputs encrypted by the client with the secret key (as in the CNN flow)
+    let mut ct =
+        c.sk.encrypt(
+            &c.enc
+                .encode_real(&x, c.params.max_level(), scale)
+                .expect("e"),
+            &mut r,
+        )
+        .expect("enc");
+    // five rounds of: ct <- rescale(ct * fresh(y)) + plain(z), plus a rotation
+    for round in 0..5 {
+        let y = random_real(&mut r, slots, 1.0);
+        let z = random_real(&mut r, slots, 0.5);
+        let cy =
+            c.sk.encrypt(
+                &c.enc.encode_real(&y, ct.level(), ct.scale()).expect("e"),
+                &mut r,
+            )
+            .expect("enc");
+        ct = ev
+            .rescale(&ev.mul_relin(&ct, &cy, &c.rlk).expect("mul"))
+            .expect("rescale");
+        let pz = c.enc.encode_real(&z, ct.level(), ct.scale()).expect("e");
+        ct = ev.add_plain(&ct, &pz).expect("add");
+        for (e, (a, b)) in expect.iter_mut().zip(y.iter().zip(&z)) {
+            *e = *e * a + b;
+        }
+        if round == 2 {
+            ct = ev.rotate(&ct, 5, &c.gk).expect("rot");
+            let n = expect.len();
+            expect = (0..n).map(|j| expect[(j + 5) % n]).collect();
+        }
+    }
+    assert_eq!(ct.level(), 1);
+    let got = c
+        .enc
+        .decode_real(&c.sk.decrypt(&ct).expect("d"))
+        .expect("d");
+    let (mean, worst) = report(
+        "depth-5 circuit (real)",
+        &to_complex(&expect),
+        &to_complex(&got),
+    );
+    assert!(mean >= 15.0, "mean precision {mean} bits");
+    assert!(worst >= 11.0, "worst precision {worst} bits");
+}
+
+#[test]
+fn rotations_and_conjugation() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(4);
+    let x = random_complex(&mut r, c.params.slots(), 1.0);
+    let pt = c
+        .enc
+        .encode(&x, c.params.max_level(), c.params.default_scale())
+        .expect("e");
+    let ct = c.sk.encrypt(&pt, &mut r).expect("enc");
+    let dec =
+        |ct: &unseen_ckks::Ciphertext| c.enc.decode(&c.sk.decrypt(ct).expect("d")).expect("d");
+    for &k in &STEPS {
+        let (mean, _) = report(
+            &format!("rotate({k})"),
+            &rotl(&x, k),
+            &dec(&ev.rotate(&ct, k, &c.gk).expect("rot")),
+        );
+        // key switching: sum_i [c]_{q_i} e_i / P with q_0 ~ P (31 bits) gives
+        // ~2^-13.1 std per slot at scale 2^26
+        assert!(mean > 12.5);
+    }
+    // rotation at a lower level (key switching with fewer digits)
+    let low = ev.drop_to_level(&ct, 1).expect("drop");
+    let (mean, _) = report(
+        "rotate(-3) at level 1",
+        &rotl(&x, -3),
+        &dec(&ev.rotate(&low, -3, &c.gk).expect("rot")),
+    );
+    assert!(mean > 12.5);
+    let conj: Vec<Complex64> = x.iter().map(|z| z.conj()).collect();
+    let (mean, _) = report(
+        "conjugate",
+        &conj,
+        &dec(&ev.conjugate(&ct, &c.gk).expect("conj")),
+    );
+    assert!(mean > 12.5);
+    // rotation by 0 and by a multiple of the slot count is the identity
+    assert_eq!(ev.rotate(&ct, 0, &c.gk).expect("rot0"), ct);
+    assert!(matches!(
+        ev.rotate(&ct, 3, &c.gk),
+        Err(Error::MissingGaloisKey(_))
+    ));
+}
+
+#[test]
+fn hoisted_rotations_equal_plain_rotations() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(5);
+    let x = random_complex(&mut r, c.params.slots(), 1.0);
+    let pt = c.enc.encode(&x, 4, c.params.default_scale()).expect("e");
+    let ct = c.pk.encrypt(&pt, &mut r).expect("enc");
+    let hoisted = ev.rotate_hoisted(&ct, &STEPS, &c.gk).expect("hoisted");
+    for (&k, h) in STEPS.iter().zip(&hoisted) {
+        let single = ev.rotate(&ct, k, &c.gk).expect("rot");
+        assert!(*h == single, "hoisted rotation {k} differs");
+        let got = c.enc.decode(&c.sk.decrypt(h).expect("d")).expect("d");
+        let (mean, _) = precision(&rotl(&x, k), &got);
+        assert!(mean > 12.5);
+    }
+}
+
+#[test]
+fn inner_sum() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(6);
+    let slots = c.params.slots();
+    let x = random_complex(&mut r, slots, 1.0);
+    let pt = c
+        .enc
+        .encode(&x, c.params.max_level(), c.params.default_scale())
+        .expect("e");
+    let ct = c.sk.encrypt(&pt, &mut r).expect("enc");
+    for count in [16usize, 5] {
+        let steps = Evaluator::inner_sum_steps(1, count);
+        let gk = if steps.iter().all(|&s| c.gk.has_rotation(s)) {
+            c.gk.clone()
+        } else {
+            GaloisKeys::generate(&c.sk, &steps, false, &mut r)
+        };
+        let got = c
+            .enc
+            .decode(
+                &c.sk
+                    .decrypt(&ev.inner_sum(&ct, 1, count, &gk).expect("sum"))
+                    .expect("d"),
+            )
+            .expect("d");
+        let expect: Vec<Complex64> = (0..slots)
+            .map(|j| (0..count).map(|i| x[(j + i) % slots]).sum())
+            .collect();
+        let (mean, _) = report(&format!("inner_sum(1, {count})"), &expect, &got);
+        // values grow to ~sqrt(count); log2(count) key switches
+        assert!(mean > 10.0);
+    }
+    assert!(ev.inner_sum(&ct, 0, 4, &c.gk).is_err());
+    assert!(ev.inner_sum(&ct, usize::MAX, usize::MAX, &c.gk).is_err());
+    assert!(!Evaluator::inner_sum_steps(usize::MAX, usize::MAX).is_empty());
+}
+
+#[test]
+fn mismatches_are_errors() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(7);
+    let x = random_complex(&mut r, 8, 1.0);
+    let scale = c.params.default_scale();
+    let a =
+        c.sk.encrypt(&c.enc.encode(&x, 6, scale).expect("e"), &mut r)
+            .expect("enc");
+    let b =
+        c.sk.encrypt(&c.enc.encode(&x, 5, scale).expect("e"), &mut r)
+            .expect("enc");
+    let d =
+        c.sk.encrypt(&c.enc.encode(&x, 6, scale * 2.0).expect("e"), &mut r)
+            .expect("enc");
+    assert!(matches!(
+        ev.add(&a, &b),
+        Err(Error::LevelMismatch { left: 6, right: 5 })
+    ));
+    assert!(matches!(
+        ev.mul_relin(&a, &b, &c.rlk),
+        Err(Error::LevelMismatch { .. })
+    ));
+    assert!(matches!(ev.add(&a, &d), Err(Error::ScaleMismatch { .. })));
+    assert!(matches!(ev.sub(&a, &d), Err(Error::ScaleMismatch { .. })));
+    let low_pt = c.enc.encode(&x, 2, scale).expect("e");
+    assert!(matches!(
+        ev.add_plain(&a, &low_pt),
+        Err(Error::LevelMismatch { .. })
+    ));
+    let bottom = ev.drop_to_level(&a, 0).expect("drop");
+    assert!(matches!(ev.rescale(&bottom), Err(Error::LevelTooLow(_))));
+    assert!(matches!(
+        ev.drop_to_level(&b, 6),
+        Err(Error::LevelTooLow(_))
+    ));
+    // scale overflow instead of silent garbage
+    let sq = ev.mul_relin(&bottom, &bottom, &c.rlk);
+    assert!(matches!(sq, Err(Error::LevelTooLow(_))), "{sq:?}");
+    // other parameter sets
+    let other = Parameters::preset(Preset::Small4096).expect("p");
+    let sk2 = SecretKey::generate(&other, &mut r);
+    assert!(matches!(sk2.decrypt(&a), Err(Error::ParametersMismatch)));
+    let ev2 = Evaluator::new(&other);
+    assert!(matches!(ev2.add(&a, &a), Err(Error::ParametersMismatch)));
+    // encoding errors
+    let too_many = vec![Complex64::new(0.0, 0.0); c.params.slots() + 1];
+    assert!(matches!(
+        c.enc.encode(&too_many, 6, scale),
+        Err(Error::Encoding(_))
+    ));
+    assert!(matches!(
+        c.enc.encode_real(&[f64::NAN], 6, scale),
+        Err(Error::Encoding(_))
+    ));
+    assert!(matches!(
+        c.enc.encode_real(&[1e9], 0, scale),
+        Err(Error::Encoding(_))
+    ));
+    assert!(c.enc.encode_real(&[1.0], 7, scale).is_err());
+}
+
+#[test]
+fn noise_flooding() {
+    let params = Parameters::preset(Preset::Precise8192).expect("p");
+    let mut r = rng(8);
+    let sk = SecretKey::generate(&params, &mut r);
+    let enc = unseen_ckks::Encoder::new(&params);
+    let x = random_complex(&mut r, params.slots(), 1.0);
+    let ct = sk
+        .encrypt(
+            &enc.encode(&x, params.max_level(), params.default_scale())
+                .expect("e"),
+            &mut r,
+        )
+        .expect("enc");
+    let plain = enc.decode(&sk.decrypt(&ct).expect("d")).expect("d");
+    let flooded = enc
+        .decode(&sk.decrypt_flooded(&ct, 20, &mut r).expect("d"))
+        .expect("d");
+    let (m0, _) = report("decrypt (scale 2^40)", &x, &plain);
+    let (m1, _) = report("decrypt flooded 2^20", &x, &flooded);
+    // flooding of 2^20 at scale 2^40 costs about 20 - 12 = 8 bits from ~30
+    assert!(m0 > 28.0);
+    assert!(m1 < m0 - 5.0 && m1 > 12.0, "{m1}");
+    assert!(matches!(
+        sk.decrypt_flooded(&ct, 0, &mut r),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        sk.decrypt_flooded(&ct, 61, &mut r),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn other_presets_work() {
+    for preset in [Preset::Small4096, Preset::Deep16384] {
+        let params = Parameters::preset(preset).expect("p");
+        let mut r = rng(9);
+        let sk = SecretKey::generate(&params, &mut r);
+        let pk = unseen_ckks::PublicKey::generate(&sk, &mut r);
+        let rlk = unseen_ckks::RelinKey::generate(&sk, &mut r);
+        let enc = unseen_ckks::Encoder::new(&params);
+        let ev = Evaluator::new(&params);
+        let x = random_complex(&mut r, params.slots(), 1.0);
+        let y = random_complex(&mut r, params.slots(), 1.0);
+        let l = params.max_level();
+        let s = params.default_scale();
+        let cx = pk
+            .encrypt(&enc.encode(&x, l, s).expect("e"), &mut r)
+            .expect("enc");
+        let cy = sk
+            .encrypt(&enc.encode(&y, l, s).expect("e"), &mut r)
+            .expect("enc");
+        let prod = ev
+            .rescale(&ev.mul_relin(&cx, &cy, &rlk).expect("m"))
+            .expect("r");
+        let exp: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
+        let (mean, _) = report(
+            &format!("{} mul_relin", params.name()),
+            &exp,
+            &enc.decode(&sk.decrypt(&prod).expect("d")).expect("d"),
+        );
+        assert!(mean > params.literal().log_scale as f64 - 13.0, "{mean}");
+    }
+}
