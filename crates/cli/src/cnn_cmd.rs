@@ -77,6 +77,10 @@ pub struct EvalArgs {
     /// Also draw the confusion matrix into this PNG file.
     #[arg(long)]
     confusion: Option<PathBuf>,
+    /// Evaluate on CKKS-encrypted images (single-image packing, preset n8192-cnn): the client
+    /// encrypts each image, the compiled circuit runs on the ciphertext, the client decrypts.
+    #[arg(long)]
+    encrypted: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,13 +231,16 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
     Ok(())
 }
 
-/// `unseen eval` (plaintext).
+/// `unseen eval`.
 pub fn eval(a: EvalArgs) -> Result<()> {
     let (net, card) = load_model(&a.model)?;
-    let root = data_root(a.data)?;
+    let root = data_root(a.data.clone())?;
     let mut test_set = Images::load(&root, card.dataset, Split::Test)?;
     if let Some(n) = a.limit {
         test_set.truncate(n);
+    }
+    if a.encrypted {
+        return crate::encrypted::eval_encrypted(&a.model, &net, &card, &test_set);
     }
     let started = Instant::now();
     let x = normalize_with(&test_set, card.normalization);

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod cnn_cmd;
 mod demo;
+mod encrypted;
 mod paillier_cmd;
 
 use std::process::ExitCode;

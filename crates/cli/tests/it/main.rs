@@ -328,3 +328,32 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         assert!(err.starts_with("error: "), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn encrypted_eval_agrees_with_plaintext() {
+    let u = Unseen::new();
+    let out = u.ok(&[
+        "eval",
+        "--model",
+        &repo_file("models/ciphernet-mnist"),
+        "--encrypted",
+        "--limit",
+        "3",
+        "--data",
+        &repo_file("data"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON line");
+    assert_eq!(v["images"], 3);
+    assert_eq!(v["agreement"], 1.0, "{v}");
+    assert!(v["max_logit_error"].as_f64().expect("err") < 0.05, "{v}");
+    for key in [
+        "server_single_image_ms",
+        "client_encrypt_ms",
+        "client_decrypt_ms",
+        "eval_keys_bytes",
+        "upload_bytes",
+        "download_bytes",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+}

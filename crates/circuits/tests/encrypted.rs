@@ -1,0 +1,51 @@
+//! A compiled network evaluated on CKKS ciphertexts against the plaintext network.
+
+use rand::SeedableRng;
+use unseen_circuits::{compile_single, CkksBackend, Prepared};
+use unseen_ckks::{Encoder, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
+use unseen_ml::cnn::{Architecture, Network};
+
+#[test]
+fn ciphernet_on_ciphertexts_matches_the_network() {
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    let net = Network::init(
+        Architecture::named("ciphernet").expect("arch"),
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(5),
+    )
+    .expect("init");
+    let program = compile_single(&net, params.slots()).expect("compile");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
+    let sk = SecretKey::generate(&params, &mut rng);
+    let rlk = RelinKey::generate(&sk, &mut rng);
+    let steps: Vec<i64> = program
+        .rotation_steps()
+        .into_iter()
+        .map(|s| s as i64)
+        .collect();
+    let gk = GaloisKeys::generate(&sk, &steps, false, &mut rng);
+    let backend = CkksBackend::new(&params, rlk, gk, &program).expect("backend");
+    let prepared = Prepared::new(&backend, &program).expect("prepare");
+    let encoder = Encoder::new(&params);
+    let mut worst = 0.0f64;
+    for seed in 0..2u64 {
+        let image: Vec<f32> = (0..784)
+            .map(|i| (((i as u64 * 7919 + seed * 104_729) % 255) as f32 / 255.0 - 0.13) / 0.31)
+            .collect();
+        let expected = net.logits(&image, 1);
+        let slots = program.encode_input(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
+        let pt = encoder
+            .encode_real(&slots, params.max_level(), backend.input_scale())
+            .expect("encode");
+        let ct = sk.encrypt(&pt, &mut rng).expect("encrypt");
+        let out = prepared.run(&backend, &ct).expect("run");
+        let decoded = encoder
+            .decode_real(&sk.decrypt(&out).expect("decrypt"))
+            .expect("decode");
+        let logits = program.decode_output(&decoded);
+        for (a, b) in logits.iter().zip(&expected) {
+            worst = worst.max((a - f64::from(*b)).abs());
+        }
+    }
+    println!("worst logit error {worst:.4}");
+    assert!(worst < 0.05, "worst logit error {worst}");
+}

@@ -1,0 +1,126 @@
+//! `unseen eval --encrypted`: the full test loop on CKKS ciphertexts, in one process, with the
+//! client's and the server's work timed separately.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand_core::OsRng;
+use serde_json::json;
+use unseen_circuits::{compile_single, CkksBackend, Prepared};
+use unseen_ckks::{Encoder, Evaluator, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
+use unseen_ml::cnn::files::ModelCard;
+use unseen_ml::cnn::network::argmax;
+use unseen_ml::cnn::Network;
+use unseen_ml::digits::Images;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Encrypted evaluation of `images`; prints one JSON line.
+pub fn eval_encrypted(
+    model: &Path,
+    net: &Network,
+    card: &ModelCard,
+    images: &Images,
+) -> Result<()> {
+    let params = Parameters::preset(Preset::Cnn8192)?;
+    let program =
+        compile_single(net, params.slots()).context("compiling the network to a CKKS circuit")?;
+    // Client: keys, only for the rotation steps the circuit uses.
+    let t = Instant::now();
+    let sk = SecretKey::generate(&params, &mut OsRng);
+    let rlk = RelinKey::generate(&sk, &mut OsRng);
+    let steps: Vec<i64> = program
+        .rotation_steps()
+        .into_iter()
+        .map(|s| s as i64)
+        .collect();
+    let gk = GaloisKeys::generate(&sk, &steps, false, &mut OsRng);
+    let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
+    let eval_keys_bytes = rlk.to_bytes().len() + gk.to_bytes().len();
+    // Server: the circuit with its plaintexts encoded once.
+    let t = Instant::now();
+    let backend = CkksBackend::new(&params, rlk, gk, &program)?;
+    let prepared = Prepared::new(&backend, &program)?;
+    let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
+    let encoder = Encoder::new(&params);
+    let evaluator = Evaluator::new(&params);
+    let norm = card.normalization;
+    let bar = ProgressBar::new(images.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "encrypted eval [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let (mut enc_ms, mut server_ms, mut dec_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut correct, mut plain_correct, mut agree) = (0usize, 0usize, 0usize);
+    let (mut max_err, mut upload, mut download) = (0.0f64, 0usize, 0usize);
+    for i in 0..images.len() {
+        let x: Vec<f32> = images
+            .image(i)
+            .iter()
+            .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
+            .collect();
+        let label = usize::from(images.labels[i]);
+        let t = Instant::now();
+        let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
+        let pt = encoder.encode_real(&slots, params.max_level(), backend.input_scale())?;
+        let ct = sk.encrypt(&pt, &mut OsRng)?;
+        let request = ct.to_bytes();
+        enc_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        upload = request.len();
+        let t = Instant::now();
+        let out = prepared.run(&backend, &ct)?;
+        let reply = evaluator.drop_to_level(&out, 0)?.to_bytes();
+        server_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        download = reply.len();
+        let t = Instant::now();
+        let logits = program.decode_output(&encoder.decode_real(&sk.decrypt(&out)?)?);
+        dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let plain = net.logits(&x, 1);
+        for (a, b) in logits.iter().zip(&plain) {
+            max_err = max_err.max((a - f64::from(*b)).abs());
+        }
+        let enc_class = logits
+            .iter()
+            .enumerate()
+            .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
+        let plain_class = argmax(&plain);
+        correct += usize::from(enc_class == label);
+        plain_correct += usize::from(plain_class == label);
+        agree += usize::from(enc_class == plain_class);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = images.len().max(1) as f64;
+    println!(
+        "{}",
+        json!({
+            "model": model.display().to_string(),
+            "mode": "single",
+            "preset": params.name(),
+            "images": images.len(),
+            "accuracy": correct as f64 / n,
+            "plaintext_accuracy": plain_correct as f64 / n,
+            "agreement": agree as f64 / n,
+            "max_logit_error": max_err,
+            "server_single_image_ms": median(&mut server_ms),
+            "client_encrypt_ms": median(&mut enc_ms),
+            "client_decrypt_ms": median(&mut dec_ms),
+            "client_keygen_ms": keygen_ms,
+            "server_prepare_ms": prepare_ms,
+            "eval_keys_bytes": eval_keys_bytes,
+            "upload_bytes": upload,
+            "download_bytes": download,
+            "rotation_keys": steps.len(),
+            "rotations_per_image": program.rotation_count(),
+        })
+    );
+    Ok(())
+}
