@@ -153,11 +153,10 @@ impl Modulus {
     /// Maps a signed integer to `[0, p)`.
     #[inline]
     pub fn from_i64(&self, v: i64) -> u64 {
-        if v >= 0 {
-            self.reduce(v as u64)
-        } else {
-            self.neg(self.reduce(v.unsigned_abs()))
-        }
+        // branch-free: used on secret key and error coefficients
+        let r = self.reduce(v.unsigned_abs());
+        let mask = (v >> 63) as u64;
+        (r & !mask) | (self.neg(r) & mask)
     }
 
     /// Maps a signed 128-bit integer to `[0, p)`.
@@ -443,7 +442,8 @@ pub fn sample_ternary<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize) ->
             }
         }
     }
-    buf.iter_mut().for_each(|b| *b = 0);
+    // a plain loop of stores to a dead buffer may be optimized away
+    zeroize::Zeroize::zeroize(&mut buf);
     out
 }
 
@@ -673,6 +673,29 @@ mod tests {
                 );
             }
             assert_eq!(m.reduce_u128(u128::MAX), (u128::MAX % p as u128) as u64);
+        }
+    }
+
+    #[test]
+    fn from_i64_matches_reference() {
+        for bits in [17u32, 31, 50, 61] {
+            let p = generate_primes(&[bits], 16).expect("prime")[0];
+            let m = Modulus::new(p, 16).expect("modulus");
+            for v in [
+                0i64,
+                1,
+                -1,
+                21,
+                -21,
+                p as i64 - 1,
+                -(p as i64),
+                i64::MAX,
+                i64::MIN,
+                i64::MIN + 1,
+            ] {
+                let expect = (v as i128).rem_euclid(p as i128) as u64;
+                assert_eq!(m.from_i64(v), expect, "{v} mod {p}");
+            }
         }
     }
 

@@ -141,6 +141,12 @@ impl SecretKey {
     /// ciphertext noise (countermeasure to the Li-Micciancio key-recovery
     /// attack on CKKS decryptions that are shared). The flooding costs about
     /// `bits - log2(scale) + log2(N)/2` bits of precision.
+    ///
+    /// The protection is only as good as `bits`: uniform flooding hides a
+    /// ciphertext noise of norm `B` up to a statistical distance of about
+    /// `N * B / 2^bits`, so `bits` should be at least
+    /// `log2(B) + log2(N) + 40`; smaller values only blur the noise. No
+    /// minimum is enforced here because `B` is not tracked.
     pub fn decrypt_flooded<R: RngCore + CryptoRng + ?Sized>(
         &self,
         ct: &Ciphertext,

@@ -197,8 +197,13 @@ impl Parameters {
     pub fn to_bytes(&self) -> Vec<u8> {
         let lit = &self.literal;
         let mut v = header(Kind::Parameters);
-        let name = lit.name.as_bytes();
-        let name = &name[..name.len().min(255)];
+        // at most 255 bytes, cut on a character boundary so that the name
+        // stays valid UTF-8 (from_bytes refuses invalid UTF-8)
+        let mut end = lit.name.len().min(255);
+        while !lit.name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let name = &lit.name.as_bytes()[..end];
         v.push(name.len() as u8);
         v.extend_from_slice(name);
         v.push(lit.log_n as u8);
@@ -490,7 +495,10 @@ impl SecretKey {
     /// Serializes the secret key (2 bits per coefficient). Keep it private;
     /// the buffer is wiped when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let v = header_params(Kind::SecretKey, &self.params);
+        let mut v = header_params(Kind::SecretKey, &self.params);
+        // allocate once: a reallocation would leave a copy of the partially
+        // written key in freed memory
+        v.reserve_exact(ring::packed_len(self.coeffs.len(), 2) + 1);
         let mut w = BitWriter::new(v);
         for &c in &self.coeffs {
             w.write(

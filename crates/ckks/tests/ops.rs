@@ -435,3 +435,27 @@ fn other_presets_work() {
         assert!(mean > params.literal().log_scale as f64 - 13.0, "{mean}");
     }
 }
+
+#[test]
+fn inner_sum_checks_parameters() {
+    // with count = 1 no rotation is made: the parameter check used to be skipped
+    let c = ctx();
+    let mut r = rng(9);
+    let scale = c.params.default_scale();
+    let a =
+        c.sk.encrypt(&c.enc.encode_real(&[1.0], 6, scale).expect("e"), &mut r)
+            .expect("enc");
+    let other = Parameters::preset(Preset::Small4096).expect("p");
+    let sk2 = SecretKey::generate(&other, &mut r);
+    let gk2 = GaloisKeys::generate(&sk2, &[1], false, &mut r);
+    let ev2 = Evaluator::new(&other);
+    assert!(matches!(
+        ev2.inner_sum(&a, 1, 1, &gk2),
+        Err(Error::ParametersMismatch)
+    ));
+    assert!(matches!(
+        c.ev.inner_sum(&a, 1, 1, &gk2),
+        Err(Error::ParametersMismatch)
+    ));
+    assert!(c.ev.inner_sum(&a, 1, 1, &c.gk).is_ok());
+}

@@ -140,6 +140,29 @@ fn parameters_roundtrip() {
     assert!(Parameters::from_bytes(&bytes, true).is_ok());
 }
 
+#[test]
+fn parameters_with_long_multibyte_name_roundtrip() {
+    // 200 two-byte characters: the 255-byte cut used to split a character,
+    // giving bytes that from_bytes refused as invalid UTF-8
+    let mut lit = Preset::Small4096.literal();
+    lit.name = "\u{e9}".repeat(200);
+    let params = Parameters::new(lit).expect("params");
+    let back = Parameters::from_bytes(&params.to_bytes(), false).expect("load");
+    assert!(back.same_as(&params));
+    assert_eq!(back.name(), "\u{e9}".repeat(127));
+}
+
+#[test]
+fn secret_key_bytes_written_without_reallocation() {
+    let params = Parameters::preset(Preset::Small4096).expect("params");
+    let sk = SecretKey::generate(&params, &mut rng(3));
+    let bytes = sk.to_bytes();
+    // a reallocation while writing would leave a copy of the key behind
+    assert!(bytes.capacity() <= bytes.len() + 1, "{}", bytes.capacity());
+    let back = SecretKey::from_bytes(&bytes, &params).expect("load");
+    assert_eq!(*back.to_bytes(), *bytes);
+}
+
 /// Runs every deserializer on a family of damaged inputs; none may panic
 /// and all must fail.
 fn assert_rejects<T: std::fmt::Debug>(good: &[u8], load: impl Fn(&[u8]) -> Result<T, Error>) {

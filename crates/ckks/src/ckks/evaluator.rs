@@ -497,6 +497,8 @@ impl Evaluator {
         count: usize,
         gk: &GaloisKeys,
     ) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        self.check_params(&gk.params)?;
         if count == 0 || batch == 0 || batch.saturating_mul(count) > self.params.slots() {
             return Err(Error::InvalidArgument(format!(
                 "inner sum needs 0 < batch * count <= {} (got {batch} x {count})",
