@@ -11,4 +11,9 @@ if ! "$venv/bin/python" -c "import phe, click, numpy, safetensors" >/dev/null 2>
   "$venv/bin/pip" install --quiet --disable-pip-version-check phe==1.5.0 click numpy safetensors
 fi
 export UNSEEN_PYTHON="$venv/bin/python"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole workspace (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
