@@ -53,9 +53,8 @@ pub async fn serve(
 async fn handle(mut socket: TcpStream, state: Arc<AppState>) -> std::io::Result<()> {
     let mut framer = Framer::new(state.limits.max_body);
     let mut buf = vec![0u8; 64 * 1024];
-    let model = match state.models.values().next() {
-        Some(m) => m.clone(),
-        None => return Ok(()),
+    let Some(model) = state.legacy_model.clone() else {
+        return Ok(());
     };
     loop {
         // Answer every complete request already buffered.

@@ -58,6 +58,8 @@ impl Default for Limits {
 pub struct AppState {
     /// Published models by name.
     pub models: BTreeMap<String, Arc<LinearModel>>,
+    /// The model the legacy protocol serves (it has no model name): the first one given.
+    pub legacy_model: Option<Arc<LinearModel>>,
     /// Cache of client public keys.
     pub keys: keys::KeyCache,
     /// Limits in force.
@@ -70,11 +72,14 @@ impl AppState {
     /// State for the given models (names must be unique).
     pub fn new(models: Vec<LinearModel>, limits: Limits) -> Result<Arc<Self>, String> {
         let mut map = BTreeMap::new();
+        let mut legacy_model = None;
         for m in models {
             if map.contains_key(&m.name) {
                 return Err(format!("two models are named '{}'", m.name));
             }
-            map.insert(m.name.clone(), Arc::new(m));
+            let m = Arc::new(m);
+            legacy_model.get_or_insert_with(|| m.clone());
+            map.insert(m.name.clone(), m);
         }
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -82,6 +87,7 @@ impl AppState {
             .max(2);
         Ok(Arc::new(Self {
             models: map,
+            legacy_model,
             keys: keys::KeyCache::new(limits.key_cache),
             compute: tokio::sync::Semaphore::new(workers),
             limits,

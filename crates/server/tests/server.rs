@@ -386,3 +386,17 @@ async fn legacy_serves_many_clients_at_once() {
         assert!((decrypt(c, e) - expected()).abs() < 1e-9);
     }
 }
+
+#[test]
+fn legacy_protocol_serves_the_first_model_given() {
+    let mut second = model();
+    second.name = "aaa-listed-first-by-name".into();
+    let state = AppState::new(vec![model(), second], Limits::default()).expect("state");
+    assert_eq!(
+        state.legacy_model.as_ref().map(|m| m.name.as_str()),
+        Some("salary")
+    );
+    let mut dup = model();
+    dup.intercept = 1.0;
+    assert!(AppState::new(vec![model(), dup], Limits::default()).is_err());
+}
