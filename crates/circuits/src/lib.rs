@@ -8,15 +8,19 @@
 //!   map whose output is replicated so that the next layer needs no masking.
 //! * [`backend`]: the slot-vector operations a program uses, with an exact `f64` backend that
 //!   checks packings against the network itself.
+//! * [`batch`]: the CryptoNets-style layout (one image per slot, one ciphertext per feature) for
+//!   throughput, with no rotation at all.
 //! * [`ckks_backend`]: the same operations on CKKS ciphertexts, with the scale of every level
 //!   planned from the program so that rescaling keeps it exact.
 
 pub mod backend;
+pub mod batch;
 pub mod ckks_backend;
 pub mod compile;
 pub mod program;
 
 pub use backend::{Backend, PlainBackend, Prepared};
+pub use batch::{compile_batch, BatchProgram};
 pub use ckks_backend::CkksBackend;
 pub use compile::compile_single;
 pub use program::{LinearMap, Op, Program};

@@ -49,3 +49,75 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
     println!("worst logit error {worst:.4}");
     assert!(worst < 0.05, "worst logit error {worst}");
 }
+
+#[test]
+fn batch_program_on_ciphertexts_matches_the_network() {
+    use unseen_circuits::compile_batch;
+    use unseen_ml::cnn::arch::{Layer, Shape};
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    // A small network of the same kind (conv, square, dense, square, dense) on 10x10 inputs.
+    let arch = Architecture {
+        name: "small".into(),
+        input: Shape::Image(1, 10, 10),
+        layers: vec![
+            Layer::Conv2d {
+                in_channels: 1,
+                out_channels: 2,
+                kernel: 4,
+                stride: 3,
+                padding: 0,
+            },
+            Layer::Square,
+            Layer::Flatten,
+            Layer::Linear {
+                in_features: 18,
+                out_features: 6,
+            },
+            Layer::Square,
+            Layer::Linear {
+                in_features: 6,
+                out_features: 3,
+            },
+        ],
+    };
+    let net = Network::init(arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3)).expect("init");
+    let program = compile_batch(&net).expect("compile");
+    assert_eq!(program.depth(), 5);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+    let sk = SecretKey::generate(&params, &mut rng);
+    let rlk = RelinKey::generate(&sk, &mut rng);
+    let encoder = Encoder::new(&params);
+    // Three images in slots 0, 1, 2 of every feature ciphertext.
+    let images: Vec<Vec<f64>> = (0..3)
+        .map(|k| {
+            (0..100)
+                .map(|i| ((i * 31 + k * 17) % 23) as f64 / 11.5 - 1.0)
+                .collect()
+        })
+        .collect();
+    let inputs = (0..100)
+        .map(|f| {
+            let slots: Vec<f64> = images.iter().map(|im| im[f]).collect();
+            let pt = encoder
+                .encode_real(&slots, params.max_level(), params.default_scale())
+                .expect("encode");
+            sk.encrypt(&pt, &mut rng).expect("encrypt")
+        })
+        .collect();
+    let outputs = program.run(&params, &rlk, inputs).expect("run");
+    for (k, image) in images.iter().enumerate() {
+        let expected = net.logits(&image.iter().map(|v| *v as f32).collect::<Vec<_>>(), 1);
+        let plain = program.run_plain(image);
+        for (o, ct) in outputs.iter().enumerate() {
+            let got = encoder
+                .decode_real(&sk.decrypt(ct).expect("decrypt"))
+                .expect("decode")[k];
+            assert!(
+                (got - plain[o]).abs() < 0.05,
+                "image {k} output {o}: {got} vs {}",
+                plain[o]
+            );
+            assert!((plain[o] - f64::from(expected[o])).abs() < 1e-3 * (1.0 + plain[o].abs()));
+        }
+    }
+}

@@ -276,7 +276,11 @@ fn serve(a: ServeArgs) -> Result<()> {
             eprintln!(
                 "unseen: legacy TCP protocol on {} (model: {})",
                 l.local_addr()?,
-                state.legacy_model.as_ref().map(|m| m.name.as_str()).unwrap_or("none")
+                state
+                    .legacy_model
+                    .as_ref()
+                    .map(|m| m.name.as_str())
+                    .unwrap_or("none")
             );
         }
         unseen_server::serve(state.clone(), http, legacy, shutdown_signal()).await?;

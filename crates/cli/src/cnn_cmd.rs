@@ -81,6 +81,10 @@ pub struct EvalArgs {
     /// encrypts each image, the compiled circuit runs on the ciphertext, the client decrypts.
     #[arg(long)]
     encrypted: bool,
+    /// Encrypted mode: single (one image per ciphertext, low latency) or batch (one image per
+    /// slot, high throughput).
+    #[arg(long, default_value = "single")]
+    mode: crate::encrypted::Mode,
 }
 
 #[derive(Debug, Args)]
@@ -240,7 +244,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         test_set.truncate(n);
     }
     if a.encrypted {
-        return crate::encrypted::eval_encrypted(&a.model, &net, &card, &test_set);
+        return match a.mode {
+            crate::encrypted::Mode::Single => {
+                crate::encrypted::eval_encrypted(&a.model, &net, &card, &test_set)
+            }
+            crate::encrypted::Mode::Batch => {
+                crate::encrypted::eval_encrypted_batch(&a.model, &net, &card, &test_set)
+            }
+        };
     }
     let started = Instant::now();
     let x = normalize_with(&test_set, card.normalization);

@@ -15,6 +15,15 @@ use unseen_ml::cnn::network::argmax;
 use unseen_ml::cnn::Network;
 use unseen_ml::digits::Images;
 
+/// Packing of encrypted evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// One image per ciphertext.
+    Single,
+    /// One image per slot, one ciphertext per pixel.
+    Batch,
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -120,6 +129,105 @@ pub fn eval_encrypted(
             "download_bytes": download,
             "rotation_keys": steps.len(),
             "rotations_per_image": program.rotation_count(),
+        })
+    );
+    Ok(())
+}
+
+/// Batch-mode encrypted evaluation of `images` (as many per batch as there are slots).
+pub fn eval_encrypted_batch(
+    model: &Path,
+    net: &Network,
+    card: &ModelCard,
+    images: &Images,
+) -> Result<()> {
+    let params = Parameters::preset(Preset::Cnn8192)?;
+    let program =
+        unseen_circuits::compile_batch(net).context("compiling the network to a batch circuit")?;
+    let sk = SecretKey::generate(&params, &mut OsRng);
+    let rlk = RelinKey::generate(&sk, &mut OsRng);
+    let eval_keys_bytes = rlk.to_bytes().len();
+    let encoder = Encoder::new(&params);
+    let norm = card.normalization;
+    let per_batch = params.slots();
+    let (mut correct, mut plain_correct, mut agree, mut max_err) = (0usize, 0usize, 0usize, 0.0f64);
+    let (mut server_s, mut enc_s, mut dec_s, mut upload, mut download) =
+        (0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
+    let mut batch_sizes = Vec::new();
+    let bar = ProgressBar::new(images.len() as u64);
+    for start in (0..images.len()).step_by(per_batch) {
+        let end = (start + per_batch).min(images.len());
+        let xs: Vec<Vec<f32>> = (start..end)
+            .map(|i| {
+                images
+                    .image(i)
+                    .iter()
+                    .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
+                    .collect()
+            })
+            .collect();
+        let t = Instant::now();
+        let inputs = (0..program.inputs)
+            .map(|f| {
+                let slots: Vec<f64> = xs.iter().map(|x| f64::from(x[f])).collect();
+                let pt = encoder.encode_real(&slots, params.max_level(), params.default_scale())?;
+                sk.encrypt(&pt, &mut OsRng)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        enc_s += t.elapsed().as_secs_f64();
+        upload += inputs.iter().map(|c| c.to_bytes().len()).sum::<usize>();
+        let t = Instant::now();
+        let outputs = program.run(&params, &rlk, inputs)?;
+        server_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let decoded = outputs
+            .iter()
+            .map(|c| {
+                download += c.to_bytes().len();
+                encoder.decode_real(&sk.decrypt(c)?)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        dec_s += t.elapsed().as_secs_f64();
+        for (k, x) in xs.iter().enumerate() {
+            let logits: Vec<f64> = decoded.iter().map(|d| d[k]).collect();
+            let plain = net.logits(x, 1);
+            for (a, b) in logits.iter().zip(&plain) {
+                max_err = max_err.max((a - f64::from(*b)).abs());
+            }
+            let enc_class =
+                logits
+                    .iter()
+                    .enumerate()
+                    .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
+            let label = usize::from(images.labels[start + k]);
+            correct += usize::from(enc_class == label);
+            plain_correct += usize::from(argmax(&plain) == label);
+            agree += usize::from(enc_class == argmax(&plain));
+        }
+        batch_sizes.push(end - start);
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    let n = images.len().max(1) as f64;
+    println!(
+        "{}",
+        json!({
+            "model": model.display().to_string(),
+            "mode": "batch",
+            "preset": params.name(),
+            "images": images.len(),
+            "batch_images": per_batch,
+            "batches": batch_sizes.len(),
+            "accuracy": correct as f64 / n,
+            "plaintext_accuracy": plain_correct as f64 / n,
+            "agreement": agree as f64 / n,
+            "max_logit_error": max_err,
+            "batch_server_ms_per_image": server_s * 1e3 / n,
+            "client_encrypt_ms_per_image": enc_s * 1e3 / n,
+            "client_decrypt_ms_per_image": dec_s * 1e3 / n,
+            "eval_keys_bytes": eval_keys_bytes,
+            "upload_bytes_per_image": upload as f64 / n,
+            "download_bytes_per_image": download as f64 / n,
         })
     );
     Ok(())

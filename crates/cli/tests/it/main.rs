@@ -357,3 +357,30 @@ fn encrypted_eval_agrees_with_plaintext() {
         assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
     }
 }
+
+#[test]
+fn encrypted_batch_eval_agrees_with_plaintext() {
+    let u = Unseen::new();
+    let out = u.ok(&[
+        "eval",
+        "--model",
+        &repo_file("models/ciphernet-mnist"),
+        "--encrypted",
+        "--mode",
+        "batch",
+        "--limit",
+        "2",
+        "--data",
+        &repo_file("data"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON line");
+    assert_eq!(v["images"], 2);
+    assert_eq!(v["agreement"], 1.0, "{v}");
+    assert!(v["max_logit_error"].as_f64().expect("err") < 0.05, "{v}");
+    assert!(
+        v["batch_server_ms_per_image"]
+            .as_f64()
+            .is_some_and(|x| x > 0.0),
+        "{v}"
+    );
+}
