@@ -10,7 +10,7 @@ use rand_core::OsRng;
 use serde_json::json;
 use unseen_circuits::{compile_single, CkksBackend, Prepared};
 use unseen_ckks::{Encoder, Evaluator, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
-use unseen_ml::cnn::files::ModelCard;
+use unseen_ml::cnn::files::{ModelCard, Normalization};
 use unseen_ml::cnn::network::argmax;
 use unseen_ml::cnn::Network;
 use unseen_ml::digits::Images;
@@ -22,6 +22,62 @@ pub enum Mode {
     Single,
     /// One image per slot, one ciphertext per pixel.
     Batch,
+}
+
+/// Accuracy, agreement and logit error, accumulated image by image.
+#[derive(Default)]
+struct Tally {
+    images: usize,
+    correct: usize,
+    plain_correct: usize,
+    agree: usize,
+    max_err: f64,
+}
+
+impl Tally {
+    /// Records one image: decrypted logits, plaintext logits, true label.
+    fn record(&mut self, logits: &[f64], plain: &[f32], label: usize) {
+        for (a, b) in logits.iter().zip(plain) {
+            self.max_err = self.max_err.max((a - f64::from(*b)).abs());
+        }
+        let enc_class = logits
+            .iter()
+            .enumerate()
+            .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
+        let plain_class = argmax(plain);
+        self.images += 1;
+        self.correct += usize::from(enc_class == label);
+        self.plain_correct += usize::from(plain_class == label);
+        self.agree += usize::from(enc_class == plain_class);
+    }
+
+    /// `accuracy`, `plaintext_accuracy`, `agreement`, `max_logit_error`.
+    fn json(&self) -> serde_json::Value {
+        let n = self.images.max(1) as f64;
+        json!({
+            "accuracy": self.correct as f64 / n,
+            "plaintext_accuracy": self.plain_correct as f64 / n,
+            "agreement": self.agree as f64 / n,
+            "max_logit_error": self.max_err,
+        })
+    }
+}
+
+/// Image `i` normalised as the model was trained.
+fn normalized(images: &Images, i: usize, norm: Normalization) -> Vec<f32> {
+    images
+        .image(i)
+        .iter()
+        .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
+        .collect()
+}
+
+/// Merges the fields of `extra` into `base` (both JSON objects).
+fn merged(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(b), serde_json::Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -68,15 +124,10 @@ pub fn eval_encrypted(
         .progress_chars("=> "),
     );
     let (mut enc_ms, mut server_ms, mut dec_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut correct, mut plain_correct, mut agree) = (0usize, 0usize, 0usize);
-    let (mut max_err, mut upload, mut download) = (0.0f64, 0usize, 0usize);
+    let mut tally = Tally::default();
+    let (mut upload, mut download) = (0usize, 0usize);
     for i in 0..images.len() {
-        let x: Vec<f32> = images
-            .image(i)
-            .iter()
-            .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
-            .collect();
-        let label = usize::from(images.labels[i]);
+        let x = normalized(images, i, norm);
         let t = Instant::now();
         let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
         let pt = encoder.encode_real(&slots, params.max_level(), backend.input_scale())?;
@@ -92,33 +143,15 @@ pub fn eval_encrypted(
         let t = Instant::now();
         let logits = program.decode_output(&encoder.decode_real(&sk.decrypt(&out)?)?);
         dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        let plain = net.logits(&x, 1);
-        for (a, b) in logits.iter().zip(&plain) {
-            max_err = max_err.max((a - f64::from(*b)).abs());
-        }
-        let enc_class = logits
-            .iter()
-            .enumerate()
-            .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
-        let plain_class = argmax(&plain);
-        correct += usize::from(enc_class == label);
-        plain_correct += usize::from(plain_class == label);
-        agree += usize::from(enc_class == plain_class);
+        tally.record(&logits, &net.logits(&x, 1), usize::from(images.labels[i]));
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let n = images.len().max(1) as f64;
-    println!(
-        "{}",
-        json!({
+    let report = json!({
             "model": model.display().to_string(),
             "mode": "single",
             "preset": params.name(),
             "images": images.len(),
-            "accuracy": correct as f64 / n,
-            "plaintext_accuracy": plain_correct as f64 / n,
-            "agreement": agree as f64 / n,
-            "max_logit_error": max_err,
             "server_single_image_ms": median(&mut server_ms),
             "client_encrypt_ms": median(&mut enc_ms),
             "client_decrypt_ms": median(&mut dec_ms),
@@ -129,8 +162,8 @@ pub fn eval_encrypted(
             "download_bytes": download,
             "rotation_keys": steps.len(),
             "rotations_per_image": program.rotation_count(),
-        })
-    );
+    });
+    println!("{}", merged(report, tally.json()));
     Ok(())
 }
 
@@ -150,22 +183,14 @@ pub fn eval_encrypted_batch(
     let encoder = Encoder::new(&params);
     let norm = card.normalization;
     let per_batch = params.slots();
-    let (mut correct, mut plain_correct, mut agree, mut max_err) = (0usize, 0usize, 0usize, 0.0f64);
+    let mut tally = Tally::default();
     let (mut server_s, mut enc_s, mut dec_s, mut upload, mut download) =
         (0.0f64, 0.0f64, 0.0f64, 0usize, 0usize);
     let mut batch_sizes = Vec::new();
     let bar = ProgressBar::new(images.len() as u64);
     for start in (0..images.len()).step_by(per_batch) {
         let end = (start + per_batch).min(images.len());
-        let xs: Vec<Vec<f32>> = (start..end)
-            .map(|i| {
-                images
-                    .image(i)
-                    .iter()
-                    .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
-                    .collect()
-            })
-            .collect();
+        let xs: Vec<Vec<f32>> = (start..end).map(|i| normalized(images, i, norm)).collect();
         let t = Instant::now();
         let inputs = (0..program.inputs)
             .map(|f| {
@@ -190,45 +215,31 @@ pub fn eval_encrypted_batch(
         dec_s += t.elapsed().as_secs_f64();
         for (k, x) in xs.iter().enumerate() {
             let logits: Vec<f64> = decoded.iter().map(|d| d[k]).collect();
-            let plain = net.logits(x, 1);
-            for (a, b) in logits.iter().zip(&plain) {
-                max_err = max_err.max((a - f64::from(*b)).abs());
-            }
-            let enc_class =
-                logits
-                    .iter()
-                    .enumerate()
-                    .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
-            let label = usize::from(images.labels[start + k]);
-            correct += usize::from(enc_class == label);
-            plain_correct += usize::from(argmax(&plain) == label);
-            agree += usize::from(enc_class == argmax(&plain));
+            tally.record(
+                &logits,
+                &net.logits(x, 1),
+                usize::from(images.labels[start + k]),
+            );
         }
         batch_sizes.push(end - start);
         bar.inc((end - start) as u64);
     }
     bar.finish_and_clear();
     let n = images.len().max(1) as f64;
-    println!(
-        "{}",
-        json!({
+    let report = json!({
             "model": model.display().to_string(),
             "mode": "batch",
             "preset": params.name(),
             "images": images.len(),
             "batch_images": per_batch,
             "batches": batch_sizes.len(),
-            "accuracy": correct as f64 / n,
-            "plaintext_accuracy": plain_correct as f64 / n,
-            "agreement": agree as f64 / n,
-            "max_logit_error": max_err,
             "batch_server_ms_per_image": server_s * 1e3 / n,
             "client_encrypt_ms_per_image": enc_s * 1e3 / n,
             "client_decrypt_ms_per_image": dec_s * 1e3 / n,
             "eval_keys_bytes": eval_keys_bytes,
             "upload_bytes_per_image": upload as f64 / n,
             "download_bytes_per_image": download as f64 / n,
-        })
-    );
+    });
+    println!("{}", merged(report, tally.json()));
     Ok(())
 }
