@@ -59,6 +59,10 @@ struct GiantStep<B: Backend> {
 struct PreparedLinear<B: Backend> {
     baby_steps: Vec<usize>,
     giants: Vec<GiantStep<B>>,
+    /// A zero multiplier at the map's depth, for a map without any non-zero diagonal.
+    zero: B::Plain,
+    /// A rotate-and-sum directly after the map, run before its rescale (`(step, count)`).
+    sum_after: Option<(usize, usize)>,
 }
 
 enum PreparedOp<B: Backend> {
@@ -95,7 +99,13 @@ fn prepare_linear<B: Backend>(
             }),
         }
     }
-    Ok(PreparedLinear { baby_steps, giants })
+    let zero = b.encode_multiplier(&vec![0.0; b.slots()], depth)?;
+    Ok(PreparedLinear {
+        baby_steps,
+        giants,
+        zero,
+        sum_after: None,
+    })
 }
 
 impl<B: Backend> Prepared<B> {
@@ -104,27 +114,51 @@ impl<B: Backend> Prepared<B> {
         let mut depth = 0;
         let mut ops = Vec::with_capacity(program.ops.len());
         for op in &program.ops {
-            ops.push(match op {
+            let prepared = match op {
                 Op::Linear(m) => {
                     let p = prepare_linear(backend, m, depth)?;
                     depth += 1;
                     PreparedOp::Linear(p)
                 }
-                Op::RotateSum { step, count } => PreparedOp::RotateSum {
-                    step: *step,
-                    count: *count,
-                },
+                Op::RotateSum { step, count } => {
+                    if let Some(PreparedOp::Linear(m)) = ops.last_mut() {
+                        if m.sum_after.is_none() {
+                            m.sum_after = Some((*step, *count));
+                            continue;
+                        }
+                    }
+                    PreparedOp::RotateSum {
+                        step: *step,
+                        count: *count,
+                    }
+                }
                 Op::AddPlain(v) => PreparedOp::AddPlain(backend.encode_addend(v, depth)?),
                 Op::Square => {
                     depth += 1;
                     PreparedOp::Square
                 }
-            });
+            };
+            ops.push(prepared);
         }
         Ok(Self {
             ops,
             slots: program.slots,
         })
+    }
+
+    /// `x += rot(x, step * 2^t)` for `t < count`.
+    fn rotate_sum(
+        &self,
+        b: &B,
+        mut x: B::Value,
+        step: usize,
+        count: usize,
+    ) -> Result<B::Value, B::Error> {
+        for t in 0..count {
+            let r = b.rotate(&x, (step << t) % self.slots)?;
+            b.add_assign(&mut x, &r)?;
+        }
+        Ok(x)
     }
 
     /// Runs the program on an encrypted (or plain) input vector.
@@ -155,21 +189,17 @@ impl<B: Backend> Prepared<B> {
                             None => acc = Some(moved),
                         }
                     }
-                    match acc {
-                        Some(a) => b.rescale(&a)?,
-                        None => b.rescale(
-                            &b.mul_plain(&x, &b.encode_multiplier(&vec![0.0; self.slots], 0)?)?,
-                        )?,
-                    }
+                    let acc = match acc {
+                        Some(a) => a,
+                        None => b.mul_plain(&x, &m.zero)?,
+                    };
+                    let acc = match m.sum_after {
+                        Some((step, count)) => self.rotate_sum(b, acc, step, count)?,
+                        None => acc,
+                    };
+                    b.rescale(&acc)?
                 }
-                PreparedOp::RotateSum { step, count } => {
-                    let mut y = x;
-                    for t in 0..*count {
-                        let r = b.rotate(&y, (step << t) % self.slots)?;
-                        b.add_assign(&mut y, &r)?;
-                    }
-                    y
-                }
+                PreparedOp::RotateSum { step, count } => self.rotate_sum(b, x, *step, *count)?,
                 PreparedOp::AddPlain(p) => {
                     let mut y = x;
                     b.add_plain_assign(&mut y, p)?;

@@ -1,10 +1,5 @@
-//! Programs on CKKS ciphertexts.
-//!
-//! Scales: a value that has consumed `d` levels sits at level `L - d`. A linear map multiplies
-//! by plaintexts encoded at scale `q_{L-d}` (the prime the following rescale removes), so its
-//! output keeps the input's scale exactly; a square turns scale `s` into `s^2 / q_{L-d}`. The
-//! backend plans these scales from the program once, so biases are encoded at exactly the scale
-//! of the value they are added to.
+//! Programs on CKKS ciphertexts, following a [`CkksPlan`] so that biases are encoded at exactly
+//! the scale of the value they are added to.
 
 use std::sync::Arc;
 
@@ -13,7 +8,8 @@ use unseen_ckks::{
 };
 
 use crate::backend::Backend;
-use crate::program::{Op, Program};
+use crate::plan::CkksPlan;
+use crate::program::Program;
 
 /// CKKS evaluation of one program with the client's evaluation keys.
 pub struct CkksBackend {
@@ -22,35 +18,44 @@ pub struct CkksBackend {
     evaluator: Evaluator,
     relin: RelinKey,
     galois: GaloisKeys,
-    /// `scales[d]`: scale of the value after `d` levels.
-    scales: Vec<f64>,
+    plan: CkksPlan,
 }
 
 impl CkksBackend {
     /// A backend for `program` under `params` with the client's relinearisation and Galois keys.
-    /// Fails if the program is deeper than the parameters allow.
+    /// Fails if the program does not fit the parameters or the keys do not cover it.
     pub fn new(
         params: &Arc<Parameters>,
         relin: RelinKey,
         galois: GaloisKeys,
         program: &Program,
     ) -> Result<Self, Error> {
-        let top = params.max_level();
-        if program.depth() > top {
-            return Err(Error::LevelTooLow(format!(
-                "the program needs {} levels, the parameters have {top}",
-                program.depth()
-            )));
+        let plan =
+            CkksPlan::new(params, program).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if !params.same_as(relin.params()) || !params.same_as(galois.params()) {
+            return Err(Error::ParametersMismatch);
         }
-        let q = params.data_primes();
-        let mut scales = vec![params.default_scale()];
-        for op in &program.ops {
-            let d = scales.len() - 1;
-            let s = scales[d];
-            match op {
-                Op::Linear(_) => scales.push(s),
-                Op::Square => scales.push(s * s / q[top - d] as f64),
-                _ => {}
+        if let Some(level) = plan.relin_level {
+            if relin.level() < level {
+                return Err(Error::LevelTooLow(format!(
+                    "the relinearisation key reaches level {}, the circuit needs {level}",
+                    relin.level()
+                )));
+            }
+        }
+        for (&step, &level) in &plan.rotation_keys {
+            match galois.rotation_level(step as i64) {
+                None => {
+                    return Err(Error::MissingGaloisKey(format!(
+                        "rotation by {step} (the circuit needs it at level {level})"
+                    )))
+                }
+                Some(l) if l < level => {
+                    return Err(Error::LevelTooLow(format!(
+                    "the key for rotation by {step} reaches level {l}, the circuit needs {level}"
+                )))
+                }
+                Some(_) => {}
             }
         }
         Ok(Self {
@@ -59,18 +64,25 @@ impl CkksBackend {
             evaluator: Evaluator::new(params),
             relin,
             galois,
-            scales,
+            plan,
         })
     }
 
-    /// Level of a value after `depth` levels.
-    fn level(&self, depth: usize) -> usize {
-        self.params.max_level().saturating_sub(depth)
+    /// The plan this backend follows.
+    pub fn plan(&self) -> &CkksPlan {
+        &self.plan
     }
 
     /// Scale a fresh input must be encrypted at.
     pub fn input_scale(&self) -> f64 {
-        self.scales[0]
+        self.plan.input_scale()
+    }
+
+    fn planned(v: &[f64], depth: usize, what: &str) -> Result<f64, Error> {
+        v.get(depth)
+            .copied()
+            .filter(|s| s.is_finite())
+            .ok_or_else(|| Error::LevelTooLow(format!("no {what} scale planned at depth {depth}")))
     }
 }
 
@@ -84,17 +96,15 @@ impl Backend for CkksBackend {
     }
 
     fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
-        let level = self.level(depth);
-        let prime = self.params.data_primes()[level] as f64;
-        self.encoder.encode_real(values, level, prime)
+        let scale = Self::planned(&self.plan.multiplier_scales, depth, "multiplier")?;
+        self.encoder
+            .encode_real(values, self.plan.level(depth), scale)
     }
 
     fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
-        let scale = *self
-            .scales
-            .get(depth)
-            .ok_or_else(|| Error::LevelTooLow(format!("no scale planned at depth {depth}")))?;
-        self.encoder.encode_real(values, self.level(depth), scale)
+        let scale = Self::planned(&self.plan.scales, depth, "value")?;
+        self.encoder
+            .encode_real(values, self.plan.level(depth), scale)
     }
 
     fn rotate_hoisted(&self, x: &Ciphertext, steps: &[usize]) -> Result<Vec<Ciphertext>, Error> {

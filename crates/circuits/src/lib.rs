@@ -10,19 +10,22 @@
 //!   checks packings against the network itself.
 //! * [`batch`]: the CryptoNets-style layout (one image per slot, one ciphertext per feature) for
 //!   throughput, with no rotation at all.
-//! * [`ckks_backend`]: the same operations on CKKS ciphertexts, with the scale of every level
-//!   planned from the program so that rescaling keeps it exact.
+//! * [`plan`]: where a program runs on a CKKS parameter set: its start level, the scale of every
+//!   level, and the level each evaluation key is needed at.
+//! * [`ckks_backend`]: the same operations on CKKS ciphertexts, following that plan.
 
 pub mod backend;
 pub mod batch;
 pub mod ckks_backend;
 pub mod compile;
+pub mod plan;
 pub mod program;
 
 pub use backend::{Backend, PlainBackend, Prepared};
 pub use batch::{compile_batch, BatchProgram};
 pub use ckks_backend::CkksBackend;
 pub use compile::compile_single;
+pub use plan::{CkksPlan, OUTPUT_HEADROOM_BITS};
 pub use program::{LinearMap, Op, Program};
 
 /// Why a network cannot be compiled.
@@ -32,6 +35,9 @@ pub enum Error {
     /// A layer or shape this compiler does not support.
     #[error("unsupported network: {0}")]
     Unsupported(String),
+    /// The circuit does not fit the chosen CKKS parameters.
+    #[error("the circuit does not fit the parameters: {0}")]
+    DoesNotFit(String),
     /// The packed data does not fit the available slots.
     #[error("does not fit {slots} slots: {what}")]
     TooLarge {

@@ -76,6 +76,8 @@ pub enum Op {
     /// A diagonal linear map (one multiplicative level).
     Linear(LinearMap),
     /// `x += rot(x, step * 2^t)` for `t < count`: sums `2^count` chunks of `step` slots.
+    /// Directly after a linear map it runs before that map's rescale, at the product's larger
+    /// scale, where the key-switching noise of its rotations is negligible.
     RotateSum {
         /// Chunk size.
         step: usize,
@@ -127,16 +129,23 @@ impl Program {
     pub fn rotation_steps_by_depth(&self) -> BTreeMap<usize, usize> {
         let mut first: BTreeMap<usize, usize> = BTreeMap::new();
         let mut depth = 0;
+        let mut after_linear = false;
         for op in &self.ops {
-            let steps: Vec<usize> = match op {
-                Op::Linear(m) => m.baby_steps().into_iter().chain(m.giant_steps()).collect(),
-                Op::RotateSum { step, count } => {
-                    (0..*count).map(|t| (step << t) % self.slots).collect()
-                }
-                _ => Vec::new(),
+            let (steps, at): (Vec<usize>, usize) = match op {
+                Op::Linear(m) => (
+                    m.baby_steps().into_iter().chain(m.giant_steps()).collect(),
+                    depth,
+                ),
+                Op::RotateSum { step, count } => (
+                    (0..*count).map(|t| (step << t) % self.slots).collect(),
+                    // before the preceding linear map's rescale
+                    if after_linear { depth - 1 } else { depth },
+                ),
+                _ => (Vec::new(), depth),
             };
+            after_linear = matches!(op, Op::Linear(_));
             for s in steps.into_iter().filter(|s| *s != 0) {
-                first.entry(s).or_insert(depth);
+                first.entry(s).or_insert(at);
             }
             if matches!(op, Op::Linear(_) | Op::Square) {
                 depth += 1;

@@ -1,7 +1,7 @@
 //! A compiled network evaluated on CKKS ciphertexts against the plaintext network.
 
 use rand::SeedableRng;
-use unseen_circuits::{compile_single, CkksBackend, Prepared};
+use unseen_circuits::{compile_single, CkksBackend, CkksPlan, Prepared};
 use unseen_ckks::{Encoder, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
 use unseen_ml::cnn::{Architecture, Network};
 
@@ -16,13 +16,42 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
     let program = compile_single(&net, params.slots()).expect("compile");
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(77);
     let sk = SecretKey::generate(&params, &mut rng);
-    let rlk = RelinKey::generate(&sk, &mut rng);
-    let steps: Vec<i64> = program
-        .rotation_steps()
-        .into_iter()
-        .map(|s| s as i64)
-        .collect();
-    let gk = GaloisKeys::generate(&sk, &steps, false, &mut rng);
+    let plan = CkksPlan::new(&params, &program).expect("plan");
+    assert_eq!(plan.start_level, program.depth());
+    let (rlk, gk) = plan.make_keys(&sk, &mut rng);
+    let key_bytes = rlk.to_bytes().len() + gk.to_bytes().len();
+    println!(
+        "evaluation keys {key_bytes} B ({} rotation keys)",
+        gk.galois_elements().len()
+    );
+    assert!(key_bytes <= 24_000_000, "evaluation keys of {key_bytes} B");
+    // keys made for the top level only where needed would also do, but keys too low are refused
+    let low = RelinKey::generate_for_level(&sk, 0, &mut rng);
+    assert!(matches!(
+        CkksBackend::new(&params, low, gk.clone(), &program),
+        Err(unseen_ckks::Error::LevelTooLow(_))
+    ));
+    let missing = gk
+        .subset(
+            &[gk.step_of(gk.galois_elements()[0]).expect("rotation")],
+            false,
+        )
+        .expect("subset");
+    assert!(matches!(
+        CkksBackend::new(&params, rlk.clone(), missing, &program),
+        Err(unseen_ckks::Error::MissingGaloisKey(_))
+    ));
+    let full = GaloisKeys::generate(
+        &sk,
+        &program
+            .rotation_steps()
+            .into_iter()
+            .map(|s| s as i64)
+            .collect::<Vec<_>>(),
+        false,
+        &mut rng,
+    );
+    assert!(CkksBackend::new(&params, RelinKey::generate(&sk, &mut rng), full, &program).is_ok());
     let backend = CkksBackend::new(&params, rlk, gk, &program).expect("backend");
     let prepared = Prepared::new(&backend, &program).expect("prepare");
     let encoder = Encoder::new(&params);
@@ -34,7 +63,7 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
         let expected = net.logits(&image, 1);
         let slots = program.encode_input(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
         let pt = encoder
-            .encode_real(&slots, params.max_level(), backend.input_scale())
+            .encode_real(&slots, plan.start_level, backend.input_scale())
             .expect("encode");
         let ct = sk.encrypt(&pt, &mut rng).expect("encrypt");
         let out = prepared.run(&backend, &ct).expect("run");

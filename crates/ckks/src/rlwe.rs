@@ -321,61 +321,96 @@ pub(crate) fn mod_down(params: &Parameters, data: Vec<u64>, level: usize) -> Vec
     )
 }
 
-/// A key-switching key (one digit per data prime), `a` expanded from a seed.
+/// A key-switching key (one digit per data prime up to its level), `a`
+/// expanded from a seed.
+///
+/// A key made for `level` switches ciphertexts at that level and below;
+/// it holds `(level + 1) x (level + 2)` residue polynomials per half, so a
+/// key that a circuit first needs after a few rescales is much smaller than
+/// one for the top level.
 #[derive(Clone)]
 pub(crate) struct KeySwitchKey {
     pub(crate) seed: [u8; 32],
-    /// `digits x (L+2) x n`: digit `i`, residue `j` (data primes then P).
+    /// Highest ciphertext level this key switches.
+    pub(crate) level: usize,
+    /// `(level+1) x (level+2) x n`: digit `i`, residue `j` (data primes
+    /// `0..=level`, then P).
     pub(crate) b: Vec<u64>,
     pub(crate) a: Vec<u64>,
 }
 
+/// Residues `0..=level` and the special prime's of a polynomial held over
+/// all data primes and the special prime.
+fn ext_residues(full: &[u64], level: usize, nq: usize, n: usize) -> Zeroizing<Vec<u64>> {
+    let mut out = Zeroizing::new(Vec::with_capacity((level + 2) * n));
+    out.extend_from_slice(&full[..(level + 1) * n]);
+    out.extend_from_slice(&full[nq * n..(nq + 1) * n]);
+    out
+}
+
 impl KeySwitchKey {
-    /// Key switching from `s_from` (NTT over all primes incl. P) to `sk`.
+    /// Key switching from `s_from` (NTT over all primes incl. P) to `sk`,
+    /// for ciphertexts up to `level` (at most the parameters' top level).
     pub(crate) fn generate<R: RngCore + CryptoRng + ?Sized>(
         sk: &SecretKey,
         s_from: &[u64],
+        level: usize,
         rng: &mut R,
     ) -> Self {
         let params = &sk.params;
         let n = params.n();
         let nq = params.nq();
-        let basis = params.ext_basis(params.max_level());
+        let level = level.min(params.max_level());
+        let basis = params.ext_basis(level);
+        let s = ext_residues(&sk.ntt, level, nq, n);
+        let s_from = ext_residues(s_from, level, nq, n);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let a = Self::expand_a(params, &seed);
+        let a = Self::expand_a(params, level, &seed);
         let mut b = Vec::with_capacity(a.len());
-        for i in 0..nq {
+        for i in 0..=level {
             let e = Zeroizing::new(ring::sample_error(rng, n));
             let mut bi = ring::from_signed(&e, &basis);
             ring::ntt_all(&mut bi, &basis, n);
-            let ai = &a[i * (nq + 1) * n..(i + 1) * (nq + 1) * n];
-            let as_ = Zeroizing::new(ring::mul(ai, &sk.ntt, &basis, n));
+            let ai = &a[i * (level + 2) * n..(i + 1) * (level + 2) * n];
+            let as_ = Zeroizing::new(ring::mul(ai, &s, &basis, n));
             ring::sub_assign(&mut bi, &as_, &basis, n);
             // gadget term P * s_from in residue i only
             let m = basis[i];
             let pw = params.p_mod_q[i];
             let pws = m.shoup(pw);
-            for (x, &s) in bi[i * n..(i + 1) * n]
+            for (x, &sf) in bi[i * n..(i + 1) * n]
                 .iter_mut()
                 .zip(&s_from[i * n..(i + 1) * n])
             {
-                *x = m.add(*x, m.mul_shoup(s, pw, pws));
+                *x = m.add(*x, m.mul_shoup(sf, pw, pws));
             }
             b.extend_from_slice(&bi);
         }
-        Self { seed, b, a }
+        Self { seed, level, b, a }
     }
 
-    pub(crate) fn expand_a(params: &Parameters, seed: &[u8; 32]) -> Vec<u64> {
+    /// The uniform halves of a key for `level`, expanded from its seed.
+    pub(crate) fn expand_a(params: &Parameters, level: usize, seed: &[u8; 32]) -> Vec<u64> {
         let n = params.n();
-        let nq = params.nq();
-        let basis = params.ext_basis(params.max_level());
-        let parts: Vec<Vec<u64>> = (0..nq)
+        let basis = params.ext_basis(level);
+        let parts: Vec<Vec<u64>> = (0..=level)
             .into_par_iter()
             .map(|i| ring::expand_uniform(seed, i as u64, &basis, n))
             .collect();
         parts.concat()
+    }
+
+    /// Refuses to switch a ciphertext above the key's level.
+    pub(crate) fn check_level(&self, level: usize, what: impl FnOnce() -> String) -> Result<()> {
+        if level > self.level {
+            return Err(Error::LevelTooLow(format!(
+                "the {} key reaches level {}, the ciphertext is at level {level}",
+                what(),
+                self.level
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -428,7 +463,8 @@ pub(crate) fn key_switch(
 ) -> (Vec<u64>, Vec<u64>) {
     let n = params.n();
     let level = dec.level;
-    let nq = params.nq();
+    debug_assert!(level <= key.level, "key level checked by the caller");
+    let stride = key.level + 2;
     let basis = params.ext_basis(level);
     let slots = level + 2;
     let digits = level + 1;
@@ -439,7 +475,7 @@ pub(crate) fn key_switch(
         .enumerate()
         .for_each(|(j, (o0, o1))| {
             let m = basis[j];
-            let kj = if j <= level { j } else { nq };
+            let kj = if j <= level { j } else { key.level + 1 };
             let mut tmp = if perm.is_some() {
                 vec![0u64; n]
             } else {
@@ -447,8 +483,9 @@ pub(crate) fn key_switch(
             };
             for i in 0..digits {
                 let d = &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
-                let kb = &key.b[(i * (nq + 1) + kj) * n..(i * (nq + 1) + kj + 1) * n];
-                let ka = &key.a[(i * (nq + 1) + kj) * n..(i * (nq + 1) + kj + 1) * n];
+                let at = (i * stride + kj) * n;
+                let kb = &key.b[at..at + n];
+                let ka = &key.a[at..at + n];
                 let src: &[u64] = match perm {
                     None => d,
                     Some(p) => {
@@ -498,17 +535,33 @@ impl std::fmt::Debug for RelinKey {
 }
 
 impl RelinKey {
-    /// Generates the relinearisation key of `sk`.
+    /// Generates the relinearisation key of `sk` for every level.
     pub fn generate<R: RngCore + CryptoRng + ?Sized>(sk: &SecretKey, rng: &mut R) -> Self {
+        Self::generate_for_level(sk, sk.params.max_level(), rng)
+    }
+
+    /// Generates a relinearisation key for products at `level` and below
+    /// (smaller than a full key when the first product comes after
+    /// rescales).
+    pub fn generate_for_level<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        level: usize,
+        rng: &mut R,
+    ) -> Self {
         let params = &sk.params;
         let basis = params.ext_basis(params.max_level());
         let mut s2 = ring::mul(&sk.ntt, &sk.ntt, &basis, params.n());
-        let key = KeySwitchKey::generate(sk, &s2, rng);
+        let key = KeySwitchKey::generate(sk, &s2, level, rng);
         s2.zeroize();
         Self {
             params: params.clone(),
             key,
         }
+    }
+
+    /// Highest level at which this key relinearises.
+    pub fn level(&self) -> usize {
+        self.key.level
     }
 
     /// The parameters.
@@ -543,27 +596,44 @@ impl std::fmt::Debug for GaloisKeys {
 
 impl GaloisKeys {
     /// Generates keys for exactly the rotation `steps` asked for (left
-    /// rotations; negative = right) and for conjugation if `conjugate`.
+    /// rotations; negative = right) and for conjugation if `conjugate`,
+    /// each usable at every level.
     pub fn generate<R: RngCore + CryptoRng + ?Sized>(
         sk: &SecretKey,
         steps: &[i64],
         conjugate: bool,
         rng: &mut R,
     ) -> Self {
+        let top = sk.params.max_level();
+        let with_levels: Vec<(i64, usize)> = steps.iter().map(|&s| (s, top)).collect();
+        Self::generate_for_levels(sk, &with_levels, conjugate, rng)
+    }
+
+    /// Generates one key per `(step, level)`: the key for `step` switches
+    /// ciphertexts at `level` and below, and is smaller the lower `level`
+    /// is. A step listed twice gets the higher level. Conjugation, if
+    /// asked for, works at every level.
+    pub fn generate_for_levels<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        steps: &[(i64, usize)],
+        conjugate: bool,
+        rng: &mut R,
+    ) -> Self {
         let params = &sk.params;
-        let mut elements: Vec<u64> = steps
-            .iter()
-            .map(|&s| params.galois_element(s))
-            .filter(|&g| g != 1)
-            .collect();
-        if conjugate {
-            elements.push(params.conjugation_element());
+        let mut elements: BTreeMap<u64, usize> = BTreeMap::new();
+        for &(s, level) in steps {
+            let g = params.galois_element(s);
+            if g != 1 {
+                let l = elements.entry(g).or_insert(0);
+                *l = (*l).max(level.min(params.max_level()));
+            }
         }
-        elements.sort_unstable();
-        elements.dedup();
+        if conjugate {
+            elements.insert(params.conjugation_element(), params.max_level());
+        }
         let mut keys = BTreeMap::new();
-        for g in elements {
-            keys.insert(g, Self::key_for(sk, g, rng));
+        for (g, level) in elements {
+            keys.insert(g, Self::key_for(sk, g, level, rng));
         }
         Self {
             params: params.clone(),
@@ -571,13 +641,26 @@ impl GaloisKeys {
         }
     }
 
-    fn key_for<R: RngCore + CryptoRng + ?Sized>(sk: &SecretKey, g: u64, rng: &mut R) -> GaloisKey {
+    fn key_for<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        g: u64,
+        level: usize,
+        rng: &mut R,
+    ) -> GaloisKey {
         let params = &sk.params;
         let perm = params.permutation(g);
         let mut s_g = permute(&sk.ntt, &perm, params.n());
-        let key = KeySwitchKey::generate(sk, &s_g, rng);
+        let key = KeySwitchKey::generate(sk, &s_g, level, rng);
         s_g.zeroize();
         GaloisKey { key, perm }
+    }
+
+    /// Highest level at which the key for a left rotation by `step` works
+    /// (`None`: no such key).
+    pub fn rotation_level(&self, step: i64) -> Option<usize> {
+        self.keys
+            .get(&self.params.galois_element(step))
+            .map(|k| k.key.level)
     }
 
     /// The parameters.

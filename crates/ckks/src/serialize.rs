@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 /// Magic bytes at the start of every serialized object.
 pub const MAGIC: [u8; 4] = *b"UNCK";
 /// Current format version.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Kind byte of each serialized object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct GaloisKeySize {
     pub galois_element: u64,
     /// Left rotation step in `[0, N/2)`, `None` for conjugation.
     pub step: Option<i64>,
+    /// Highest ciphertext level the key switches.
+    pub level: usize,
     /// Bytes taken by this key in [`GaloisKeys::to_bytes`].
     pub bytes: usize,
 }
@@ -376,32 +378,42 @@ impl PublicKey {
     }
 }
 
-fn ksk_bytes(params: &Parameters) -> usize {
-    32 + params.nq() * poly_bytes(&params.ext_basis(params.max_level()), params.n())
+/// Bytes of a serialized key-switching key made for `level`.
+fn ksk_bytes(params: &Parameters, level: usize) -> usize {
+    32 + 1 + (level + 1) * poly_bytes(&params.ext_basis(level), params.n())
 }
 
 fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey) {
     let n = params.n();
-    let basis = params.ext_basis(params.max_level());
+    let basis = params.ext_basis(key.level);
     v.extend_from_slice(&key.seed);
+    // levels are below 256: presets have at most a few dozen primes
+    v.push(key.level as u8);
     for digit in key.b.chunks_exact(n * basis.len()) {
         write_poly(v, digit, &basis, n);
     }
 }
 
 fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
-    if r.remaining() < ksk_bytes(params) {
+    let n = params.n();
+    let seed = r.seed()?;
+    let level = r.u8("key level")? as usize;
+    if level > params.max_level() {
+        return Err(bad(format!(
+            "key level {level} above the parameters' top level {}",
+            params.max_level()
+        )));
+    }
+    if r.remaining() < ksk_bytes(params, level) - 33 {
         return Err(bad("truncated key-switching key"));
     }
-    let n = params.n();
-    let basis = params.ext_basis(params.max_level());
-    let seed = r.seed()?;
-    let mut b = Vec::with_capacity(params.nq() * basis.len() * n);
-    for _ in 0..params.nq() {
+    let basis = params.ext_basis(level);
+    let mut b = Vec::with_capacity((level + 1) * basis.len() * n);
+    for _ in 0..=level {
         b.extend(read_poly(r, &basis, n, "key-switching key")?);
     }
-    let a = KeySwitchKey::expand_a(params, &seed);
-    Ok(KeySwitchKey { seed, b, a })
+    let a = KeySwitchKey::expand_a(params, level, &seed);
+    Ok(KeySwitchKey { seed, level, b, a })
 }
 
 impl RelinKey {
@@ -438,13 +450,13 @@ impl GaloisKeys {
 
     /// Serialized size of each key (its share of [`Self::to_bytes`]).
     pub fn key_sizes(&self) -> Vec<GaloisKeySize> {
-        let per = 8 + ksk_bytes(&self.params);
         self.keys
-            .keys()
-            .map(|&g| GaloisKeySize {
+            .iter()
+            .map(|(&g, k)| GaloisKeySize {
                 galois_element: g,
                 step: self.step_of(g),
-                bytes: per,
+                level: k.key.level,
+                bytes: 8 + ksk_bytes(&self.params, k.key.level),
             })
             .collect()
     }
@@ -453,14 +465,12 @@ impl GaloisKeys {
     pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<GaloisKeys> {
         let mut r = read_header_params(data, Kind::GaloisKeys, params)?;
         let count = r.u32("key count")? as usize;
-        let per = 8 + ksk_bytes(params);
-        if count
-            .checked_mul(per)
-            .is_none_or(|total| total != r.remaining())
-        {
+        // every key takes at least the size of a level-0 key
+        let least = 8 + ksk_bytes(params, 0);
+        if count > r.remaining() / least {
             return Err(bad(format!(
-                "{count} Galois keys need {} bytes, {} present",
-                count.saturating_mul(per),
+                "{count} Galois keys need at least {} bytes, {} present",
+                count.saturating_mul(least),
                 r.remaining()
             )));
         }

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::OsRng;
 use serde_json::json;
-use unseen_circuits::{compile_single, CkksBackend, Prepared};
-use unseen_ckks::{Encoder, Evaluator, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
+use unseen_circuits::{compile_single, CkksBackend, CkksPlan, Prepared};
+use unseen_ckks::{Encoder, Evaluator, Parameters, Preset, RelinKey, SecretKey};
 use unseen_ml::cnn::files::{ModelCard, Normalization};
 use unseen_ml::cnn::network::argmax;
 use unseen_ml::cnn::Network;
@@ -97,14 +97,10 @@ pub fn eval_encrypted(
         compile_single(net, params.slots()).context("compiling the network to a CKKS circuit")?;
     // Client: keys, only for the rotation steps the circuit uses.
     let t = Instant::now();
+    let plan = CkksPlan::new(&params, &program)?;
     let sk = SecretKey::generate(&params, &mut OsRng);
-    let rlk = RelinKey::generate(&sk, &mut OsRng);
-    let steps: Vec<i64> = program
-        .rotation_steps()
-        .into_iter()
-        .map(|s| s as i64)
-        .collect();
-    let gk = GaloisKeys::generate(&sk, &steps, false, &mut OsRng);
+    let (rlk, gk) = plan.make_keys(&sk, &mut OsRng);
+    let rotation_keys = gk.galois_elements().len();
     let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
     let eval_keys_bytes = rlk.to_bytes().len() + gk.to_bytes().len();
     // Server: the circuit with its plaintexts encoded once.
@@ -130,7 +126,7 @@ pub fn eval_encrypted(
         let x = normalized(images, i, norm);
         let t = Instant::now();
         let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
-        let pt = encoder.encode_real(&slots, params.max_level(), backend.input_scale())?;
+        let pt = encoder.encode_real(&slots, plan.start_level, backend.input_scale())?;
         let ct = sk.encrypt(&pt, &mut OsRng)?;
         let request = ct.to_bytes();
         enc_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -160,7 +156,7 @@ pub fn eval_encrypted(
             "eval_keys_bytes": eval_keys_bytes,
             "upload_bytes": upload,
             "download_bytes": download,
-            "rotation_keys": steps.len(),
+            "rotation_keys": rotation_keys,
             "rotations_per_image": program.rotation_count(),
     });
     println!("{}", merged(report, tally.json()));

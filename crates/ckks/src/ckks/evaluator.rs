@@ -321,6 +321,7 @@ impl Evaluator {
         let mut d0 = ring::mul(&a.c0, &b.c0, &basis, n);
         let mut d1 = ring::mul(&a.c0, &b.c1, &basis, n);
         ring::mul_acc(&mut d1, &a.c1, &b.c0, &basis, n);
+        rlk.key.check_level(level, || "relinearisation".into())?;
         let d2 = ring::mul(&a.c1, &b.c1, &basis, n);
         let dec = rlwe::decompose(&self.params, &d2, level);
         let (k0, k1) = rlwe::key_switch(&self.params, &dec, &rlk.key, None);
@@ -437,7 +438,10 @@ impl Evaluator {
             if g == 1 {
                 keys.push(None);
             } else {
-                keys.push(Some(gk.get(g, || format!("rotation by {s}"))?));
+                let key = gk.get(g, || format!("rotation by {s}"))?;
+                key.key
+                    .check_level(ct.level, || format!("rotation-by-{s}"))?;
+                keys.push(Some(key));
             }
         }
         if keys.iter().all(Option::is_none) {
@@ -460,6 +464,7 @@ impl Evaluator {
         self.check_params(&gk.params)?;
         let g = self.params.conjugation_element();
         let k = gk.get(g, || "conjugation".into())?;
+        k.key.check_level(ct.level, || "conjugation".into())?;
         let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
         Ok(self.apply_galois(ct, &dec, k))
     }

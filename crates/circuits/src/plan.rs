@@ -1,0 +1,158 @@
+//! Levels, scales and evaluation keys of a program on one CKKS parameter set, decided before any
+//! key is made.
+//!
+//! A program that consumes `d` levels starts at level `d` and ends at level 0: the client encrypts
+//! at the lowest level that suffices, which makes its upload and every key smaller. A value that
+//! has consumed `k` levels sits at level `start - k`; a linear map multiplies it by plaintexts
+//! encoded at the prime the following rescale removes, so its scale is kept exactly, and a square
+//! turns scale `s` into `s^2 / q`. The last linear map is encoded at a smaller scale when needed
+//! so that outputs up to `2^OUTPUT_HEADROOM_BITS` in magnitude fit the last modulus.
+//!
+//! Each rotation key is made for the level at which its step is first used, and the
+//! relinearisation key for the level of the first square: keys for steps used only after a few
+//! rescales are several times smaller than top-level keys.
+
+use std::collections::BTreeMap;
+
+use rand_core::{CryptoRng, RngCore};
+use unseen_ckks::{GaloisKeys, Parameters, RelinKey, SecretKey};
+
+use crate::program::{Op, Program};
+
+/// Outputs (logits) up to `2^OUTPUT_HEADROOM_BITS` in magnitude decrypt correctly; larger ones
+/// wrap around the last modulus.
+pub const OUTPUT_HEADROOM_BITS: u32 = 10;
+
+/// The levels, scales and keys of one program on one CKKS parameter set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CkksPlan {
+    /// Level at which the client encrypts its input.
+    pub start_level: usize,
+    /// `scales[k]`: scale of the value after `k` levels (`scales[0]`: the input's).
+    pub scales: Vec<f64>,
+    /// `multiplier_scales[k]`: scale of the plaintexts of a linear map applied after `k` levels.
+    pub multiplier_scales: Vec<f64>,
+    /// Rotation step -> highest level at which its Galois key is needed.
+    pub rotation_keys: BTreeMap<usize, usize>,
+    /// Highest level at which relinearisation is needed (`None`: no square).
+    pub relin_level: Option<usize>,
+}
+
+impl CkksPlan {
+    /// Plans `program` on `params`, or explains why it does not fit.
+    pub fn new(params: &Parameters, program: &Program) -> Result<Self, crate::Error> {
+        let depth = program.depth();
+        let top = params.max_level();
+        if depth > top {
+            return Err(crate::Error::DoesNotFit(format!(
+                "the circuit needs {depth} levels, preset {} has {top}",
+                params.name()
+            )));
+        }
+        if program.slots != params.slots() {
+            return Err(crate::Error::DoesNotFit(format!(
+                "the circuit is packed for {} slots, preset {} has {}",
+                program.slots,
+                params.name(),
+                params.slots()
+            )));
+        }
+        let start = depth;
+        let q = params.data_primes();
+        let last_linear = program.ops.iter().rposition(|o| matches!(o, Op::Linear(_)));
+        let mut scales = vec![params.default_scale()];
+        let mut multiplier_scales = Vec::new();
+        for (i, op) in program.ops.iter().enumerate() {
+            let k = scales.len() - 1;
+            let s = scales[k];
+            let prime = q[start - k] as f64;
+            match op {
+                Op::Linear(_) => {
+                    let mut m = prime;
+                    if Some(i) == last_linear {
+                        // the result, at level start - k - 1, must hold the headroom
+                        let modulus = params.log_q_at(start - k - 1);
+                        let room = modulus - 1.0 - f64::from(OUTPUT_HEADROOM_BITS);
+                        let shrink = (s.log2() - room).max(0.0).ceil();
+                        m /= 2f64.powf(shrink);
+                    }
+                    multiplier_scales.push(m);
+                    scales.push(s * m / prime);
+                }
+                Op::Square => {
+                    multiplier_scales.push(f64::NAN);
+                    scales.push(s * s / prime);
+                }
+                _ => {}
+            }
+        }
+        let end_scale = scales[depth];
+        if end_scale.log2() + f64::from(OUTPUT_HEADROOM_BITS) + 1.0 > params.log_q_at(0) {
+            return Err(crate::Error::DoesNotFit(format!(
+                "outputs at scale 2^{:.1} leave less than {OUTPUT_HEADROOM_BITS} bits of headroom \
+                 in the last modulus (2^{:.1})",
+                end_scale.log2(),
+                params.log_q_at(0)
+            )));
+        }
+        if end_scale < 2f64.powi(12) {
+            return Err(crate::Error::DoesNotFit(format!(
+                "outputs at scale 2^{:.1} would keep too little precision",
+                end_scale.log2()
+            )));
+        }
+        let rotation_keys = program
+            .rotation_steps_by_depth()
+            .into_iter()
+            .map(|(step, k)| (step, start - k))
+            .collect();
+        let mut k = 0;
+        let mut relin_level = None;
+        for op in &program.ops {
+            match op {
+                Op::Square => {
+                    relin_level.get_or_insert(start - k);
+                    k += 1;
+                }
+                Op::Linear(_) => k += 1,
+                _ => {}
+            }
+        }
+        Ok(Self {
+            start_level: start,
+            scales,
+            multiplier_scales,
+            rotation_keys,
+            relin_level,
+        })
+    }
+
+    /// Level of a value after `depth` levels.
+    pub fn level(&self, depth: usize) -> usize {
+        self.start_level.saturating_sub(depth)
+    }
+
+    /// Scale a fresh input must be encrypted at.
+    pub fn input_scale(&self) -> f64 {
+        self.scales[0]
+    }
+
+    /// `(step, level)` of every Galois key, as the client generates them.
+    pub fn galois_key_levels(&self) -> Vec<(i64, usize)> {
+        self.rotation_keys
+            .iter()
+            .map(|(s, l)| (*s as i64, *l))
+            .collect()
+    }
+
+    /// The evaluation keys the program needs, each made for the level it is first needed at.
+    pub fn make_keys<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        sk: &SecretKey,
+        rng: &mut R,
+    ) -> (RelinKey, GaloisKeys) {
+        let relin = RelinKey::generate_for_level(sk, self.relin_level.unwrap_or(0), rng);
+        let galois = GaloisKeys::generate_for_levels(sk, &self.galois_key_levels(), false, rng);
+        (relin, galois)
+    }
+}

@@ -1,0 +1,64 @@
+//! Levels, scales and key levels planned for the shipped architectures.
+
+use rand::SeedableRng;
+use unseen_circuits::{compile_single, CkksPlan, Op, OUTPUT_HEADROOM_BITS};
+use unseen_ckks::{Parameters, Preset};
+use unseen_ml::cnn::{Architecture, Network};
+
+fn program(arch: &str, slots: usize) -> unseen_circuits::Program {
+    let net = Network::init(
+        Architecture::named(arch).expect("arch"),
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(1),
+    )
+    .expect("init");
+    compile_single(&net, slots).expect("compile")
+}
+
+#[test]
+fn ciphernet_starts_as_low_as_its_depth_and_keeps_output_headroom() {
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    for arch in ["ciphernet", "ciphernet-wide"] {
+        let p = program(arch, params.slots());
+        let plan = CkksPlan::new(&params, &p).expect("plan");
+        assert_eq!(plan.start_level, p.depth(), "{arch}");
+        assert!(plan.start_level < params.max_level(), "{arch}");
+        // the first square is the second level-consuming op
+        assert_eq!(plan.relin_level, Some(plan.start_level - 1), "{arch}");
+        // every key is needed at or below the start level, conv keys exactly there
+        assert!(plan.rotation_keys.values().all(|l| *l <= plan.start_level));
+        let first = match &p.ops[0] {
+            Op::Linear(m) => m.baby_steps(),
+            other => panic!("{arch}: first op {other:?}"),
+        };
+        for s in first.iter().filter(|s| **s != 0) {
+            assert_eq!(plan.rotation_keys[s], plan.start_level, "{arch} step {s}");
+        }
+        // outputs fit the last prime with the promised headroom, at a useful scale
+        let end = plan.scales[p.depth()].log2();
+        assert!(
+            end + f64::from(OUTPUT_HEADROOM_BITS) + 1.0 <= params.log_q_at(0),
+            "{arch}: output scale 2^{end}"
+        );
+        assert!(end >= 16.0, "{arch}: output scale 2^{end}");
+        assert_eq!(plan.input_scale(), params.default_scale());
+    }
+}
+
+#[test]
+fn circuits_that_do_not_fit_are_refused_before_any_key() {
+    let small = Parameters::preset(Preset::Small4096).expect("preset");
+    let cnn = Parameters::preset(Preset::Cnn8192).expect("preset");
+    // packed for other slots
+    let p = program("ciphernet", cnn.slots());
+    assert!(matches!(
+        CkksPlan::new(&small, &p),
+        Err(unseen_circuits::Error::DoesNotFit(_))
+    ));
+    // deeper than the preset
+    let mut deep = p.clone();
+    for _ in 0..cnn.max_level() {
+        deep.ops.push(Op::Square);
+    }
+    let err = CkksPlan::new(&cnn, &deep).expect_err("too deep");
+    assert!(err.to_string().contains("levels"), "{err}");
+}
