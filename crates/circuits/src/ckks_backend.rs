@@ -3,48 +3,64 @@
 
 use std::sync::Arc;
 
-use unseen_ckks::{
-    Ciphertext, Encoder, Error, Evaluator, GaloisKeys, Parameters, Plaintext, RelinKey,
-};
+use unseen_ckks::{Ciphertext, Encoder, Error, Evaluator, Parameters, Plaintext};
 
 use crate::backend::Backend;
+use crate::keys::EvaluationKeys;
 use crate::plan::CkksPlan;
 use crate::program::Program;
 
-/// CKKS evaluation of one program with the client's evaluation keys.
-pub struct CkksBackend {
+/// What every backend of one program shares: parameters, encoder, evaluator, plan.
+struct Shared {
     params: Arc<Parameters>,
     encoder: Encoder,
     evaluator: Evaluator,
-    relin: RelinKey,
-    galois: GaloisKeys,
     plan: CkksPlan,
 }
 
+/// CKKS evaluation of one program. Without keys it can encode the program's plaintexts (see
+/// [`crate::Prepared`]); [`CkksBackend::with_keys`] gives a backend that can also run it. Clones
+/// are cheap.
+#[derive(Clone)]
+pub struct CkksBackend {
+    shared: Arc<Shared>,
+    keys: Option<Arc<EvaluationKeys>>,
+}
+
 impl CkksBackend {
-    /// A backend for `program` under `params` with the client's relinearisation and Galois keys.
-    /// Fails if the program does not fit the parameters or the keys do not cover it.
-    pub fn new(
-        params: &Arc<Parameters>,
-        relin: RelinKey,
-        galois: GaloisKeys,
-        program: &Program,
-    ) -> Result<Self, Error> {
+    /// A backend for `program` under `params`, without keys. Fails if the program does not fit.
+    pub fn new(params: &Arc<Parameters>, program: &Program) -> Result<Self, Error> {
         let plan =
             CkksPlan::new(params, program).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        if !params.same_as(relin.params()) || !params.same_as(galois.params()) {
+        Ok(Self {
+            shared: Arc::new(Shared {
+                params: params.clone(),
+                encoder: Encoder::new(params),
+                evaluator: Evaluator::new(params),
+                plan,
+            }),
+            keys: None,
+        })
+    }
+
+    /// The same backend with a client's evaluation keys, checked to cover the program: every
+    /// rotation and the relinearisation at the level the plan needs them.
+    pub fn with_keys(&self, keys: Arc<EvaluationKeys>) -> Result<Self, Error> {
+        let plan = &self.shared.plan;
+        let params = &self.shared.params;
+        if !params.same_as(keys.relin.params()) || !params.same_as(keys.galois.params()) {
             return Err(Error::ParametersMismatch);
         }
         if let Some(level) = plan.relin_level {
-            if relin.level() < level {
+            if keys.relin.level() < level {
                 return Err(Error::LevelTooLow(format!(
                     "the relinearisation key reaches level {}, the circuit needs {level}",
-                    relin.level()
+                    keys.relin.level()
                 )));
             }
         }
         for (&step, &level) in &plan.rotation_keys {
-            match galois.rotation_level(step as i64) {
+            match keys.galois.rotation_level(step as i64) {
                 None => {
                     return Err(Error::MissingGaloisKey(format!(
                         "rotation by {step} (the circuit needs it at level {level})"
@@ -52,30 +68,32 @@ impl CkksBackend {
                 }
                 Some(l) if l < level => {
                     return Err(Error::LevelTooLow(format!(
-                    "the key for rotation by {step} reaches level {l}, the circuit needs {level}"
-                )))
+                        "the key for rotation by {step} reaches level {l}, the circuit needs {level}"
+                    )))
                 }
                 Some(_) => {}
             }
         }
         Ok(Self {
-            params: params.clone(),
-            encoder: Encoder::new(params),
-            evaluator: Evaluator::new(params),
-            relin,
-            galois,
-            plan,
+            shared: self.shared.clone(),
+            keys: Some(keys),
         })
     }
 
     /// The plan this backend follows.
     pub fn plan(&self) -> &CkksPlan {
-        &self.plan
+        &self.shared.plan
     }
 
     /// Scale a fresh input must be encrypted at.
     pub fn input_scale(&self) -> f64 {
-        self.plan.input_scale()
+        self.shared.plan.input_scale()
+    }
+
+    fn keys(&self) -> Result<&EvaluationKeys, Error> {
+        self.keys
+            .as_deref()
+            .ok_or_else(|| Error::MissingGaloisKey("no evaluation keys given to the backend".into()))
     }
 
     fn planned(v: &[f64], depth: usize, what: &str) -> Result<f64, Error> {
@@ -92,50 +110,56 @@ impl Backend for CkksBackend {
     type Error = Error;
 
     fn slots(&self) -> usize {
-        self.params.slots()
+        self.shared.params.slots()
     }
 
     fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
-        let scale = Self::planned(&self.plan.multiplier_scales, depth, "multiplier")?;
-        self.encoder
-            .encode_real(values, self.plan.level(depth), scale)
+        let scale = Self::planned(&self.shared.plan.multiplier_scales, depth, "multiplier")?;
+        self.shared.encoder
+            .encode_real(values, self.shared.plan.level(depth), scale)
     }
 
     fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
-        let scale = Self::planned(&self.plan.scales, depth, "value")?;
-        self.encoder
-            .encode_real(values, self.plan.level(depth), scale)
+        let scale = Self::planned(&self.shared.plan.scales, depth, "value")?;
+        self.shared.encoder
+            .encode_real(values, self.shared.plan.level(depth), scale)
     }
 
     fn rotate_hoisted(&self, x: &Ciphertext, steps: &[usize]) -> Result<Vec<Ciphertext>, Error> {
         let steps: Vec<i64> = steps.iter().map(|s| *s as i64).collect();
-        self.evaluator.rotate_hoisted(x, &steps, &self.galois)
+        self.shared
+            .evaluator
+            .rotate_hoisted(x, &steps, &self.keys()?.galois)
     }
 
     fn rotate(&self, x: &Ciphertext, step: usize) -> Result<Ciphertext, Error> {
-        self.evaluator.rotate(x, step as i64, &self.galois)
+        self.shared
+            .evaluator
+            .rotate(x, step as i64, &self.keys()?.galois)
     }
 
     fn mul_plain(&self, x: &Ciphertext, p: &Plaintext) -> Result<Ciphertext, Error> {
-        self.evaluator.mul_plain(x, p)
+        self.shared.evaluator.mul_plain(x, p)
     }
 
     fn add_assign(&self, acc: &mut Ciphertext, x: &Ciphertext) -> Result<(), Error> {
-        *acc = self.evaluator.add(acc, x)?;
+        *acc = self.shared.evaluator.add(acc, x)?;
         Ok(())
     }
 
     fn add_plain_assign(&self, x: &mut Ciphertext, p: &Plaintext) -> Result<(), Error> {
-        *x = self.evaluator.add_plain(x, p)?;
+        *x = self.shared.evaluator.add_plain(x, p)?;
         Ok(())
     }
 
     fn square(&self, x: &Ciphertext) -> Result<Ciphertext, Error> {
-        let sq = self.evaluator.square_relin(x, &self.relin)?;
-        self.evaluator.rescale(&sq)
+        let sq = self.shared
+            .evaluator
+            .square_relin(x, &self.keys()?.relin)?;
+        self.shared.evaluator.rescale(&sq)
     }
 
     fn rescale(&self, x: &Ciphertext) -> Result<Ciphertext, Error> {
-        self.evaluator.rescale(x)
+        self.shared.evaluator.rescale(x)
     }
 }

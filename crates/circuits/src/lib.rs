@@ -12,12 +12,14 @@
 //!   throughput, with no rotation at all.
 //! * [`plan`]: where a program runs on a CKKS parameter set: its start level, the scale of every
 //!   level, and the level each evaluation key is needed at.
+//! * [`keys`]: the evaluation keys a client makes for a circuit, sent once as one object.
 //! * [`ckks_backend`]: the same operations on CKKS ciphertexts, following that plan.
 
 pub mod backend;
 pub mod batch;
 pub mod ckks_backend;
 pub mod compile;
+pub mod keys;
 pub mod plan;
 pub mod program;
 
@@ -25,6 +27,7 @@ pub use backend::{Backend, PlainBackend, Prepared};
 pub use batch::{compile_batch, BatchProgram};
 pub use ckks_backend::CkksBackend;
 pub use compile::compile_single;
+pub use keys::EvaluationKeys;
 pub use plan::{CkksPlan, OUTPUT_HEADROOM_BITS};
 pub use program::{LinearMap, Op, Program};
 

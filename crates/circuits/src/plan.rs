@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use rand_core::{CryptoRng, RngCore};
 use unseen_ckks::{GaloisKeys, Parameters, RelinKey, SecretKey};
 
+use crate::keys::EvaluationKeys;
 use crate::program::{Op, Program};
 
 /// Outputs (logits) up to `2^OUTPUT_HEADROOM_BITS` in magnitude decrypt correctly; larger ones
@@ -150,9 +151,9 @@ impl CkksPlan {
         &self,
         sk: &SecretKey,
         rng: &mut R,
-    ) -> (RelinKey, GaloisKeys) {
+    ) -> EvaluationKeys {
         let relin = RelinKey::generate_for_level(sk, self.relin_level.unwrap_or(0), rng);
         let galois = GaloisKeys::generate_for_levels(sk, &self.galois_key_levels(), false, rng);
-        (relin, galois)
+        EvaluationKeys { relin, galois }
     }
 }

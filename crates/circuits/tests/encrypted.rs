@@ -1,7 +1,9 @@
 //! A compiled network evaluated on CKKS ciphertexts against the plaintext network.
 
 use rand::SeedableRng;
-use unseen_circuits::{compile_single, CkksBackend, CkksPlan, Prepared};
+use std::sync::Arc;
+
+use unseen_circuits::{compile_single, CkksBackend, CkksPlan, EvaluationKeys, Prepared};
 use unseen_ckks::{Encoder, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
 use unseen_ml::cnn::{Architecture, Network};
 
@@ -18,42 +20,54 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
     let sk = SecretKey::generate(&params, &mut rng);
     let plan = CkksPlan::new(&params, &program).expect("plan");
     assert_eq!(plan.start_level, program.depth());
-    let (rlk, gk) = plan.make_keys(&sk, &mut rng);
-    let key_bytes = rlk.to_bytes().len() + gk.to_bytes().len();
+    let keys = plan.make_keys(&sk, &mut rng);
+    let key_bytes = keys.to_bytes().len();
     println!(
         "evaluation keys {key_bytes} B ({} rotation keys)",
-        gk.galois_elements().len()
+        keys.galois.galois_elements().len()
     );
     assert!(key_bytes <= 24_000_000, "evaluation keys of {key_bytes} B");
-    // keys made for the top level only where needed would also do, but keys too low are refused
-    let low = RelinKey::generate_for_level(&sk, 0, &mut rng);
+    let keys = EvaluationKeys::from_bytes(&keys.to_bytes(), &params).expect("bundle");
+    let keyless = CkksBackend::new(&params, &program).expect("backend");
+    // keys below the level the plan needs, or missing a rotation, are refused
+    let low = EvaluationKeys {
+        relin: RelinKey::generate_for_level(&sk, 0, &mut rng),
+        galois: keys.galois.clone(),
+    };
     assert!(matches!(
-        CkksBackend::new(&params, low, gk.clone(), &program),
+        keyless.with_keys(Arc::new(low)),
         Err(unseen_ckks::Error::LevelTooLow(_))
     ));
-    let missing = gk
-        .subset(
-            &[gk.step_of(gk.galois_elements()[0]).expect("rotation")],
-            false,
-        )
-        .expect("subset");
+    let first = keys.galois.galois_elements()[0];
+    let missing = EvaluationKeys {
+        relin: keys.relin.clone(),
+        galois: keys
+            .galois
+            .subset(&[keys.galois.step_of(first).expect("rotation")], false)
+            .expect("subset"),
+    };
     assert!(matches!(
-        CkksBackend::new(&params, rlk.clone(), missing, &program),
+        keyless.with_keys(Arc::new(missing)),
         Err(unseen_ckks::Error::MissingGaloisKey(_))
     ));
-    let full = GaloisKeys::generate(
-        &sk,
-        &program
-            .rotation_steps()
-            .into_iter()
-            .map(|s| s as i64)
-            .collect::<Vec<_>>(),
-        false,
-        &mut rng,
-    );
-    assert!(CkksBackend::new(&params, RelinKey::generate(&sk, &mut rng), full, &program).is_ok());
-    let backend = CkksBackend::new(&params, rlk, gk, &program).expect("backend");
-    let prepared = Prepared::new(&backend, &program).expect("prepare");
+    // full-level keys for every step also do
+    let full = EvaluationKeys {
+        relin: RelinKey::generate(&sk, &mut rng),
+        galois: GaloisKeys::generate(
+            &sk,
+            &program
+                .rotation_steps()
+                .into_iter()
+                .map(|s| s as i64)
+                .collect::<Vec<_>>(),
+            false,
+            &mut rng,
+        ),
+    };
+    assert!(keyless.with_keys(Arc::new(full)).is_ok());
+    // a keyless backend prepares the plaintexts; any keyed one runs them
+    let prepared = Prepared::new(&keyless, &program).expect("prepare");
+    let backend = keyless.with_keys(Arc::new(keys)).expect("keys cover the plan");
     let encoder = Encoder::new(&params);
     let mut worst = 0.0f64;
     for seed in 0..2u64 {

@@ -27,7 +27,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a Paillier key pair into a key file (private; keep it on the client).
+    /// Generate keys: a Paillier key file (default, or `keygen paillier`), or with `keygen ckks`
+    /// a CKKS key folder for an encrypted CNN.
     Keygen(KeygenArgs),
     /// Train a model.
     #[command(subcommand)]
@@ -40,6 +41,8 @@ enum Command {
     Serve(ServeArgs),
     /// Encrypt features, get an encrypted prediction from a server, decrypt it.
     Predict(PredictArgs),
+    /// Encrypt an image, have a server classify it, decrypt the class.
+    PredictImage(crate::image_cmd::PredictImageArgs),
     /// Train, serve and query the salary model end to end on this machine, with a report.
     Demo(crate::demo::DemoArgs),
     /// Measure operations (one JSON object per line with --json).
@@ -64,7 +67,24 @@ enum CkksCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct KeygenArgs {
+    #[command(subcommand)]
+    scheme: Option<KeygenScheme>,
+    #[command(flatten)]
+    paillier: PaillierKeygenArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeygenScheme {
+    /// A Paillier key pair in a key file (private; keep it on the client).
+    Paillier(PaillierKeygenArgs),
+    /// CKKS keys for a CNN model: secret key kept in KEYDIR, evaluation keys for the server.
+    Ckks(crate::image_cmd::CkksKeygenArgs),
+}
+
+#[derive(Debug, Args)]
+struct PaillierKeygenArgs {
     /// Modulus size in bits (2048, 3072 or 4096).
     #[arg(long, default_value_t = DEFAULT_KEY_BITS)]
     bits: u32,
@@ -114,9 +134,23 @@ struct TrainLinearArgs {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Model file (repeat for several models; the legacy protocol serves the first).
+    /// A linear model file, or a CNN model folder served encrypted with CKKS (repeat for several
+    /// models; the legacy protocol serves the first linear one). Published under the file's
+    /// `name` or the folder's name.
     #[arg(long, required = true)]
     model: Vec<PathBuf>,
+    /// Where clients' evaluation keys are stored (content-addressed, kept across restarts).
+    #[arg(long, default_value = "unseen-data")]
+    data_dir: PathBuf,
+    /// Largest evaluation-key upload, in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_key_bytes: u64,
+    /// Total bytes of stored evaluation keys; the least recently used are evicted beyond that.
+    #[arg(long, default_value_t = 4 << 30)]
+    key_store_bytes: u64,
+    /// Clients' evaluation keys kept parsed in memory (about 100 MB each for ciphernet).
+    #[arg(long, default_value_t = 8)]
+    loaded_keys: usize,
     /// Address of the HTTP API.
     #[arg(long)]
     http: Option<SocketAddr>,
@@ -165,13 +199,22 @@ struct PredictArgs {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Keygen(a) => keygen(a),
+        Command::Keygen(KeygenArgs {
+            scheme: Some(KeygenScheme::Ckks(a)),
+            ..
+        }) => crate::image_cmd::keygen_ckks(a),
+        Command::Keygen(KeygenArgs {
+            scheme: Some(KeygenScheme::Paillier(a)),
+            ..
+        }) => keygen(a),
+        Command::Keygen(KeygenArgs { paillier, .. }) => keygen(paillier),
         Command::Train(TrainCommand::Linear(a)) => train_linear(a),
         Command::Train(TrainCommand::Cnn(a)) => crate::cnn_cmd::train_cnn(a),
         Command::Eval(a) => crate::cnn_cmd::eval(a),
         Command::Import(a) => crate::cnn_cmd::import(a),
         Command::Serve(a) => serve(a),
         Command::Predict(a) => predict_cmd(a),
+        Command::PredictImage(a) => crate::image_cmd::predict_image(a),
         Command::Demo(a) => crate::demo::run(a),
         Command::Bench(b) => crate::bench::run(b),
         Command::Paillier(p) => crate::paillier_cmd::run(p),
@@ -194,7 +237,7 @@ fn ckks_params(preset: Option<String>) -> Result<()> {
     Ok(())
 }
 
-fn keygen(a: KeygenArgs) -> Result<()> {
+fn keygen(a: PaillierKeygenArgs) -> Result<()> {
     if a.out.exists() && !a.force {
         bail!(
             "{} already exists (use --force to overwrite it)",
@@ -241,11 +284,35 @@ fn serve(a: ServeArgs) -> Result<()> {
     if a.http.is_none() && a.legacy_tcp.is_none() {
         bail!("nothing to serve: give --http ADDR and/or --legacy-tcp ADDR");
     }
-    let models = a
-        .model
-        .iter()
-        .map(|p| LinearModel::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut models = Vec::new();
+    let mut cnn_models = Vec::new();
+    for p in &a.model {
+        if p.is_dir() {
+            let name = crate::image_cmd::folder_name(p);
+            cnn_models.push(
+                unseen_server::cnn::CnnModel::load(p, &name).map_err(anyhow::Error::msg)?,
+            );
+        } else {
+            models.push(LinearModel::load(p)?);
+        }
+    }
+    let store = if cnn_models.is_empty() {
+        None
+    } else {
+        let params = vec![cnn_models[0].params().clone()];
+        Some(
+            unseen_server::keystore::KeyStore::open(
+                &a.data_dir,
+                params,
+                unseen_server::keystore::StoreLimits {
+                    max_key_bytes: a.max_key_bytes,
+                    max_total_bytes: a.key_store_bytes,
+                    loaded: a.loaded_keys.max(1),
+                },
+            )
+            .with_context(|| format!("opening the key store in {}", a.data_dir.display()))?,
+        )
+    };
     let limits = Limits {
         max_body: a.max_body,
         min_key_bits: a.min_key_bits,
@@ -254,7 +321,8 @@ fn serve(a: ServeArgs) -> Result<()> {
         key_cache: a.key_cache,
         max_connections: a.max_connections.max(1),
     };
-    let state = AppState::new(models, limits).map_err(anyhow::Error::msg)?;
+    let state =
+        AppState::with_cnn(models, cnn_models, store, limits).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let http = match a.http {
@@ -265,7 +333,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             Some(addr) => Some(unseen_server::bind(addr).await?),
             None => None,
         };
-        let names: Vec<&String> = state.models.keys().collect();
+        let names: Vec<&String> = state.models.keys().chain(state.cnn_models.keys()).collect();
         if let Some(l) = &http {
             eprintln!(
                 "unseen: HTTP API on http://{} (models: {names:?})",

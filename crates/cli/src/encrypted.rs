@@ -99,14 +99,15 @@ pub fn eval_encrypted(
     let t = Instant::now();
     let plan = CkksPlan::new(&params, &program)?;
     let sk = SecretKey::generate(&params, &mut OsRng);
-    let (rlk, gk) = plan.make_keys(&sk, &mut OsRng);
-    let rotation_keys = gk.galois_elements().len();
+    let keys = plan.make_keys(&sk, &mut OsRng);
+    let rotation_keys = keys.galois.galois_elements().len();
     let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
-    let eval_keys_bytes = rlk.to_bytes().len() + gk.to_bytes().len();
+    let eval_keys_bytes = keys.to_bytes().len();
     // Server: the circuit with its plaintexts encoded once.
     let t = Instant::now();
-    let backend = CkksBackend::new(&params, rlk, gk, &program)?;
-    let prepared = Prepared::new(&backend, &program)?;
+    let keyless = CkksBackend::new(&params, &program)?;
+    let prepared = Prepared::new(&keyless, &program)?;
+    let backend = keyless.with_keys(std::sync::Arc::new(keys))?;
     let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
     let encoder = Encoder::new(&params);
     let evaluator = Evaluator::new(&params);

@@ -5,6 +5,7 @@ mod cli;
 mod cnn_cmd;
 mod demo;
 mod encrypted;
+mod image_cmd;
 mod paillier_cmd;
 
 use std::process::ExitCode;

@@ -2,7 +2,9 @@
 //!
 //! * [`keyfile`]: reading and writing key files (`keys.json` layout or phe's JWK).
 //! * [`salary`]: one encrypted linear prediction over HTTP or the legacy TCP protocol.
+//! * [`cnn`]: encrypted image classification: key folders, images in, classes out.
 
+pub mod cnn;
 pub mod keyfile;
 pub mod salary;
 
@@ -37,6 +39,9 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+    /// CKKS failure (corrupt reply, parameters mismatch, ...).
+    #[error(transparent)]
+    Ckks(#[from] unseen_ckks::Error),
     /// Bad command-line input (feature list, address).
     #[error("{0}")]
     Input(String),

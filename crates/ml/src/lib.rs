@@ -13,6 +13,7 @@ mod error;
 pub mod idx;
 mod linalg;
 pub mod linear;
+pub mod picture;
 pub mod plots;
 pub mod table;
 

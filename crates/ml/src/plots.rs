@@ -208,3 +208,58 @@ pub fn confusion_matrix(
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
 }
+
+/// A picture of one input image, enlarged, with caption lines under it (for example the
+/// encrypted and the plaintext prediction).
+pub fn image_card(
+    path: &Path,
+    pixels: &[u8],
+    rows: usize,
+    cols: usize,
+    title: &str,
+    lines: &[String],
+) -> Result<()> {
+    font()?;
+    let err = plot_err(path);
+    if pixels.len() != rows * cols || rows == 0 || cols == 0 {
+        return Err(Error::Invalid(format!(
+            "{} pixels for a {rows}x{cols} image",
+            pixels.len()
+        )));
+    }
+    let cell = (336 / rows.max(cols)).max(1) as i32;
+    let (iw, ih) = (cell * cols as i32, cell * rows as i32);
+    let width = 520u32.max(iw as u32 + 40);
+    let height = (ih + 80 + 30 * lines.len() as i32) as u32;
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.draw(&Text::new(
+        title.to_string(),
+        (20, 14),
+        ("sans-serif", 22).into_font(),
+    ))
+    .map_err(|e| err(e.to_string()))?;
+    let x0 = (width as i32 - iw) / 2;
+    let y0 = 50;
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = pixels[r * cols + c];
+            let (x, y) = (x0 + c as i32 * cell, y0 + r as i32 * cell);
+            root.draw(&Rectangle::new(
+                [(x, y), (x + cell, y + cell)],
+                RGBColor(v, v, v).filled(),
+            ))
+            .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        root.draw(&Text::new(
+            line.clone(),
+            (20, y0 + ih + 14 + 30 * i as i32),
+            ("sans-serif", 19).into_font(),
+        ))
+        .map_err(|e| err(e.to_string()))?;
+    }
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}

@@ -26,6 +26,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
         .route("/v1/models/{name}/predict", post(predict_handler))
+        .route("/v1/models/{name}/infer", post(infer_handler))
+        .route("/v1/keys", post(register_keys))
         .fallback(not_found)
         .with_state(state)
 }
@@ -84,7 +86,7 @@ pub async fn serve(
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "models": state.models.len()}))
+    Json(json!({"status": "ok", "models": state.models.len() + state.cnn_models.len()}))
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -103,15 +105,168 @@ fn describe(m: &LinearModel) -> serde_json::Value {
 }
 
 async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({"models": state.models.values().map(|m| describe(m)).collect::<Vec<_>>()}))
+    let mut all: Vec<serde_json::Value> = state.models.values().map(|m| describe(m)).collect();
+    all.extend(state.cnn_models.values().map(|m| m.describe()));
+    Json(json!({ "models": all }))
 }
 
 async fn get_model(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(m) = state.cnn_models.get(&name) {
+        return Ok(Json(m.describe()));
+    }
     let m = model(&state, &name)?;
     Ok(Json(describe(&m)))
+}
+
+fn timeout_error() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the request body did not arrive within the timeout",
+    )
+}
+
+fn busy_error() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "shutting_down",
+        "the server is shutting down",
+    )
+}
+
+fn task_error() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the computation failed",
+    )
+}
+
+fn key_store(state: &AppState) -> Result<&crate::keystore::KeyStore, ApiError> {
+    state.eval_keys.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_encrypted_models",
+            "this server serves no encrypted CNN model, so it takes no evaluation keys",
+        )
+    })
+}
+
+/// `POST /v1/keys`: streams a key bundle to disk while hashing it, validates it, stores it under
+/// its SHA-256 and answers `{"key_id", "bytes", "rotation_keys"}`.
+async fn register_keys(
+    State(state): State<Arc<AppState>>,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    use http_body_util::BodyExt;
+    let store = key_store(&state)?;
+    let mut upload = store.begin()?;
+    let mut body = body;
+    loop {
+        let frame = tokio::time::timeout(state.limits.idle_timeout, body.frame())
+            .await
+            .map_err(|_| timeout_error())?;
+        match frame {
+            None => break,
+            Some(Err(e)) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    format!("reading the upload: {e}"),
+                ))
+            }
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    upload.push(data)?;
+                }
+            }
+        }
+    }
+    let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
+    let st = state.clone();
+    let (id, bytes, keys) = tokio::task::spawn_blocking(move || {
+        key_store(&st).and_then(|store| store.commit(upload))
+    })
+    .await
+    .map_err(|_| task_error())??;
+    tracing::info!(key_id = %id, bytes, "evaluation keys registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "key_id": id,
+            "bytes": bytes,
+            "rotation_keys": keys.galois.galois_elements().len(),
+        })),
+    ))
+}
+
+/// `POST /v1/models/{name}/infer`: one encrypted image (body) with the key id in the
+/// `unseen-key-id` header; answers the encrypted logits, with the server time in
+/// `unseen-server-ms`.
+async fn infer_handler(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<axum::response::Response, ApiError> {
+    let m = state.cnn_models.get(&name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = state.cnn_models.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!(
+                "no encrypted CNN model named '{name}' (models: {})",
+                known.join(", ")
+            ),
+        )
+    })?;
+    let key_id = headers
+        .get("unseen-key-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_key_id",
+                "give the evaluation keys' id in the unseen-key-id header (POST /v1/keys returns it)",
+            )
+        })?
+        .to_string();
+    let limit = state.limits.max_body.max(4 << 20);
+    let bytes = tokio::time::timeout(state.limits.idle_timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| timeout_error())?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body larger than {limit} bytes (or unreadable)"),
+            )
+        })?;
+    let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
+    let st = state.clone();
+    let (reply, ms) = tokio::task::spawn_blocking(move || {
+        let keys = key_store(&st)?.get(&key_id)?;
+        let t = std::time::Instant::now();
+        let reply = m.infer(keys, &bytes)?;
+        Ok::<_, ApiError>((reply, t.elapsed().as_secs_f64() * 1e3))
+    })
+    .await
+    .map_err(|_| task_error())??;
+    tracing::debug!(model = %name, ms, "encrypted inference served");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (
+                header::HeaderName::from_static("unseen-server-ms"),
+                format!("{ms:.3}"),
+            ),
+        ],
+        reply,
+    )
+        .into_response())
 }
 
 async fn predict_handler(
@@ -124,13 +279,7 @@ async fn predict_handler(
     let read = tokio::time::timeout(state.limits.idle_timeout, axum::body::to_bytes(body, limit));
     let bytes = read
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                "the request body did not arrive within the timeout",
-            )
-        })?
+        .map_err(|_| timeout_error())?
         .map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

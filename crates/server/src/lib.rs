@@ -5,10 +5,14 @@
 //! * [`legacy`]: the TCP protocol of the original python-paillier salary service.
 //! * [`predict`]: the encrypted linear prediction shared by both.
 //! * [`keys`]: a bounded cache of clients' public keys with their precomputed tables.
+//! * [`cnn`]: encrypted image classification with CKKS (`/v1/models/{name}/infer`).
+//! * [`keystore`]: clients' CKKS evaluation keys on disk (`/v1/keys`).
 
+pub mod cnn;
 mod error;
 pub mod http;
 pub mod keys;
+pub mod keystore;
 pub mod legacy;
 pub mod predict;
 
@@ -56,8 +60,12 @@ impl Default for Limits {
 /// What every handler shares: the models, the key cache and the limits.
 #[derive(Debug)]
 pub struct AppState {
-    /// Published models by name.
+    /// Published linear (Paillier) models by name.
     pub models: BTreeMap<String, Arc<LinearModel>>,
+    /// Published encrypted CNN (CKKS) models by name.
+    pub cnn_models: BTreeMap<String, Arc<cnn::CnnModel>>,
+    /// Clients' evaluation keys (present when CNN models are served).
+    pub eval_keys: Option<keystore::KeyStore>,
     /// The model the legacy protocol serves (it has no model name): the first one given.
     pub legacy_model: Option<Arc<LinearModel>>,
     /// Cache of client public keys.
@@ -69,8 +77,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for the given models (names must be unique).
+    /// State for the given linear models (names must be unique).
     pub fn new(models: Vec<LinearModel>, limits: Limits) -> Result<Arc<Self>, String> {
+        Self::with_cnn(models, Vec::new(), None, limits)
+    }
+
+    /// State for linear and CNN models; CNN models need a key store. Names must be unique
+    /// across both kinds.
+    pub fn with_cnn(
+        models: Vec<LinearModel>,
+        cnn_models: Vec<cnn::CnnModel>,
+        eval_keys: Option<keystore::KeyStore>,
+        limits: Limits,
+    ) -> Result<Arc<Self>, String> {
+        if !cnn_models.is_empty() && eval_keys.is_none() {
+            return Err("CNN models need a key store (--data-dir)".into());
+        }
+        let mut cnn_map = BTreeMap::new();
+        for m in cnn_models {
+            if cnn_map.contains_key(&m.name) || models.iter().any(|l| l.name == m.name) {
+                return Err(format!("two models are named '{}'", m.name));
+            }
+            cnn_map.insert(m.name.clone(), Arc::new(m));
+        }
         let mut map = BTreeMap::new();
         let mut legacy_model = None;
         for m in models {
@@ -87,6 +116,8 @@ impl AppState {
             .max(2);
         Ok(Arc::new(Self {
             models: map,
+            cnn_models: cnn_map,
+            eval_keys,
             legacy_model,
             keys: keys::KeyCache::new(limits.key_cache),
             compute: tokio::sync::Semaphore::new(workers),

@@ -1,0 +1,193 @@
+//! `unseen keygen ckks` and `unseen predict-image`: the client side of encrypted image
+//! classification.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+use unseen_client::cnn::{predict_image as remote_predict, CnnClient, RemoteInference};
+use unseen_ml::digits::{Images, Split};
+
+/// Arguments of `unseen keygen ckks`.
+#[derive(Debug, Args)]
+pub struct CkksKeygenArgs {
+    /// Model folder (model.json + model.safetensors) whose circuit the keys are for.
+    #[arg(long)]
+    model: PathBuf,
+    /// Key folder to write: secret.key (stays here), eval.keys (for the server), client.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Name of the model on the server (default: the model folder's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Replace an existing key folder.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Arguments of `unseen predict-image`.
+#[derive(Debug, Args)]
+pub struct PredictImageArgs {
+    /// Server base URL, http://HOST:PORT.
+    #[arg(long)]
+    server: String,
+    /// Key folder made by `unseen keygen ckks`.
+    #[arg(long)]
+    keys: PathBuf,
+    /// A PNG image (any size; converted to gray and resized; white on black like MNIST).
+    #[arg(long, conflicts_with = "mnist_index", required_unless_present = "mnist_index")]
+    image: Option<PathBuf>,
+    /// Index of an image of the test set of the model's dataset (MNIST or Fashion-MNIST).
+    #[arg(long)]
+    mnist_index: Option<usize>,
+    /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Model name from a model folder path.
+pub fn folder_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .as_deref()
+        .unwrap_or(dir)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
+}
+
+/// `unseen keygen ckks`.
+pub fn keygen_ckks(a: CkksKeygenArgs) -> Result<()> {
+    if a.out.join("secret.key").exists() && !a.force {
+        bail!(
+            "{} already holds keys (use --force to replace them)",
+            a.out.display()
+        );
+    }
+    let name = a.name.unwrap_or_else(|| folder_name(&a.model));
+    let report = CnnClient::keygen(&a.model, &name, &a.out)?;
+    println!(
+        "{}",
+        json!({
+            "keys": a.out.display().to_string(),
+            "model": name,
+            "key_id": report.key_id,
+            "eval_keys_bytes": report.eval_keys_bytes,
+            "rotation_keys": report.rotation_keys,
+            "keygen_ms": report.elapsed.as_secs_f64() * 1e3,
+        })
+    );
+    Ok(())
+}
+
+/// The pixels of a test image and its label, or of a PNG file.
+pub fn load_image(
+    client: &CnnClient,
+    image: Option<&Path>,
+    index: Option<usize>,
+    data: Option<PathBuf>,
+) -> Result<(Vec<u8>, Option<usize>, String)> {
+    let [rows, cols] = client.spec.image;
+    match (image, index) {
+        (Some(path), _) => Ok((
+            unseen_ml::picture::read_png(path, rows, cols)?,
+            None,
+            path.display().to_string(),
+        )),
+        (None, Some(i)) => {
+            let root = crate::cnn_cmd::data_root(data)?;
+            let kind = client.spec.dataset;
+            let test = Images::load(&root, kind, Split::Test)?;
+            if i >= test.len() {
+                bail!(
+                    "--mnist-index {i} is out of range: the {} test set has {} images",
+                    kind.dir_name(),
+                    test.len()
+                );
+            }
+            if test.rows != rows || test.cols != cols {
+                bail!("the model takes {rows}x{cols} images, the test set has {}x{}", test.rows, test.cols);
+            }
+            Ok((
+                test.image(i).to_vec(),
+                Some(usize::from(test.labels[i])),
+                format!("{} test image {i}", kind.dir_name()),
+            ))
+        }
+        (None, None) => bail!("give --image FILE.png or --mnist-index I"),
+    }
+}
+
+/// Encrypts, sends and decrypts one image; the report as JSON.
+pub fn remote(
+    server: &str,
+    keys: &Path,
+    client: &CnnClient,
+    pixels: &[u8],
+) -> Result<(RemoteInference, serde_json::Value)> {
+    let base = server.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        bail!("--server must be http://HOST:PORT (for https put a TLS proxy in front)");
+    }
+    let r = remote_predict(base, keys, client, pixels)?;
+    let class = &client.spec.classes[r.result.class.min(client.spec.classes.len() - 1)];
+    let report = json!({
+        "class": r.result.class,
+        "label": class,
+        "probability": r.result.probabilities[r.result.class],
+        "logits": r.result.logits,
+        "client_encrypt_ms": r.encrypt.as_secs_f64() * 1e3,
+        "round_trip_ms": r.round_trip.as_secs_f64() * 1e3,
+        "server_ms": r.server_ms,
+        "client_decrypt_ms": r.decrypt.as_secs_f64() * 1e3,
+        "upload_bytes": r.upload_bytes,
+        "download_bytes": r.download_bytes,
+        "registered_keys_bytes": r.registered_keys,
+    });
+    Ok((r, report))
+}
+
+/// `unseen predict-image`.
+pub fn predict_image(a: PredictImageArgs) -> Result<()> {
+    let client = CnnClient::load(&a.keys)?;
+    let (pixels, label, what) = load_image(&client, a.image.as_deref(), a.mnist_index, a.data)?;
+    let (r, mut report) = remote(&a.server, &a.keys, &client, &pixels)
+        .with_context(|| format!("classifying {what}"))?;
+    if let Some(obj) = report.as_object_mut() {
+        obj.insert("image".into(), json!(what));
+        obj.insert("true_class".into(), json!(label));
+    }
+    if a.json {
+        println!("{report}");
+        return Ok(());
+    }
+    let name = |c: usize| client.spec.classes.get(c).cloned().unwrap_or_default();
+    println!(
+        "{what}: class {} ({}) with probability {:.3}{}",
+        r.result.class,
+        name(r.result.class),
+        r.result.probabilities[r.result.class],
+        label
+            .map(|l| format!(", true class {l} ({})", name(l)))
+            .unwrap_or_default()
+    );
+    if let Some(bytes) = r.registered_keys {
+        println!("registered evaluation keys with the server ({bytes} bytes, once per key folder)");
+    }
+    println!(
+        "client encrypt {:.1} ms, round trip {:.1} ms (server {}), client decrypt {:.2} ms; sent {} B, received {} B",
+        r.encrypt.as_secs_f64() * 1e3,
+        r.round_trip.as_secs_f64() * 1e3,
+        r.server_ms
+            .map(|m| format!("{m:.1} ms"))
+            .unwrap_or_else(|| "n/a".into()),
+        r.decrypt.as_secs_f64() * 1e3,
+        r.upload_bytes,
+        r.download_bytes
+    );
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! Encrypted image classification, client side: key folders, encryption of images, key
+//! registration and inference over HTTP, decryption of logits.
+//!
+//! A key folder holds everything the client needs and nothing the server must not see:
+//! `secret.key` (mode 0600, never sent), `eval.keys` (the evaluation keys, sent once) and
+//! `client.json` (parameters, the input layout of the circuit, the class names and the key id).
+//! The key id is the SHA-256 of `eval.keys`, as the server computes it, so a client can ask for
+//! an inference first and register its keys only if the server does not have them.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use unseen_ckks::{Ciphertext, Encoder, Parameters, SecretKey};
+use unseen_circuits::{compile_single, CkksPlan};
+use unseen_ml::cnn::files::{load_model, Normalization};
+
+use crate::Error;
+
+/// `format` of `client.json`.
+pub const CLIENT_FORMAT: &str = "unseen-cnn-client";
+/// Largest encrypted reply accepted.
+const MAX_REPLY: u64 = 16 << 20;
+/// Network timeout per request.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `client.json`: what the client needs to encrypt inputs for one model and read its outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSpec {
+    /// Always [`CLIENT_FORMAT`].
+    pub format: String,
+    /// Model name on the server.
+    pub model: String,
+    /// CKKS parameter preset.
+    pub preset: String,
+    /// Level the input is encrypted at.
+    pub start_level: usize,
+    /// Scale the input is encrypted at.
+    pub input_scale: f64,
+    /// Input image rows and columns.
+    pub image: [usize; 2],
+    /// Dataset the model was trained on.
+    pub dataset: unseen_ml::digits::DatasetKind,
+    /// Pixel normalisation the model was trained with.
+    pub normalization: Normalization,
+    /// Class names, index = class.
+    pub classes: Vec<String>,
+    /// For each slot, the index of the input value it holds.
+    pub input_layout: Vec<Option<usize>>,
+    /// Slot of each output (logit).
+    pub output_slots: Vec<usize>,
+    /// SHA-256 of `eval.keys`, hex.
+    pub key_id: String,
+}
+
+/// A loaded key folder.
+pub struct CnnClient {
+    /// The folder's description.
+    pub spec: ClientSpec,
+    params: Arc<Parameters>,
+    sk: SecretKey,
+    encoder: Encoder,
+}
+
+/// Hex SHA-256 of a key bundle: its id on every server.
+pub fn key_id(bundle: &[u8]) -> String {
+    Sha256::digest(bundle)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::KeyFile {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn key_err(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::KeyFile {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// What `keygen` made.
+#[derive(Debug, Clone)]
+pub struct KeygenReport {
+    /// Size of `eval.keys`.
+    pub eval_keys_bytes: usize,
+    /// Galois keys in it.
+    pub rotation_keys: usize,
+    /// Time to make the keys.
+    pub elapsed: Duration,
+    /// The key id.
+    pub key_id: String,
+}
+
+impl CnnClient {
+    /// Makes a key folder for the model in `model_dir` (served as `name`): compiles its circuit,
+    /// checks that it fits the preset, and makes exactly the keys it needs.
+    pub fn keygen(model_dir: &Path, name: &str, out: &Path) -> Result<KeygenReport, Error> {
+        let t = Instant::now();
+        let (net, card) = load_model(model_dir).map_err(|e| Error::Input(e.to_string()))?;
+        let params = Parameters::preset(unseen_ckks::Preset::Cnn8192)?;
+        let program = compile_single(&net, params.slots())
+            .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
+        let plan = CkksPlan::new(&params, &program).map_err(|e| Error::Input(e.to_string()))?;
+        let sk = SecretKey::generate(&params, &mut OsRng);
+        let keys = plan.make_keys(&sk, &mut OsRng);
+        let bundle = keys.to_bytes();
+        let id = key_id(&bundle);
+        let (rows, cols) = match card.architecture.input {
+            unseen_ml::cnn::arch::Shape::Image(_, h, w) => (h, w),
+            other => return Err(Error::Input(format!("model input {other:?} is not an image"))),
+        };
+        let spec = ClientSpec {
+            format: CLIENT_FORMAT.into(),
+            model: name.into(),
+            preset: params.name().into(),
+            start_level: plan.start_level,
+            input_scale: plan.input_scale(),
+            image: [rows, cols],
+            dataset: card.dataset,
+            normalization: card.normalization,
+            classes: card
+                .dataset
+                .classes()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            input_layout: program.input_layout.clone(),
+            output_slots: program.output_slots.clone(),
+            key_id: id.clone(),
+        };
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        let sk_path = out.join("secret.key");
+        unseen_fs::write_atomic_private(&sk_path, &sk.to_bytes()).map_err(io(&sk_path))?;
+        let ek_path = out.join("eval.keys");
+        unseen_fs::write_atomic(&ek_path, &bundle).map_err(io(&ek_path))?;
+        let spec_path = out.join("client.json");
+        let json = serde_json::to_vec_pretty(&spec).map_err(|e| key_err(&spec_path, e))?;
+        unseen_fs::write_atomic(&spec_path, &json).map_err(io(&spec_path))?;
+        Ok(KeygenReport {
+            eval_keys_bytes: bundle.len(),
+            rotation_keys: keys.galois.galois_elements().len(),
+            elapsed: t.elapsed(),
+            key_id: id,
+        })
+    }
+
+    /// Loads a key folder made by [`Self::keygen`].
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let spec_path = dir.join("client.json");
+        let text = std::fs::read(&spec_path).map_err(io(&spec_path))?;
+        let spec: ClientSpec = serde_json::from_slice(&text)
+            .map_err(|e| key_err(&spec_path, format!("not a client description: {e}")))?;
+        if spec.format != CLIENT_FORMAT {
+            return Err(key_err(&spec_path, format!("format is not {CLIENT_FORMAT}")));
+        }
+        let preset = unseen_ckks::Preset::from_name(&spec.preset)
+            .ok_or_else(|| key_err(&spec_path, format!("unknown preset '{}'", spec.preset)))?;
+        let params = Parameters::preset(preset)?;
+        let [rows, cols] = spec.image;
+        let inputs = rows.saturating_mul(cols);
+        if spec.input_layout.len() != params.slots()
+            || spec.input_layout.iter().flatten().any(|i| *i >= inputs)
+            || spec.output_slots.iter().any(|s| *s >= params.slots())
+            || spec.output_slots.is_empty()
+            || spec.start_level > params.max_level()
+            || !(spec.input_scale.is_finite() && spec.input_scale >= 1.0)
+        {
+            return Err(key_err(&spec_path, "inconsistent circuit description"));
+        }
+        let sk_path = dir.join("secret.key");
+        let sk_bytes = zeroize::Zeroizing::new(std::fs::read(&sk_path).map_err(io(&sk_path))?);
+        let sk = SecretKey::from_bytes(&sk_bytes, &params).map_err(|e| key_err(&sk_path, e))?;
+        Ok(Self {
+            encoder: Encoder::new(&params),
+            params,
+            sk,
+            spec,
+        })
+    }
+
+    /// The evaluation-key bundle of this folder, checked against its key id.
+    pub fn eval_keys(dir: &Path) -> Result<Vec<u8>, Error> {
+        let path = dir.join("eval.keys");
+        std::fs::read(&path).map_err(io(&path))
+    }
+
+    /// Encrypts one image (`rows x cols` pixels 0..=255) as the circuit expects it.
+    pub fn encrypt_image(&self, pixels: &[u8]) -> Result<Vec<u8>, Error> {
+        let [rows, cols] = self.spec.image;
+        if pixels.len() != rows * cols {
+            return Err(Error::Input(format!(
+                "{} pixels, the model takes {rows}x{cols}",
+                pixels.len()
+            )));
+        }
+        let norm = self.spec.normalization;
+        let slots: Vec<f64> = self
+            .spec
+            .input_layout
+            .iter()
+            .map(|i| {
+                i.map(|i| f64::from((f32::from(pixels[i]) / 255.0 - norm.mean) / norm.std))
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let pt = self
+            .encoder
+            .encode_real(&slots, self.spec.start_level, self.spec.input_scale)?;
+        Ok(self.sk.encrypt(&pt, &mut OsRng)?.to_bytes())
+    }
+
+    /// Decrypts the server's reply to the logits.
+    pub fn decrypt_logits(&self, reply: &[u8]) -> Result<Vec<f64>, Error> {
+        let ct = Ciphertext::from_bytes(reply, &self.params)?;
+        let slots = self.encoder.decode_real(&self.sk.decrypt(&ct)?)?;
+        Ok(self.spec.output_slots.iter().map(|s| slots[*s]).collect())
+    }
+}
+
+/// Class, softmax probabilities and logits.
+#[derive(Debug, Clone)]
+pub struct Classification {
+    /// Index of the largest logit.
+    pub class: usize,
+    /// Softmax of the logits.
+    pub probabilities: Vec<f64>,
+    /// The decrypted logits.
+    pub logits: Vec<f64>,
+}
+
+/// Class and probabilities from logits.
+pub fn classify(logits: Vec<f64>) -> Classification {
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = logits.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    let class = logits
+        .iter()
+        .enumerate()
+        .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
+    Classification {
+        class,
+        probabilities: exp.iter().map(|e| e / sum).collect(),
+        logits,
+    }
+}
+
+/// One encrypted inference through a server, with its costs.
+#[derive(Debug, Clone)]
+pub struct RemoteInference {
+    /// The decrypted result.
+    pub result: Classification,
+    /// Client time to encrypt.
+    pub encrypt: Duration,
+    /// Time from sending the request to having the reply (server time included).
+    pub round_trip: Duration,
+    /// Server time reported by the server.
+    pub server_ms: Option<f64>,
+    /// Client time to decrypt.
+    pub decrypt: Duration,
+    /// Request and reply sizes.
+    pub upload_bytes: usize,
+    /// Reply size.
+    pub download_bytes: usize,
+    /// Whether the keys had to be registered first.
+    pub registered_keys: Option<usize>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn server_error(base: &str, status: u16, body: &[u8]) -> Error {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    match (
+        json["error"]["code"].as_str(),
+        json["error"]["message"].as_str(),
+    ) {
+        (Some(code), Some(message)) => Error::Server {
+            code: code.into(),
+            message: message.into(),
+        },
+        _ => Error::Connection {
+            server: base.into(),
+            message: format!("HTTP {status} without an error description"),
+        },
+    }
+}
+
+/// Registers a key bundle; returns the server's key id.
+pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
+    let conn = |message: String| Error::Connection {
+        server: base.into(),
+        message,
+    };
+    let mut response = agent()
+        .post(&format!("{base}/v1/keys"))
+        .header("content-type", "application/octet-stream")
+        .send(bundle)
+        .map_err(|e| conn(e.to_string()))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(|e| conn(format!("reading the reply: {e}")))?;
+    if !(200..300).contains(&status) {
+        return Err(server_error(base, status, &body));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| conn("reply is not JSON".into()))?;
+    json["key_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| conn("reply has no key_id".into()))
+}
+
+/// Sends one encrypted image; `Ok(None)` when the server does not know the key id.
+fn infer(
+    base: &str,
+    model: &str,
+    key_id: &str,
+    request: &[u8],
+) -> Result<Option<(Vec<u8>, Option<f64>)>, Error> {
+    let conn = |message: String| Error::Connection {
+        server: base.into(),
+        message,
+    };
+    let mut response = agent()
+        .post(&format!("{base}/v1/models/{model}/infer"))
+        .header("content-type", "application/octet-stream")
+        .header("unseen-key-id", key_id)
+        .send(request)
+        .map_err(|e| conn(e.to_string()))?;
+    let status = response.status().as_u16();
+    let server_ms = response
+        .headers()
+        .get("unseen-server-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_REPLY)
+        .read_to_vec()
+        .map_err(|e| conn(format!("reading the reply: {e}")))?;
+    if status == 404 {
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if json["error"]["code"] == "unknown_key" {
+            return Ok(None);
+        }
+    }
+    if !(200..300).contains(&status) {
+        return Err(server_error(base, status, &body));
+    }
+    Ok(Some((body, server_ms)))
+}
+
+/// Encrypts `pixels`, has the server at `base` evaluate the folder's model (registering the
+/// evaluation keys first if it does not have them) and decrypts the class.
+pub fn predict_image(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    pixels: &[u8],
+) -> Result<RemoteInference, Error> {
+    let t = Instant::now();
+    let request = client.encrypt_image(pixels)?;
+    let encrypt = t.elapsed();
+    let t = Instant::now();
+    let mut registered_keys = None;
+    let (reply, server_ms) = match infer(base, &client.spec.model, &client.spec.key_id, &request)? {
+        Some(r) => r,
+        None => {
+            let bundle = CnnClient::eval_keys(dir)?;
+            let id = register_keys(base, &bundle)?;
+            if id != client.spec.key_id {
+                return Err(Error::Input(format!(
+                    "the server registered the keys as {id}, client.json says {}: eval.keys was changed",
+                    client.spec.key_id
+                )));
+            }
+            registered_keys = Some(bundle.len());
+            infer(base, &client.spec.model, &id, &request)?.ok_or_else(|| Error::Server {
+                code: "unknown_key".into(),
+                message: "the server forgot the keys it just registered".into(),
+            })?
+        }
+    };
+    let round_trip = t.elapsed();
+    let t = Instant::now();
+    let logits = client.decrypt_logits(&reply)?;
+    Ok(RemoteInference {
+        result: classify(logits),
+        encrypt,
+        round_trip,
+        server_ms,
+        decrypt: t.elapsed(),
+        upload_bytes: request.len(),
+        download_bytes: reply.len(),
+        registered_keys,
+    })
+}

@@ -1,0 +1,128 @@
+//! Encrypted image classification: a CNN compiled to a CKKS circuit once, its plaintexts
+//! encoded once, then run on each client's ciphertext with that client's evaluation keys.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use unseen_circuits::{compile_single, CkksBackend, EvaluationKeys, Prepared, Program};
+use unseen_ckks::{Ciphertext, Evaluator, Parameters, Preset};
+use unseen_ml::cnn::files::{load_model, ModelCard};
+
+use crate::ApiError;
+
+/// A CNN ready to serve.
+pub struct CnnModel {
+    /// Name under which it is published.
+    pub name: String,
+    /// Its model card (architecture, dataset, accuracy).
+    pub card: ModelCard,
+    /// The compiled circuit.
+    pub program: Program,
+    params: Arc<Parameters>,
+    backend: CkksBackend,
+    prepared: Prepared<CkksBackend>,
+}
+
+impl std::fmt::Debug for CnnModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CnnModel").field("name", &self.name).finish()
+    }
+}
+
+impl CnnModel {
+    /// Loads the model folder `dir`, compiles it and encodes its plaintexts.
+    pub fn load(dir: &Path, name: &str) -> Result<Self, String> {
+        let (net, card) = load_model(dir).map_err(|e| e.to_string())?;
+        let params = Parameters::preset(Preset::Cnn8192).map_err(|e| e.to_string())?;
+        let program = compile_single(&net, params.slots())
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let backend =
+            CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let prepared =
+            Prepared::new(&backend, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self {
+            name: name.to_string(),
+            card,
+            program,
+            params,
+            backend,
+            prepared,
+        })
+    }
+
+    /// The parameters its clients' keys and ciphertexts are made for.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    /// JSON description for `GET /v1/models`.
+    pub fn describe(&self) -> serde_json::Value {
+        let plan = self.backend.plan();
+        serde_json::json!({
+            "name": self.name,
+            "kind": "cnn",
+            "scheme": "ckks",
+            "architecture": self.card.architecture.name,
+            "dataset": self.card.dataset,
+            "classes": self.card.dataset.classes(),
+            "test_accuracy": self.card.test_accuracy,
+            "preset": self.params.name(),
+            "security": self.params.security_level().to_string(),
+            "input_level": plan.start_level,
+            "rotation_steps": plan.rotation_keys.keys().collect::<Vec<_>>(),
+        })
+    }
+
+    /// Evaluates the circuit on one serialized ciphertext; returns the serialized logits
+    /// ciphertext. CPU-bound: call it off the async runtime.
+    pub fn infer(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let bad = |code: &'static str, m: String| ApiError::new(StatusCode::BAD_REQUEST, code, m);
+        let ct = Ciphertext::from_bytes(request, &self.params).map_err(|e| match e {
+            unseen_ckks::Error::ParametersMismatch => bad(
+                "wrong_parameters",
+                format!(
+                    "the ciphertext was made for other parameters than {}",
+                    self.params.name()
+                ),
+            ),
+            e => bad("bad_ciphertext", e.to_string()),
+        })?;
+        let plan = self.backend.plan();
+        if ct.level() != plan.start_level {
+            return Err(bad(
+                "wrong_shape",
+                format!(
+                    "the image must be encrypted at level {}, this one is at level {}",
+                    plan.start_level,
+                    ct.level()
+                ),
+            ));
+        }
+        let want = plan.input_scale();
+        if (ct.scale() / want - 1.0).abs() > 1e-9 {
+            return Err(bad(
+                "wrong_shape",
+                format!(
+                    "the image must be encrypted at scale 2^{:.2}, this one is at 2^{:.2}",
+                    want.log2(),
+                    ct.scale().log2()
+                ),
+            ));
+        }
+        let backend = self.backend.with_keys(keys).map_err(|e| {
+            bad(
+                "keys_mismatch",
+                format!("these evaluation keys do not cover the model's circuit: {e}"),
+            )
+        })?;
+        let out = self
+            .prepared
+            .run(&backend, &ct)
+            .map_err(|e| bad("evaluation", format!("evaluation failed: {e}")))?;
+        let out = Evaluator::new(&self.params)
+            .drop_to_level(&out, 0)
+            .map_err(|e| bad("evaluation", e.to_string()))?;
+        Ok(out.to_bytes())
+    }
+}

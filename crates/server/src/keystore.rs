@@ -1,0 +1,270 @@
+//! Clients' CKKS evaluation keys on disk: content-addressed (the id is the SHA-256 of the
+//! bundle), written atomically, bounded in total size with least-recently-used eviction, and
+//! kept parsed in memory for the most recently used ones. Keys survive a restart.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+use unseen_circuits::EvaluationKeys;
+use unseen_ckks::Parameters;
+
+use crate::ApiError;
+
+/// Sizes the store keeps to.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    /// Largest key bundle accepted.
+    pub max_key_bytes: u64,
+    /// Total bytes of stored bundles; the least recently used go beyond that.
+    pub max_total_bytes: u64,
+    /// Parsed key sets kept in memory.
+    pub loaded: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: 64 << 20,
+            max_total_bytes: 4 << 30,
+            loaded: 8,
+        }
+    }
+}
+
+/// The key store of one server.
+pub struct KeyStore {
+    dir: PathBuf,
+    limits: StoreLimits,
+    /// Parameter sets keys may be made for (those of the served models).
+    params: Vec<Arc<Parameters>>,
+    loaded: Mutex<VecDeque<(String, Arc<EvaluationKeys>)>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("dir", &self.dir)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// Whether `id` looks like a key id (64 lowercase hex digits).
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("key store: {e}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "storage",
+        "the key store failed (see the server log)",
+    )
+}
+
+/// A bundle being received: a temporary file, its hash and its size so far.
+pub struct Upload {
+    tmp: PathBuf,
+    file: std::fs::File,
+    hash: Sha256,
+    bytes: u64,
+    max: u64,
+}
+
+impl Upload {
+    /// Appends a chunk; refuses to grow past the size limit.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        self.bytes += chunk.len() as u64;
+        if self.bytes > self.max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("evaluation keys larger than {} bytes", self.max),
+            ));
+        }
+        self.hash.update(chunk);
+        self.file.write_all(chunk).map_err(internal)
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        // an upload that was not committed leaves nothing behind
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+impl KeyStore {
+    /// Opens (creating) the store under `data_dir/keys`, removing leftovers of interrupted
+    /// uploads.
+    pub fn open(
+        data_dir: &Path,
+        params: Vec<Arc<Parameters>>,
+        limits: StoreLimits,
+    ) -> std::io::Result<Self> {
+        let dir = data_dir.join("keys");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".part") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self {
+            dir,
+            limits,
+            params,
+            loaded: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.keys"))
+    }
+
+    /// Starts receiving a bundle.
+    pub fn begin(&self) -> Result<Upload, ApiError> {
+        let mut nonce = [0u8; 8];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let tmp = self
+            .dir
+            .join(format!("upload-{}.part", u64::from_le_bytes(nonce)));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(internal)?;
+        Ok(Upload {
+            tmp,
+            file,
+            hash: Sha256::new(),
+            bytes: 0,
+            max: self.limits.max_key_bytes,
+        })
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<EvaluationKeys, ApiError> {
+        let mut last = None;
+        for p in &self.params {
+            match EvaluationKeys::from_bytes(bytes, p) {
+                Ok(k) => return Ok(k),
+                Err(unseen_ckks::Error::ParametersMismatch) => {
+                    last = Some("the keys were made for parameters this server does not use".into())
+                }
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_keys",
+            last.unwrap_or_else(|| "this server serves no encrypted model".into()),
+        ))
+    }
+
+    /// Validates a received bundle and stores it under its id (blocking: parses the keys).
+    /// Returns the id, the size and the keys.
+    pub fn commit(&self, mut upload: Upload) -> Result<(String, u64, Arc<EvaluationKeys>), ApiError> {
+        upload.file.sync_all().map_err(internal)?;
+        let id: String = std::mem::take(&mut upload.hash)
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let bytes = std::fs::read(&upload.tmp).map_err(internal)?;
+        let keys = Arc::new(self.parse(&bytes)?);
+        let path = self.path(&id);
+        std::fs::rename(&upload.tmp, &path).map_err(internal)?;
+        if let Ok(dir) = std::fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        self.remember(&id, keys.clone());
+        self.evict(&id);
+        Ok((id, upload.bytes, keys))
+    }
+
+    /// The keys with this id, from memory or disk (blocking on a miss).
+    pub fn get(&self, id: &str) -> Result<Arc<EvaluationKeys>, ApiError> {
+        if !valid_id(id) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_key_id",
+                "a key id is 64 lowercase hex digits (the SHA-256 of the key bundle)",
+            ));
+        }
+        let path = self.path(id);
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
+        {
+            let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pos) = loaded.iter().position(|(k, _)| k == id) {
+                let entry = loaded.remove(pos).expect("position is in range");
+                let keys = entry.1.clone();
+                loaded.push_back(entry);
+                return Ok(keys);
+            }
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_key",
+                    format!("no evaluation keys with id {id}: register them with POST /v1/keys"),
+                ))
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let keys = Arc::new(self.parse(&bytes)?);
+        self.remember(id, keys.clone());
+        Ok(keys)
+    }
+
+    fn remember(&self, id: &str, keys: Arc<EvaluationKeys>) {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        loaded.retain(|(k, _)| k != id);
+        loaded.push_back((id.to_string(), keys));
+        while loaded.len() > self.limits.loaded.max(1) {
+            loaded.pop_front();
+        }
+    }
+
+    /// Removes the least recently used bundles until the total fits, never `keep`.
+    fn evict(&self, keep: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(SystemTime, u64, PathBuf, String)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let id = name.strip_suffix(".keys")?.to_string();
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path(), id))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, len, path, id) in files {
+            if total <= self.limits.max_total_bytes {
+                break;
+            }
+            if id == keep {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+                let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+                loaded.retain(|(k, _)| *k != id);
+                tracing::info!(key_id = %id, "evicted evaluation keys");
+            }
+        }
+    }
+}
