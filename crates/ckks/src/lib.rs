@@ -21,7 +21,13 @@
 //!   binomial with standard deviation ~3.24. Secret keys and the sampled
 //!   randomness are zeroized on drop and never printed.
 //! * CKKS decryptions leak the noise: before sharing decrypted values with
-//!   another party, use [`SecretKey::decrypt_flooded`] (Li-Micciancio).
+//!   another party, use [`SecretKey::decrypt_flooded`] /
+//!   [`SecretKey::decrypt_flooded_with`] (Li-Micciancio). They add uniform
+//!   noise of `2^σ · N · B_ct` (σ = 40 bits of statistical security by
+//!   default, at least 30; `B_ct` a bound on the ciphertext noise, by
+//!   default its scale) and refuse when that does not fit in the modulus.
+//!   This costs about `σ + 1.5·log2(N)` bits of precision (59 at N = 8192):
+//!   see [`ckks::flooding`] for what survives at which level and scale.
 //! * Deserializers reject truncated, corrupt, oversized or foreign input
 //!   with an error, never a panic.
 //!
@@ -57,6 +63,7 @@ pub mod serialize;
 
 pub use ckks::encoder::{Encoder, Plaintext};
 pub use ckks::evaluator::{Ciphertext, Evaluator};
+pub use ckks::flooding::{Flooding, FloodingPlan};
 pub use ckks::params::{describe_presets, Parameters, ParametersLiteral, Preset, SecurityLevel};
 pub use error::{Error, Result};
 pub use num_complex::Complex64;

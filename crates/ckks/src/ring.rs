@@ -162,11 +162,10 @@ impl Modulus {
     /// Maps a signed 128-bit integer to `[0, p)`.
     #[inline]
     pub fn from_i128(&self, v: i128) -> u64 {
-        if v >= 0 {
-            self.reduce_u128(v as u128)
-        } else {
-            self.neg(self.reduce_u128(v.unsigned_abs()))
-        }
+        // branch-free in the sign: used on flooding noise
+        let r = self.reduce_u128(v.unsigned_abs());
+        let mask = ((v >> 127) as i64) as u64;
+        (r & !mask) | (self.neg(r) & mask)
     }
 
     /// Forward negacyclic NTT (output in the plan's bit-reversed order).
@@ -460,18 +459,74 @@ pub fn sample_error<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize) -> V
         .collect()
 }
 
-/// Uniform coefficients in `[-2^bits, 2^bits]` (noise flooding).
-pub fn sample_flood<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize, bits: u32) -> Vec<i64> {
-    let range = (1u64 << (bits + 1)) + 1;
-    let zone = u64::MAX - (u64::MAX % range);
-    (0..n)
-        .map(|_| loop {
-            let v = rng.next_u64();
-            if v < zone {
-                break (v % range) as i64 - (1i64 << bits);
+/// Largest flooding width supported by [`sample_flood`]: coefficients are
+/// drawn in `[-2^bits, 2^bits]` as `i128`, so `bits <= 126`.
+pub const MAX_FLOOD_BITS: u32 = 126;
+
+/// Exactly uniform integer coefficients in `[-2^bits, 2^bits]` (noise
+/// flooding), `bits <= MAX_FLOOD_BITS`, as `i128` so that widths beyond 64
+/// bits are available.
+///
+/// Each coefficient is a `(bits + 2)`-bit draw from `rng`, rejected unless it
+/// is below `2^(bits+1) + 1` (acceptance probability above 1/2; the number
+/// of rejections does not depend on the accepted values), then centered.
+/// The random byte buffer is zeroized; the caller should hold the result in
+/// `Zeroizing` and map it to RNS with [`from_signed_wide`].
+///
+/// # Panics
+///
+/// If `bits > MAX_FLOOD_BITS`.
+pub fn sample_flood<R: RngCore + CryptoRng + ?Sized>(
+    rng: &mut R,
+    n: usize,
+    bits: u32,
+) -> Vec<i128> {
+    assert!(
+        bits <= MAX_FLOOD_BITS,
+        "flooding width 2^{bits} above 2^{MAX_FLOOD_BITS}"
+    );
+    // bits + 2 <= 128 random bits per draw, in whole bytes
+    let width = bits as usize + 2;
+    let bytes = width.div_ceil(8);
+    let mask = u128::MAX >> (128 - width);
+    let range = (1u128 << (bits + 1)) + 1;
+    let half = 1u128 << bits;
+    let mut out = Vec::with_capacity(n);
+    // one RNG call per 64 draws (OsRng: one system call)
+    let mut buf = [0u8; 64 * 16];
+    let mut word = [0u8; 16];
+    'fill: while out.len() < n {
+        rng.fill_bytes(&mut buf[..64 * bytes]);
+        for chunk in buf[..64 * bytes].chunks_exact(bytes) {
+            word[..bytes].copy_from_slice(chunk);
+            let v = u128::from_le_bytes(word) & mask;
+            if v < range {
+                // v - 2^bits in [-2^bits, 2^bits], two's complement
+                out.push(v.wrapping_sub(half) as i128);
+                if out.len() == n {
+                    break 'fill;
+                }
             }
-        })
-        .collect()
+        }
+    }
+    zeroize::Zeroize::zeroize(&mut buf);
+    zeroize::Zeroize::zeroize(&mut word);
+    out
+}
+
+/// Maps signed 128-bit coefficients to an RNS polynomial (coefficient form),
+/// branch-free in the values (see [`Modulus::from_i128`]).
+pub fn from_signed_wide(coeffs: &[i128], basis: &[&Modulus]) -> Vec<u64> {
+    let n = coeffs.len();
+    let mut out = vec![0u64; n * basis.len()];
+    out.par_chunks_exact_mut(n)
+        .zip(basis.par_iter())
+        .for_each(|(x, m)| {
+            for (u, &v) in x.iter_mut().zip(coeffs) {
+                *u = m.from_i128(v);
+            }
+        });
+    out
 }
 
 /// Expands a 32-byte seed into a uniform RNS polynomial (valid as NTT-domain
@@ -695,6 +750,54 @@ mod tests {
             ] {
                 let expect = (v as i128).rem_euclid(p as i128) as u64;
                 assert_eq!(m.from_i64(v), expect, "{v} mod {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn from_i128_matches_reference() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for bits in [17u32, 31, 50, 61] {
+            let p = generate_primes(&[bits], 16).expect("prime")[0];
+            let m = Modulus::new(p, 16).expect("modulus");
+            let mut vals = vec![
+                0i128,
+                1,
+                -1,
+                p as i128,
+                -(p as i128),
+                1 << 100,
+                -(1 << 100),
+                (1 << 126) + 1,
+                -(1 << 126) - 1,
+                i128::MAX,
+                i128::MIN,
+                i128::MIN + 1,
+            ];
+            vals.extend((0..1000).map(|_| rng.gen::<i128>() >> rng.gen_range(0..127)));
+            for v in vals {
+                let expect = v.rem_euclid(p as i128) as u64;
+                assert_eq!(m.from_i128(v), expect, "{v} mod {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn flood_maps_to_rns_consistently() {
+        let n = 64;
+        let primes = generate_primes(&[31, 26, 26], n).expect("primes");
+        let moduli: Vec<Modulus> = primes
+            .iter()
+            .map(|&p| Modulus::new(p, n).expect("m"))
+            .collect();
+        let basis: Vec<&Modulus> = moduli.iter().collect();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let f = sample_flood(&mut rng, n, 100);
+        let r = from_signed_wide(&f, &basis);
+        for (i, m) in basis.iter().enumerate() {
+            for k in 0..n {
+                let expect = f[k].rem_euclid(m.value() as i128) as u64;
+                assert_eq!(r[i * n + k], expect);
             }
         }
     }

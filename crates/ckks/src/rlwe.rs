@@ -16,6 +16,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::ckks::encoder::Plaintext;
 use crate::ckks::evaluator::Ciphertext;
+use crate::ckks::flooding::Flooding;
 use crate::ckks::params::Parameters;
 use crate::ring::{self, Modulus};
 use crate::{Error, Result};
@@ -136,36 +137,52 @@ impl SecretKey {
         })
     }
 
-    /// Decrypts and adds a uniform flooding noise in `[-2^bits, 2^bits]` to
-    /// every coefficient, so that the decrypted values no longer reveal the
-    /// ciphertext noise (countermeasure to the Li-Micciancio key-recovery
-    /// attack on CKKS decryptions that are shared). The flooding costs about
-    /// `bits - log2(scale) + log2(N)/2` bits of precision.
+    /// Decrypts for sharing the result with another party: noise flooding
+    /// with the default [`Flooding`] (σ = 40 bits of statistical security,
+    /// ciphertext noise assumed below its scale, i.e. every slot within 1 of
+    /// its exact value). Same as [`Self::decrypt_flooded_with`] with
+    /// `Flooding::default()`; see [`crate::ckks::flooding`] for the bound.
     ///
-    /// The protection is only as good as `bits`: uniform flooding hides a
-    /// ciphertext noise of norm `B` up to a statistical distance of about
-    /// `N * B / 2^bits`, so `bits` should be at least
-    /// `log2(B) + log2(N) + 40`; smaller values only blur the noise. No
-    /// minimum is enforced here because `B` is not tracked.
+    /// With this conservative noise bound the flood is `2^(σ + log2(N))`
+    /// times the scale, so the decoded values are hidden as well; pass the
+    /// real noise bound of your computation to keep precision.
     pub fn decrypt_flooded<R: RngCore + CryptoRng + ?Sized>(
         &self,
         ct: &Ciphertext,
-        bits: u32,
         rng: &mut R,
     ) -> Result<Plaintext> {
-        let params = &self.params;
-        let logq = params.log_q_at(ct.level);
-        if bits == 0 || bits > 60 || (bits as f64) + 2.0 >= logq {
-            return Err(Error::InvalidArgument(format!(
-                "flooding noise of {bits} bits not in [1, min(60, log2(Q) - 2 = {:.1})]",
-                logq - 2.0
-            )));
+        self.decrypt_flooded_with(ct, &Flooding::default(), rng)
+    }
+
+    /// Decrypts and adds uniform noise in `[-2^b, 2^b]` to every
+    /// coefficient, with `b = ⌈σ + log2(N) + log2(B_ct)⌉` so that the result
+    /// is within statistical distance `N · B_ct / (2^(b+1) + 1) <= 2^-σ` of
+    /// one that does not depend on the ciphertext noise (countermeasure to
+    /// the Li-Micciancio key-recovery attack on shared CKKS decryptions).
+    /// `B_ct` and σ come from `flooding` ([`Flooding::plan`] shows `b`, the
+    /// headroom and the expected precision without decrypting).
+    ///
+    /// Refused with [`Error::InvalidArgument`] when σ is below 30 bits or
+    /// the flood and the message do not fit below `Q_level / 2` (decrypt at
+    /// a higher level, use a larger preset or give a tighter noise bound),
+    /// and with [`Error::ParametersMismatch`] for a foreign ciphertext. The
+    /// noise is drawn from `rng` (use [`OsRng`]) and zeroized after use.
+    pub fn decrypt_flooded_with<R: RngCore + CryptoRng + ?Sized>(
+        &self,
+        ct: &Ciphertext,
+        flooding: &Flooding,
+        rng: &mut R,
+    ) -> Result<Plaintext> {
+        if !self.params.same_as(&ct.params) {
+            return Err(Error::ParametersMismatch);
         }
+        let plan = flooding.plan(&self.params, ct.level, ct.scale)?;
         let mut pt = self.decrypt(ct)?;
+        let params = &self.params;
         let n = params.n();
         let basis = params.basis(ct.level);
-        let noise = Zeroizing::new(ring::sample_flood(rng, n, bits));
-        let mut e = Zeroizing::new(ring::from_signed(&noise, &basis));
+        let noise = Zeroizing::new(ring::sample_flood(rng, n, plan.flood_bits));
+        let mut e = Zeroizing::new(ring::from_signed_wide(&noise, &basis));
         ring::ntt_all(&mut e, &basis, n);
         ring::add_assign(&mut pt.data, &e, &basis, n);
         Ok(pt)

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use unseen_ckks::{Complex64, Error, Evaluator, GaloisKeys, Parameters, Preset, SecretKey};
+use unseen_ckks::{
+    Complex64, Error, Evaluator, Flooding, GaloisKeys, Parameters, Preset, SecretKey,
+};
 
 fn rotl(v: &[Complex64], k: i64) -> Vec<Complex64> {
     let n = v.len() as i64;
@@ -370,10 +372,150 @@ fn mismatches_are_errors() {
     assert!(c.enc.encode_real(&[1.0], 7, scale).is_err());
 }
 
+/// Root mean square of `|got - expected|` over the slots.
+fn rms_error(expected: &[Complex64], got: &[Complex64]) -> f64 {
+    let s: f64 = expected
+        .iter()
+        .zip(got)
+        .map(|(a, b)| (a - b).norm_sqr())
+        .sum();
+    (s / expected.len() as f64).sqrt()
+}
+
+/// Expected rms error of a complex slot after flooding with `2^b`.
+fn predicted_rms(b: u32, n: usize, scale: f64) -> f64 {
+    (b as f64).exp2() * (n as f64 / 3.0).sqrt() / scale
+}
+
 #[test]
-fn noise_flooding() {
+fn noise_flooding_plans() {
+    // where the default flooding (sigma 40, noise below the scale) fits
+    for preset in Preset::ALL {
+        let params = Parameters::preset(preset).expect("p");
+        let s = params.default_scale();
+        for level in 0..=params.max_level() {
+            match Flooding::default().plan(&params, level, s) {
+                Ok(p) => println!(
+                    "{:<14} level {level}: log2 Q {:6.1}, flood 2^{}, headroom {:5.1} bits, precision {:6.1} bits, SD 2^{:.1}",
+                    params.name(),
+                    p.log_q,
+                    p.flood_bits,
+                    p.headroom_bits,
+                    p.precision_bits,
+                    p.distance_log2
+                ),
+                Err(e) => println!("{:<14} level {level}: {e}", params.name()),
+            }
+        }
+    }
+    let cnn = Parameters::preset(Preset::Cnn8192).expect("p");
+    let s = cnn.default_scale();
+    let fl = Flooding::default();
+    // reference preset: refused at levels 0 and 1, fits from level 2 on,
+    // where it hides the values too (sigma + 1.5 log2 N ~ 59 bits lost)
+    for level in [0, 1] {
+        match fl.plan(&cnn, level, s) {
+            Err(Error::InvalidArgument(m)) => {
+                assert!(
+                    m.contains("bits missing") && m.contains("higher level"),
+                    "{m}"
+                )
+            }
+            other => panic!("level {level}: {other:?}"),
+        }
+    }
+    let Err(Error::InvalidArgument(m)) = fl.plan(&cnn, 0, s) else {
+        unreachable!()
+    };
+    assert!(m.contains("49.0 bits missing"), "{m}");
+    for level in 2..=cnn.max_level() {
+        let p = fl.plan(&cnn, level, s).expect("fits");
+        assert_eq!(p.flood_bits, 40 + 13 + 26);
+        assert!(p.distance_log2 <= -40.0);
+        assert!(
+            (p.precision_bits + 58.7).abs() < 0.1,
+            "{}",
+            p.precision_bits
+        );
+    }
+    // n8192-precise: default from level 2; a fresh sk ciphertext at scale
+    // 2^80 (noise <= 21) keeps ~16 bits at levels 2 and 3
+    let pr = Parameters::preset(Preset::Precise8192).expect("p");
+    assert!(fl.plan(&pr, 1, pr.default_scale()).is_err());
+    assert!(fl.plan(&pr, 2, pr.default_scale()).is_ok());
+    let fresh = Flooding::new().noise_log2(21f64.log2());
+    for level in [2, 3] {
+        let p = fresh.plan(&pr, level, 80f64.exp2()).expect("fits");
+        assert_eq!(p.flood_bits, 58);
+        assert!(
+            (p.precision_bits - 16.3).abs() < 0.1,
+            "{}",
+            p.precision_bits
+        );
+    }
+    // at level 1 the flood fits but not the message (2^80 * 2^10)
+    assert!(fresh.plan(&pr, 1, 80f64.exp2()).is_err());
+    // sigma costs bit for bit
+    let p30 = fresh
+        .sigma_bits(30)
+        .plan(&pr, 3, 80f64.exp2())
+        .expect("fits");
+    assert_eq!(p30.flood_bits, 48);
+    assert!(p30.distance_log2 <= -30.0);
+}
+
+#[test]
+fn flooded_decryption_keeps_predicted_precision() {
     let params = Parameters::preset(Preset::Precise8192).expect("p");
+    let n = params.n();
     let mut r = rng(8);
+    let sk = SecretKey::generate(&params, &mut r);
+    let enc = unseen_ckks::Encoder::new(&params);
+    let ev = Evaluator::new(&params);
+    let x = random_complex(&mut r, params.slots(), 1.0);
+    let scale = 80f64.exp2();
+    let ct = sk
+        .encrypt(
+            &enc.encode(&x, params.max_level(), scale).expect("e"),
+            &mut r,
+        )
+        .expect("enc");
+    // a fresh secret-key encryption: |e| <= 21 (centered binomial, eta = 21)
+    let fl = unseen_ckks::Flooding::new().noise_log2(21f64.log2());
+    for ct in [ct.clone(), ev.drop_to_level(&ct, 2).expect("drop")] {
+        let plan = fl.plan(&params, ct.level(), ct.scale()).expect("plan");
+        let plain = enc.decode(&sk.decrypt(&ct).expect("d")).expect("d");
+        let flooded = enc
+            .decode(&sk.decrypt_flooded_with(&ct, &fl, &mut r).expect("d"))
+            .expect("d");
+        let (m0, _) = report("decrypt (scale 2^80)", &x, &plain);
+        let (m1, w1) = report(
+            &format!("flooded 2^{} level {}", plan.flood_bits, ct.level()),
+            &x,
+            &flooded,
+        );
+        let rms = rms_error(&x, &flooded);
+        let want = predicted_rms(plan.flood_bits, n, scale);
+        println!(
+            "  rms error 2^{:.2}, predicted 2^{:.2} (plan precision {:.2} bits)",
+            rms.log2(),
+            want.log2(),
+            plan.precision_bits
+        );
+        assert!(m0 > 45.0, "{m0}");
+        assert!((rms / want - 1.0).abs() < 0.05, "rms {rms} vs {want}");
+        assert!((-rms.log2() - plan.precision_bits).abs() < 0.1);
+        // ~16.3 bits expected; the worst slot of 4096 is ~3 bits worse
+        assert!(m1 > 15.5 && m1 < 17.5 && w1 > 12.0, "{m1} {w1}");
+    }
+}
+
+#[test]
+fn default_flooding_has_the_claimed_width() {
+    // default: noise below the scale, so 2^(40 + 13 + 40) = 2^93 at scale
+    // 2^40; the decoded error must match that width (beyond 64 bits).
+    let params = Parameters::preset(Preset::Precise8192).expect("p");
+    let mut r = rng(10);
     let sk = SecretKey::generate(&params, &mut r);
     let enc = unseen_ckks::Encoder::new(&params);
     let x = random_complex(&mut r, params.slots(), 1.0);
@@ -384,22 +526,142 @@ fn noise_flooding() {
             &mut r,
         )
         .expect("enc");
-    let plain = enc.decode(&sk.decrypt(&ct).expect("d")).expect("d");
+    let plan = Flooding::default()
+        .plan(&params, ct.level(), ct.scale())
+        .expect("plan");
+    assert_eq!(plan.flood_bits, 93);
     let flooded = enc
-        .decode(&sk.decrypt_flooded(&ct, 20, &mut r).expect("d"))
+        .decode(&sk.decrypt_flooded(&ct, &mut unseen_ckks::OsRng).expect("d"))
         .expect("d");
-    let (m0, _) = report("decrypt (scale 2^40)", &x, &plain);
-    let (m1, _) = report("decrypt flooded 2^20", &x, &flooded);
-    // flooding of 2^20 at scale 2^40 costs about 20 - 12 = 8 bits from ~30
-    assert!(m0 > 28.0);
-    assert!(m1 < m0 - 5.0 && m1 > 12.0, "{m1}");
+    let rms = rms_error(&x, &flooded);
+    let want = predicted_rms(93, params.n(), params.default_scale());
+    println!(
+        "default flood: rms error 2^{:.2}, predicted 2^{:.2}",
+        rms.log2(),
+        want.log2()
+    );
+    assert!((rms / want - 1.0).abs() < 0.05, "rms {rms} vs {want}");
+}
+
+#[test]
+fn flood_sampler_is_uniform_and_wide() {
+    let n = 200_000;
+    let mut r = rng(11);
+    for bits in [1u32, 20, 60, 64, 65, 100, 126] {
+        let f = unseen_ckks::ring::sample_flood(&mut r, n, bits);
+        assert_eq!(f.len(), n);
+        let big = 1i128 << bits;
+        assert!(f.iter().all(|&v| (-big..=big).contains(&v)));
+        let b = (bits as f64).exp2();
+        let u: Vec<f64> = f.iter().map(|&v| v as f64 / b).collect();
+        let mean = u.iter().sum::<f64>() / n as f64;
+        let var = u.iter().map(|v| v * v).sum::<f64>() / n as f64;
+        let max = u.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        println!("2^{bits}: mean {mean:+.5}, var {var:.5} (1/3), max |v| {max:.6}");
+        // uniform on [-1, 1]: mean 0 (std 0.0013), E[v^2] = 1/3 (+ 2^-bits for
+        // the discrete range; std 0.0007), max within 1e-3 of 1
+        let var_exact = if bits == 1 {
+            1.0 / 3.0 + 1.0 / 6.0
+        } else {
+            1.0 / 3.0
+        };
+        assert!(mean.abs() < 0.006, "{mean}");
+        assert!((var - var_exact).abs() < 0.004, "{var}");
+        assert!(max > 0.999 && max <= 1.0, "{max}");
+        // 16 equal bins over [-2^b, 2^b]: each within 5% of n/16; low bits
+        if bits >= 8 {
+            let mut hist = [0usize; 16];
+            for &v in &u {
+                hist[(((v + 1.0) * 8.0) as usize).min(15)] += 1;
+            }
+            for c in hist {
+                assert!(
+                    (c as f64 / (n as f64 / 16.0) - 1.0).abs() < 0.05,
+                    "{hist:?}"
+                );
+            }
+            // low bits of wide draws are uniform too
+            let odd = f.iter().filter(|&&v| v & 1 == 1).count() as f64 / n as f64;
+            assert!((odd - 0.5).abs() < 0.01, "{odd}");
+        }
+    }
+    // [-2, 2]: five values, each with probability 1/5
+    let f = unseen_ckks::ring::sample_flood(&mut r, n, 1);
+    for v in -2i128..=2 {
+        let c = f.iter().filter(|&&x| x == v).count() as f64 / n as f64;
+        assert!((c - 0.2).abs() < 0.006, "{v}: {c}");
+    }
+    // the OS CSPRNG works as the source
+    let f = unseen_ckks::ring::sample_flood(&mut unseen_ckks::OsRng, 1000, 100);
+    assert!(f.iter().any(|&v| v.unsigned_abs() > 1u128 << 95));
+}
+
+#[test]
+fn flooding_refusals() {
+    let c = ctx();
+    let mut r = rng(12);
+    let x = random_complex(&mut r, c.params.slots(), 1.0);
+    let pt = c
+        .enc
+        .encode(&x, c.params.max_level(), c.params.default_scale())
+        .expect("e");
+    let ct = c.sk.encrypt(&pt, &mut r).expect("enc");
+    let bad = |res: unseen_ckks::Result<unseen_ckks::Plaintext>| match res {
+        Err(Error::InvalidArgument(m)) => m,
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    };
+    // sigma below the minimum of 30 bits
+    let m = bad(c
+        .sk
+        .decrypt_flooded_with(&ct, &Flooding::new().sigma_bits(29), &mut r));
+    assert!(m.contains("minimum of 30"), "{m}");
+    assert!(c
+        .sk
+        .decrypt_flooded_with(&ct, &Flooding::new().sigma_bits(30), &mut r)
+        .is_ok());
+    // the reference preset at level 0: 2^79 does not fit in 31 bits
+    let low = c.ev.drop_to_level(&ct, 0).expect("drop");
+    let m = bad(c.sk.decrypt_flooded(&low, &mut r));
+    println!("{m}");
+    assert!(m.contains("bits missing") && m.contains("level 0"), "{m}");
+    // a noise bound that needs more than the top level's modulus
+    let m = bad(c
+        .sk
+        .decrypt_flooded_with(&ct, &Flooding::new().noise_log2(100.0), &mut r));
+    assert!(m.contains("above the supported 2^126"), "{m}");
+    // 2^113 fits at the top level (187 bits) but not at level 3 (109 bits)
+    let wide = Flooding::new().noise_log2(60.0);
+    assert_eq!(
+        wide.plan(&c.params, 6, ct.scale())
+            .expect("fits")
+            .flood_bits,
+        113
+    );
+    let l3 = c.ev.drop_to_level(&ct, 3).expect("drop");
+    let m = bad(c.sk.decrypt_flooded_with(&l3, &wide, &mut r));
+    assert!(m.contains("5.0 bits missing"), "{m}");
+    // a message bound that does not fit
+    let m = bad(c
+        .sk
+        .decrypt_flooded_with(&ct, &Flooding::new().message_log2(170.0), &mut r));
+    assert!(m.contains("bits missing"), "{m}");
+    // non-finite bounds
+    bad(c
+        .sk
+        .decrypt_flooded_with(&ct, &Flooding::new().noise_log2(f64::NAN), &mut r));
+    bad(c
+        .sk
+        .decrypt_flooded_with(&ct, &Flooding::new().precision_bits(f64::INFINITY), &mut r));
+    // a key of another parameter set
+    let other = Parameters::preset(Preset::Precise8192).expect("p");
+    let sk2 = SecretKey::generate(&other, &mut r);
     assert!(matches!(
-        sk.decrypt_flooded(&ct, 0, &mut r),
-        Err(Error::InvalidArgument(_))
+        sk2.decrypt_flooded(&ct, &mut r),
+        Err(Error::ParametersMismatch)
     ));
     assert!(matches!(
-        sk.decrypt_flooded(&ct, 61, &mut r),
-        Err(Error::InvalidArgument(_))
+        sk2.decrypt_flooded_with(&ct, &Flooding::new().sigma_bits(1), &mut r),
+        Err(Error::ParametersMismatch)
     ));
 }
 

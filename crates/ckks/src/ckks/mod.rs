@@ -2,4 +2,5 @@
 
 pub mod encoder;
 pub mod evaluator;
+pub mod flooding;
 pub mod params;
