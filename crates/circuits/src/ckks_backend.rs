@@ -66,11 +66,9 @@ impl CkksBackend {
                         "rotation by {step} (the circuit needs it at level {level})"
                     )))
                 }
-                Some(l) if l < level => {
-                    return Err(Error::LevelTooLow(format!(
-                        "the key for rotation by {step} reaches level {l}, the circuit needs {level}"
-                    )))
-                }
+                Some(l) if l < level => return Err(Error::LevelTooLow(format!(
+                    "the key for rotation by {step} reaches level {l}, the circuit needs {level}"
+                ))),
                 Some(_) => {}
             }
         }
@@ -91,9 +89,9 @@ impl CkksBackend {
     }
 
     fn keys(&self) -> Result<&EvaluationKeys, Error> {
-        self.keys
-            .as_deref()
-            .ok_or_else(|| Error::MissingGaloisKey("no evaluation keys given to the backend".into()))
+        self.keys.as_deref().ok_or_else(|| {
+            Error::MissingGaloisKey("no evaluation keys given to the backend".into())
+        })
     }
 
     fn planned(v: &[f64], depth: usize, what: &str) -> Result<f64, Error> {
@@ -115,13 +113,15 @@ impl Backend for CkksBackend {
 
     fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
         let scale = Self::planned(&self.shared.plan.multiplier_scales, depth, "multiplier")?;
-        self.shared.encoder
+        self.shared
+            .encoder
             .encode_real(values, self.shared.plan.level(depth), scale)
     }
 
     fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
         let scale = Self::planned(&self.shared.plan.scales, depth, "value")?;
-        self.shared.encoder
+        self.shared
+            .encoder
             .encode_real(values, self.shared.plan.level(depth), scale)
     }
 
@@ -153,9 +153,7 @@ impl Backend for CkksBackend {
     }
 
     fn square(&self, x: &Ciphertext) -> Result<Ciphertext, Error> {
-        let sq = self.shared
-            .evaluator
-            .square_relin(x, &self.keys()?.relin)?;
+        let sq = self.shared.evaluator.square_relin(x, &self.keys()?.relin)?;
         self.shared.evaluator.rescale(&sq)
     }
 

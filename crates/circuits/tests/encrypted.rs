@@ -67,7 +67,9 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
     assert!(keyless.with_keys(Arc::new(full)).is_ok());
     // a keyless backend prepares the plaintexts; any keyed one runs them
     let prepared = Prepared::new(&keyless, &program).expect("prepare");
-    let backend = keyless.with_keys(Arc::new(keys)).expect("keys cover the plan");
+    let backend = keyless
+        .with_keys(Arc::new(keys))
+        .expect("keys cover the plan");
     let encoder = Encoder::new(&params);
     let mut worst = 0.0f64;
     for seed in 0..2u64 {

@@ -21,6 +21,31 @@ pub enum BenchCommand {
     /// CKKS at N = 8192 with 7 data primes (the reference preset): encryption, decryption,
     /// multiplications, rescale, rotations.
     Ckks(CkksBenchArgs),
+    /// Encrypted CNN inference of a model folder: single-image latency, client costs, key and
+    /// message sizes, and batch throughput (client and server in one process, timed apart).
+    Cnn(CnnBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CnnBenchArgs {
+    /// Model folder (model.json + model.safetensors).
+    #[arg(long)]
+    model: std::path::PathBuf,
+    /// Test images timed in single-image mode (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    images: usize,
+    /// Images in the batch-mode run (one ciphertext holds 4096; 0 skips batch mode).
+    #[arg(long, default_value_t = 4096)]
+    batch_images: usize,
+    /// Threads (1 for the single-threaded reference figures).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    /// One JSON object per line (the default output is the same object, indented).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -117,7 +142,69 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Paillier(a) => paillier(a),
         BenchCommand::Ckks(a) => ckks(a),
+        BenchCommand::Cnn(a) => cnn(a),
     }
+}
+
+fn cnn(a: CnnBenchArgs) -> Result<()> {
+    use unseen_ml::digits::{Images, Split};
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads.max(1))
+        .build()?;
+    let (net, card) = unseen_ml::cnn::files::load_model(&a.model)?;
+    let root = crate::cnn_cmd::data_root(a.data.clone())?;
+    let test = Images::load(&root, card.dataset, Split::Test)?;
+    let mut single = test.clone();
+    single.truncate(a.images.max(1));
+    let s = pool.install(|| crate::encrypted::eval_encrypted(&a.model, &net, &card, &single))?;
+    let mut out = json!({
+        "model": a.model.display().to_string(),
+        "threads": a.threads.max(1),
+        "preset": s["preset"],
+        "images": s["images"],
+        "server_single_image_ms": s["server_single_image_ms"],
+        "client_encrypt_ms": s["client_encrypt_ms"],
+        "client_decrypt_ms": s["client_decrypt_ms"],
+        "client_keygen_ms": s["client_keygen_ms"],
+        "eval_keys_bytes": s["eval_keys_bytes"],
+        "rotation_keys": s["rotation_keys"],
+        "upload_bytes": s["upload_bytes"],
+        "download_bytes": s["download_bytes"],
+        "single_agreement": s["agreement"],
+        "single_max_logit_error": s["max_logit_error"],
+    });
+    if a.batch_images > 0 {
+        let mut batch = test;
+        batch.truncate(a.batch_images);
+        let b =
+            pool.install(|| crate::encrypted::eval_encrypted_batch(&a.model, &net, &card, &batch))?;
+        if let Some(o) = out.as_object_mut() {
+            o.insert("batch_images".into(), b["images"].clone());
+            o.insert("batch_slots".into(), b["batch_images"].clone());
+            for k in [
+                "batch_server_ms_per_image",
+                "client_encrypt_ms_per_image",
+                "client_decrypt_ms_per_image",
+                "upload_bytes_per_image",
+                "download_bytes_per_image",
+            ] {
+                let name = if k.starts_with("batch_") {
+                    k.to_string()
+                } else {
+                    format!("batch_{k}")
+                };
+                o.insert(name, b[k].clone());
+            }
+            o.insert("batch_eval_keys_bytes".into(), b["eval_keys_bytes"].clone());
+            o.insert("batch_agreement".into(), b["agreement"].clone());
+        }
+    }
+    if a.json {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
 }
 
 fn ckks(a: CkksBenchArgs) -> Result<()> {

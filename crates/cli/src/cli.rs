@@ -289,9 +289,8 @@ fn serve(a: ServeArgs) -> Result<()> {
     for p in &a.model {
         if p.is_dir() {
             let name = crate::image_cmd::folder_name(p);
-            cnn_models.push(
-                unseen_server::cnn::CnnModel::load(p, &name).map_err(anyhow::Error::msg)?,
-            );
+            cnn_models
+                .push(unseen_server::cnn::CnnModel::load(p, &name).map_err(anyhow::Error::msg)?);
         } else {
             models.push(LinearModel::load(p)?);
         }

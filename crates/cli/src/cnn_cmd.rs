@@ -244,14 +244,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         test_set.truncate(n);
     }
     if a.encrypted {
-        return match a.mode {
+        let report = match a.mode {
             crate::encrypted::Mode::Single => {
-                crate::encrypted::eval_encrypted(&a.model, &net, &card, &test_set)
+                crate::encrypted::eval_encrypted(&a.model, &net, &card, &test_set)?
             }
             crate::encrypted::Mode::Batch => {
-                crate::encrypted::eval_encrypted_batch(&a.model, &net, &card, &test_set)
+                crate::encrypted::eval_encrypted_batch(&a.model, &net, &card, &test_set)?
             }
         };
+        println!("{report}");
+        return Ok(());
     }
     let started = Instant::now();
     let x = normalize_with(&test_set, card.normalization);

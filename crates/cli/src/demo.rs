@@ -1,4 +1,5 @@
-//! `unseen demo`: the salary model trained, served and queried on ciphertexts, on this machine.
+//! `unseen demo`: on this machine, the salary model trained, served and queried on Paillier
+//! ciphertexts, then a handwritten digit classified by the shipped CNN on a CKKS ciphertext.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,16 @@ pub struct DemoArgs {
     /// Paillier modulus size in bits.
     #[arg(long, default_value_t = DEFAULT_KEY_BITS)]
     bits: u32,
+    /// CNN model folder for the encrypted digit (default: the shipped models/ciphernet-mnist).
+    #[arg(long)]
+    cnn_model: Option<PathBuf>,
+    /// Index of the MNIST test image to classify.
+    #[arg(long, default_value_t = 0)]
+    digit_index: usize,
+    /// Folder for the demo's outputs: the digit PNG, the client's key folder, the server's key
+    /// store.
+    #[arg(long, default_value = "unseen-demo")]
+    out: PathBuf,
 }
 
 /// Finds a vendored data file from the working directory or the source tree.
@@ -48,8 +59,8 @@ fn ms(d: std::time::Duration) -> String {
 
 /// Runs the demo.
 pub fn run(a: DemoArgs) -> Result<()> {
-    let csv = match a.csv {
-        Some(p) => p,
+    let csv = match &a.csv {
+        Some(p) => p.clone(),
         None => data_file("employee/employee_data.csv")?,
     };
     println!("== unseen demo: private salary prediction with Paillier ==");
@@ -104,7 +115,21 @@ pub fn run(a: DemoArgs) -> Result<()> {
         ms(t.elapsed())
     );
 
-    let state = AppState::new(vec![model], Limits::default()).map_err(anyhow::Error::msg)?;
+    let cnn_dir = match &a.cnn_model {
+        Some(p) => p.clone(),
+        None => data_file("../models/ciphernet-mnist")?,
+    };
+    let cnn_name = crate::image_cmd::folder_name(&cnn_dir);
+    let cnn =
+        unseen_server::cnn::CnnModel::load(&cnn_dir, &cnn_name).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let store = unseen_server::keystore::KeyStore::open(
+        &a.out.join("server-data"),
+        vec![cnn.params().clone()],
+        Default::default(),
+    )?;
+    let state = AppState::with_cnn(vec![model], vec![cnn], Some(store), Limits::default())
+        .map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (http_addr, legacy_addr, stop) = rt.block_on(start_server(state))?;
 
@@ -119,7 +144,6 @@ pub fn run(a: DemoArgs) -> Result<()> {
         let p = predict(server, "salary", &sk, &features)?;
         results.push((server.to_string(), p));
     }
-    let _ = stop.send(());
     println!("employee    {}", a.features);
     println!("plaintext   {expected:.6}");
     for (name, p) in &results {
@@ -138,6 +162,80 @@ pub fn run(a: DemoArgs) -> Result<()> {
         }
     }
     println!("the server saw only ciphertexts; its reply was re-randomised before it left.");
+    let digit = encrypted_digit(&a, &cnn_dir, &cnn_name, &format!("http://{http_addr}"));
+    let _ = stop.send(());
+    digit
+}
+
+/// The shipped MNIST model classifies one test digit on a CKKS ciphertext through the server.
+fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Result<()> {
+    use unseen_client::cnn::CnnClient;
+    println!();
+    println!("== unseen demo: encrypted digit with CKKS ({name}) ==");
+    let keys = a.out.join("client-keys");
+    let made = CnnClient::keygen(model_dir, name, &keys)?;
+    println!(
+        "keys        CKKS n8192-cnn (128-bit): secret key in {}, {} B of evaluation keys ({} rotations) in {}",
+        keys.display(),
+        made.eval_keys_bytes,
+        made.rotation_keys,
+        ms(made.elapsed)
+    );
+    let client = CnnClient::load(&keys)?;
+    let (pixels, label, what) =
+        crate::image_cmd::load_image(&client, None, Some(a.digit_index), None)?;
+    let (first, _) = crate::image_cmd::remote(base, &keys, &client, &pixels)?;
+    if let Some(bytes) = first.registered_keys {
+        println!("register    {bytes} B of evaluation keys sent once, stored under their SHA-256");
+    }
+    // The first request also loaded the keys; the second shows the steady state.
+    let (r, _) = crate::image_cmd::remote(base, &keys, &client, &pixels)?;
+    let (net, card) = unseen_ml::cnn::files::load_model(model_dir)?;
+    let norm = card.normalization;
+    let x: Vec<f32> = pixels
+        .iter()
+        .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
+        .collect();
+    let plain = unseen_ml::cnn::network::argmax(&net.logits(&x, 1));
+    let class = r.result.class;
+    println!("image       {what} (true class {})", label.unwrap_or(plain));
+    println!(
+        "encrypted   class {class} with probability {:.4}: encrypt {}, server {} (round trip {}), decrypt {}, sent {} B, received {} B",
+        r.result.probabilities[class],
+        ms(r.encrypt),
+        r.server_ms.map(|m| format!("{m:.2} ms")).unwrap_or_else(|| "n/a".into()),
+        ms(r.round_trip),
+        ms(r.decrypt),
+        r.upload_bytes,
+        r.download_bytes
+    );
+    println!("plaintext   class {plain} (the same model without encryption)");
+    let png = a.out.join("digit.png");
+    unseen_ml::plots::image_card(
+        &png,
+        &pixels,
+        client.spec.image[0],
+        client.spec.image[1],
+        &format!("{what}, classified on a CKKS ciphertext"),
+        &[
+            format!(
+                "encrypted: {class} (p = {:.3}), server {}",
+                r.result.probabilities[class],
+                r.server_ms
+                    .map(|m| format!("{m:.1} ms"))
+                    .unwrap_or_default()
+            ),
+            format!("plaintext: {plain}"),
+            format!(
+                "true label: {}",
+                label.map(|l| l.to_string()).unwrap_or_default()
+            ),
+        ],
+    )?;
+    println!("picture     {}", png.display());
+    if class != plain {
+        bail!("the encrypted class {class} differs from the plaintext class {plain}");
+    }
     Ok(())
 }
 

@@ -85,13 +85,13 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Encrypted evaluation of `images`; prints one JSON line.
+/// Encrypted evaluation of `images`, one ciphertext per image; the report as JSON.
 pub fn eval_encrypted(
     model: &Path,
     net: &Network,
     card: &ModelCard,
     images: &Images,
-) -> Result<()> {
+) -> Result<serde_json::Value> {
     let params = Parameters::preset(Preset::Cnn8192)?;
     let program =
         compile_single(net, params.slots()).context("compiling the network to a CKKS circuit")?;
@@ -160,17 +160,17 @@ pub fn eval_encrypted(
             "rotation_keys": rotation_keys,
             "rotations_per_image": program.rotation_count(),
     });
-    println!("{}", merged(report, tally.json()));
-    Ok(())
+    Ok(merged(report, tally.json()))
 }
 
-/// Batch-mode encrypted evaluation of `images` (as many per batch as there are slots).
+/// Batch-mode encrypted evaluation of `images` (as many per batch as there are slots); the
+/// report as JSON.
 pub fn eval_encrypted_batch(
     model: &Path,
     net: &Network,
     card: &ModelCard,
     images: &Images,
-) -> Result<()> {
+) -> Result<serde_json::Value> {
     let params = Parameters::preset(Preset::Cnn8192)?;
     let program =
         unseen_circuits::compile_batch(net).context("compiling the network to a batch circuit")?;
@@ -237,6 +237,5 @@ pub fn eval_encrypted_batch(
             "upload_bytes_per_image": upload as f64 / n,
             "download_bytes_per_image": download as f64 / n,
     });
-    println!("{}", merged(report, tally.json()));
-    Ok(())
+    Ok(merged(report, tally.json()))
 }

@@ -36,7 +36,11 @@ pub struct PredictImageArgs {
     #[arg(long)]
     keys: PathBuf,
     /// A PNG image (any size; converted to gray and resized; white on black like MNIST).
-    #[arg(long, conflicts_with = "mnist_index", required_unless_present = "mnist_index")]
+    #[arg(
+        long,
+        conflicts_with = "mnist_index",
+        required_unless_present = "mnist_index"
+    )]
     image: Option<PathBuf>,
     /// Index of an image of the test set of the model's dataset (MNIST or Fashion-MNIST).
     #[arg(long)]
@@ -110,7 +114,11 @@ pub fn load_image(
                 );
             }
             if test.rows != rows || test.cols != cols {
-                bail!("the model takes {rows}x{cols} images, the test set has {}x{}", test.rows, test.cols);
+                bail!(
+                    "the model takes {rows}x{cols} images, the test set has {}x{}",
+                    test.rows,
+                    test.cols
+                );
             }
             Ok((
                 test.image(i).to_vec(),

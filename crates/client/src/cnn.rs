@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use unseen_ckks::{Ciphertext, Encoder, Parameters, SecretKey};
 use unseen_circuits::{compile_single, CkksPlan};
+use unseen_ckks::{Ciphertext, Encoder, Parameters, SecretKey};
 use unseen_ml::cnn::files::{load_model, Normalization};
 
 use crate::Error;
@@ -116,7 +116,11 @@ impl CnnClient {
         let id = key_id(&bundle);
         let (rows, cols) = match card.architecture.input {
             unseen_ml::cnn::arch::Shape::Image(_, h, w) => (h, w),
-            other => return Err(Error::Input(format!("model input {other:?} is not an image"))),
+            other => {
+                return Err(Error::Input(format!(
+                    "model input {other:?} is not an image"
+                )))
+            }
         };
         let spec = ClientSpec {
             format: CLIENT_FORMAT.into(),
@@ -160,7 +164,10 @@ impl CnnClient {
         let spec: ClientSpec = serde_json::from_slice(&text)
             .map_err(|e| key_err(&spec_path, format!("not a client description: {e}")))?;
         if spec.format != CLIENT_FORMAT {
-            return Err(key_err(&spec_path, format!("format is not {CLIENT_FORMAT}")));
+            return Err(key_err(
+                &spec_path,
+                format!("format is not {CLIENT_FORMAT}"),
+            ));
         }
         let preset = unseen_ckks::Preset::from_name(&spec.preset)
             .ok_or_else(|| key_err(&spec_path, format!("unknown preset '{}'", spec.preset)))?;

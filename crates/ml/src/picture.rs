@@ -120,7 +120,9 @@ mod tests {
         write_png(&p, &px, 28, 28).expect("write");
         assert_eq!(read_png(&p, 28, 28).expect("read"), px);
         // 56x56 made of 2x2 blocks averages back to the 28x28 original
-        let big: Vec<u8> = (0..56 * 56).map(|i| px[(i / 56 / 2) * 28 + (i % 56) / 2]).collect();
+        let big: Vec<u8> = (0..56 * 56)
+            .map(|i| px[(i / 56 / 2) * 28 + (i % 56) / 2])
+            .collect();
         write_png(&dir.join("b.png"), &big, 56, 56).expect("write");
         assert_eq!(read_png(&dir.join("b.png"), 28, 28).expect("read"), px);
         // not a PNG, truncated PNG

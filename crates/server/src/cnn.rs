@@ -26,7 +26,9 @@ pub struct CnnModel {
 
 impl std::fmt::Debug for CnnModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CnnModel").field("name", &self.name).finish()
+        f.debug_struct("CnnModel")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -35,8 +37,8 @@ impl CnnModel {
     pub fn load(dir: &Path, name: &str) -> Result<Self, String> {
         let (net, card) = load_model(dir).map_err(|e| e.to_string())?;
         let params = Parameters::preset(Preset::Cnn8192).map_err(|e| e.to_string())?;
-        let program = compile_single(&net, params.slots())
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let program =
+            compile_single(&net, params.slots()).map_err(|e| format!("{}: {e}", dir.display()))?;
         let backend =
             CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
         let prepared =

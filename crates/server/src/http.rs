@@ -187,11 +187,10 @@ async fn register_keys(
     }
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
-    let (id, bytes, keys) = tokio::task::spawn_blocking(move || {
-        key_store(&st).and_then(|store| store.commit(upload))
-    })
-    .await
-    .map_err(|_| task_error())??;
+    let (id, bytes, keys) =
+        tokio::task::spawn_blocking(move || key_store(&st).and_then(|store| store.commit(upload)))
+            .await
+            .map_err(|_| task_error())??;
     tracing::info!(key_id = %id, bytes, "evaluation keys registered");
     Ok((
         StatusCode::CREATED,
@@ -277,16 +276,13 @@ async fn predict_handler(
     let m = model(&state, &name)?;
     let limit = state.limits.max_body;
     let read = tokio::time::timeout(state.limits.idle_timeout, axum::body::to_bytes(body, limit));
-    let bytes = read
-        .await
-        .map_err(|_| timeout_error())?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("request body larger than {limit} bytes (or unreadable)"),
-            )
-        })?;
+    let bytes = read.await.map_err(|_| timeout_error())?.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body larger than {limit} bytes (or unreadable)"),
+        )
+    })?;
     let request = PredictRequest::parse(&bytes)?;
     let result = predict_async(state.clone(), m.clone(), request).await?;
     tracing::debug!(model = %m.name, "prediction served");

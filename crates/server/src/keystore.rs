@@ -56,7 +56,10 @@ impl std::fmt::Debug for KeyStore {
 
 /// Whether `id` looks like a key id (64 lowercase hex digits).
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -169,7 +172,10 @@ impl KeyStore {
 
     /// Validates a received bundle and stores it under its id (blocking: parses the keys).
     /// Returns the id, the size and the keys.
-    pub fn commit(&self, mut upload: Upload) -> Result<(String, u64, Arc<EvaluationKeys>), ApiError> {
+    pub fn commit(
+        &self,
+        mut upload: Upload,
+    ) -> Result<(String, u64, Arc<EvaluationKeys>), ApiError> {
         upload.file.sync_all().map_err(internal)?;
         let id: String = std::mem::take(&mut upload.hash)
             .finalize()
