@@ -66,9 +66,11 @@ impl CkksBackend {
                         "rotation by {step} (the circuit needs it at level {level})"
                     )))
                 }
-                Some(l) if l < level => return Err(Error::LevelTooLow(format!(
+                Some(l) if l < level => {
+                    return Err(Error::LevelTooLow(format!(
                     "the key for rotation by {step} reaches level {l}, the circuit needs {level}"
-                ))),
+                )))
+                }
                 Some(_) => {}
             }
         }

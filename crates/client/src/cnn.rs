@@ -335,13 +335,11 @@ pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
         .ok_or_else(|| conn("reply has no key_id".into()))
 }
 
+/// The encrypted logits and the server time it reported.
+type Reply = (Vec<u8>, Option<f64>);
+
 /// Sends one encrypted image; `Ok(None)` when the server does not know the key id.
-fn infer(
-    base: &str,
-    model: &str,
-    key_id: &str,
-    request: &[u8],
-) -> Result<Option<(Vec<u8>, Option<f64>)>, Error> {
+fn infer(base: &str, model: &str, key_id: &str, request: &[u8]) -> Result<Option<Reply>, Error> {
     let conn = |message: String| Error::Connection {
         server: base.into(),
         message,

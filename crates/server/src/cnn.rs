@@ -128,3 +128,62 @@ impl CnnModel {
         Ok(out.to_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+    use unseen_circuits::CkksPlan;
+    use unseen_ckks::{Encoder, SecretKey};
+
+    #[test]
+    fn ciphertexts_of_the_wrong_shape_or_parameters_are_refused() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/ciphernet-mnist");
+        let model = CnnModel::load(&dir, "m").expect("model");
+        let params = model.params().clone();
+        let sk = SecretKey::generate(&params, &mut OsRng);
+        let plan = CkksPlan::new(&params, &model.program).expect("plan");
+        let keys = Arc::new(plan.make_keys(&sk, &mut OsRng));
+        let enc = Encoder::new(&params);
+        let image = vec![0.5; params.slots()];
+        let encrypt = |level: usize, scale: f64| {
+            let pt = enc.encode_real(&image, level, scale).expect("encode");
+            sk.encrypt(&pt, &mut OsRng).expect("encrypt").to_bytes()
+        };
+        let scale = plan.input_scale();
+        assert!(model
+            .infer(keys.clone(), &encrypt(plan.start_level, scale))
+            .is_ok());
+        for (level, s) in [
+            (plan.start_level + 1, scale),
+            (plan.start_level, scale * 2.0),
+        ] {
+            let err = model
+                .infer(keys.clone(), &encrypt(level, s))
+                .expect_err("wrong shape");
+            assert_eq!(
+                (err.status, err.code),
+                (StatusCode::BAD_REQUEST, "wrong_shape")
+            );
+        }
+        let other = Parameters::preset(Preset::Small4096).expect("preset");
+        let osk = SecretKey::generate(&other, &mut OsRng);
+        let opt = Encoder::new(&other)
+            .encode_real(&[1.0], other.max_level(), other.default_scale())
+            .expect("encode");
+        let ct = osk.encrypt(&opt, &mut OsRng).expect("encrypt").to_bytes();
+        let err = model
+            .infer(keys.clone(), &ct)
+            .expect_err("other parameters");
+        assert_eq!(err.code, "wrong_parameters");
+        // keys that do not cover the circuit
+        let partial = Arc::new(unseen_circuits::EvaluationKeys {
+            relin: keys.relin.clone(),
+            galois: keys.galois.subset(&[1], false).expect("subset"),
+        });
+        let err = model
+            .infer(partial, &encrypt(plan.start_level, scale))
+            .expect_err("keys");
+        assert_eq!(err.code, "keys_mismatch");
+    }
+}

@@ -274,3 +274,68 @@ impl KeyStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+    use unseen_ckks::{GaloisKeys, Preset, RelinKey, SecretKey};
+
+    fn bundle(params: &Arc<Parameters>) -> Vec<u8> {
+        let sk = SecretKey::generate(params, &mut OsRng);
+        EvaluationKeys {
+            relin: RelinKey::generate(&sk, &mut OsRng),
+            galois: GaloisKeys::generate(&sk, &[1], false, &mut OsRng),
+        }
+        .to_bytes()
+    }
+
+    fn put(store: &KeyStore, bytes: &[u8]) -> Result<String, ApiError> {
+        let mut up = store.begin()?;
+        for chunk in bytes.chunks(1000) {
+            up.push(chunk)?;
+        }
+        store.commit(up).map(|(id, _, _)| id)
+    }
+
+    #[test]
+    fn content_addressed_bounded_and_persistent() {
+        let dir = std::env::temp_dir().join(format!("unseen-keystore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let params = Parameters::preset(Preset::Small4096).expect("preset");
+        let (a, b) = (bundle(&params), bundle(&params));
+        let limits = StoreLimits {
+            max_key_bytes: a.len() as u64 + 10,
+            max_total_bytes: a.len() as u64 * 3 / 2,
+            loaded: 1,
+        };
+        let store = KeyStore::open(&dir, vec![params.clone()], limits).expect("open");
+        let ida = put(&store, &a).expect("a");
+        assert_eq!(ida, unseen_hex_sha256(&a));
+        assert!(store.get(&ida).is_ok());
+        // the total cap evicts the least recently used bundle
+        let idb = put(&store, &b).expect("b");
+        assert_eq!(store.get(&ida).expect_err("evicted").code, "unknown_key");
+        assert!(store.get(&idb).is_ok());
+        // too large, or not keys: refused, nothing left behind
+        let mut big = b.clone();
+        big.extend_from_slice(&[0u8; 64]);
+        assert_eq!(put(&store, &big).expect_err("too big").code, "too_large");
+        assert_eq!(put(&store, &b[..100]).expect_err("bad").code, "bad_keys");
+        let files: Vec<_> = std::fs::read_dir(dir.join("keys")).expect("dir").collect();
+        assert_eq!(files.len(), 1);
+        // a new store on the same folder finds the keys (from disk, not memory)
+        drop(store);
+        let store = KeyStore::open(&dir, vec![params], limits).expect("reopen");
+        assert!(store.get(&idb).is_ok());
+        assert_eq!(store.get("xyz").expect_err("bad id").code, "bad_key_id");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn unseen_hex_sha256(b: &[u8]) -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    }
+}

@@ -4,6 +4,7 @@
 //! `UNSEEN_PYTHON`, or `target/phe-venv/bin/python` as made by `scripts/test.sh`. Without one
 //! they fail with a message saying how to get it.
 
+mod cnn_service;
 mod harness;
 mod interop_phe;
 mod interop_torch;
@@ -188,9 +189,14 @@ fn predict_over_http_and_legacy_tcp_matches_plaintext() {
 #[test]
 fn demo_runs_end_to_end() {
     let u = Unseen::new();
-    let out = u.ok_in(&harness::repo_root(), &["demo"]);
+    let out_dir = u.path("demo-out").display().to_string();
+    let out = u.ok_in(&harness::repo_root(), &["demo", "--out", &out_dir]);
     assert!(out.contains("RMSE"), "{out}");
-    assert_eq!(out.matches("encrypted ").count(), 2, "{out}");
+    // two salary predictions (HTTP, legacy TCP) and the encrypted digit
+    assert_eq!(out.matches("encrypted ").count(), 3, "{out}");
+    assert!(out.contains("encrypted   class 7"), "{out}");
+    assert!(u.path("demo-out/digit.png").exists());
+    assert!(u.path("demo-out/client-keys/secret.key").exists());
 }
 
 #[test]

@@ -1,0 +1,261 @@
+//! Encrypted image classification through the server: key folders, key registration, inference,
+//! restarts, and clear errors for every bad request.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use crate::harness::{repo_file, Unseen};
+
+/// One raw HTTP/1.1 request; returns (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("write head");
+    s.write_all(body).expect("write body");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read reply");
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("reply head");
+    let status: u16 = String::from_utf8_lossy(&out[9..12])
+        .parse()
+        .expect("status");
+    (status, out[split + 4..].to_vec())
+}
+
+fn error_code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("JSON error body");
+    v["error"]["code"].as_str().expect("code").to_string()
+}
+
+/// Method, path, headers, body, expected status, expected error code.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Vec<(&'a str, String)>,
+    Vec<u8>,
+    u16,
+    &'a str,
+);
+
+#[test]
+fn keygen_predict_image_restart_and_bad_requests() {
+    let u = Unseen::new();
+    let model = repo_file("models/ciphernet-mnist");
+    let data = repo_file("data");
+    let made = u.ok(&["keygen", "ckks", "--model", &model, "--out", "k"]);
+    let made: serde_json::Value = serde_json::from_str(made.trim()).expect("JSON");
+    assert!(
+        made["eval_keys_bytes"].as_u64().expect("bytes") <= 24_000_000,
+        "{made}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(u.path("k/secret.key"))
+            .expect("sk")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let err = u.fails(&["keygen", "ckks", "--model", &model, "--out", "k"]);
+    assert!(err.contains("--force"), "{err}");
+    let key_id = made["key_id"].as_str().expect("id").to_string();
+
+    let server = u.serve(&["--model", &model, "--data-dir", "store"]);
+    let base = format!("http://{}", server.http);
+    let predict = |index: &str| -> serde_json::Value {
+        let out = u.ok(&[
+            "predict-image",
+            "--server",
+            &base,
+            "--keys",
+            "k",
+            "--mnist-index",
+            index,
+            "--data",
+            &data,
+            "--json",
+        ]);
+        serde_json::from_str(out.trim()).expect("JSON")
+    };
+    let first = predict("0");
+    assert_eq!(first["class"], 7, "{first}");
+    assert_eq!(first["true_class"], 7, "{first}");
+    assert!(first["registered_keys_bytes"].as_u64().is_some(), "{first}");
+    let second = predict("1");
+    assert_eq!(second["class"], second["true_class"], "{second}");
+    assert!(
+        second["registered_keys_bytes"].is_null(),
+        "keys registered once: {second}"
+    );
+    assert!(u.path(&format!("store/keys/{key_id}.keys")).exists());
+
+    // bad requests get a 4xx with a JSON error, and the server keeps serving
+    let infer = "/v1/models/ciphernet-mnist/infer";
+    let eval_keys = std::fs::read(u.path("k/eval.keys")).expect("eval keys");
+    let cases: Vec<Case> = vec![
+        ("POST", infer, vec![], b"x".to_vec(), 400, "missing_key_id"),
+        (
+            "POST",
+            infer,
+            vec![("unseen-key-id", "zz".into())],
+            b"x".to_vec(),
+            400,
+            "bad_key_id",
+        ),
+        (
+            "POST",
+            infer,
+            vec![("unseen-key-id", "a".repeat(64))],
+            b"x".to_vec(),
+            404,
+            "unknown_key",
+        ),
+        (
+            "POST",
+            infer,
+            vec![("unseen-key-id", key_id.clone())],
+            b"garbage".to_vec(),
+            400,
+            "bad_ciphertext",
+        ),
+        (
+            "POST",
+            "/v1/models/nope/infer",
+            vec![("unseen-key-id", key_id.clone())],
+            vec![],
+            404,
+            "unknown_model",
+        ),
+        (
+            "POST",
+            "/v1/keys",
+            vec![],
+            b"not keys".to_vec(),
+            400,
+            "bad_keys",
+        ),
+        (
+            "POST",
+            "/v1/keys",
+            vec![],
+            eval_keys[..eval_keys.len() / 2].to_vec(),
+            400,
+            "bad_keys",
+        ),
+    ];
+    for (method, path, headers, body, status, code) in cases {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (got, reply) = http(&server.http, method, path, &h, &body);
+        assert_eq!(
+            got,
+            status,
+            "{path} {code}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        assert_eq!(error_code(&reply), code);
+    }
+    // registering the same keys again gives the same id (content-addressed)
+    let (status, reply) = http(&server.http, "POST", "/v1/keys", &[], &eval_keys);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&reply));
+    let v: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
+    assert_eq!(v["key_id"], key_id.as_str());
+    // no upload leftovers
+    let names: Vec<String> = std::fs::read_dir(u.path("store/keys"))
+        .expect("store")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![format!("{key_id}.keys")]);
+
+    // keys survive a restart
+    drop(server);
+    let server = u.serve(&["--model", &model, "--data-dir", "store"]);
+    let out = u.ok(&[
+        "predict-image",
+        "--server",
+        &format!("http://{}", server.http),
+        "--keys",
+        "k",
+        "--mnist-index",
+        "2",
+        "--data",
+        &data,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert!(v["registered_keys_bytes"].is_null(), "{v}");
+    assert_eq!(v["class"], v["true_class"], "{v}");
+
+    // client-side errors are one line
+    let err = u.fails(&[
+        "predict-image",
+        "--server",
+        &format!("http://{}", server.http),
+        "--keys",
+        "k",
+        "--mnist-index",
+        "99999",
+        "--data",
+        &data,
+    ]);
+    assert!(err.contains("out of range"), "{err}");
+    let err = u.fails(&[
+        "predict-image",
+        "--server",
+        &format!("http://{}", server.http),
+        "--keys",
+        "missing",
+        "--mnist-index",
+        "0",
+    ]);
+    assert!(err.contains("client.json"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn bench_cnn_prints_the_promised_fields() {
+    let u = Unseen::new();
+    let out = u.ok(&[
+        "bench",
+        "cnn",
+        "--model",
+        &repo_file("models/ciphernet-mnist"),
+        "--images",
+        "2",
+        "--batch-images",
+        "3",
+        "--data",
+        &repo_file("data"),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    for key in [
+        "server_single_image_ms",
+        "client_encrypt_ms",
+        "client_decrypt_ms",
+        "eval_keys_bytes",
+        "upload_bytes",
+        "download_bytes",
+        "batch_images",
+        "batch_server_ms_per_image",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+    assert_eq!(v["single_agreement"], 1.0, "{v}");
+    assert_eq!(v["batch_agreement"], 1.0, "{v}");
+}
