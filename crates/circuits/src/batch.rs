@@ -135,6 +135,12 @@ impl BatchProgram {
         self.ops.len()
     }
 
+    /// Level at which clients encrypt: the lowest that leaves the depth, so uploads and the
+    /// relinearisation key (needed one level below) are as small as they can be.
+    pub fn start_level(&self) -> usize {
+        self.depth()
+    }
+
     /// Exact evaluation on plain feature vectors (one value per feature), for checking.
     pub fn run_plain(&self, input: &[f64]) -> Vec<f64> {
         let mut x = input.to_vec();
@@ -167,8 +173,12 @@ impl BatchProgram {
             )));
         }
         let ev = Evaluator::new(params);
+        let last_affine = self
+            .ops
+            .iter()
+            .rposition(|o| matches!(o, BatchOp::Affine(_)));
         let mut x = inputs;
-        for op in &self.ops {
+        for (k, op) in self.ops.iter().enumerate() {
             x = match op {
                 BatchOp::Affine(rows) => rows
                     .par_iter()
@@ -176,7 +186,20 @@ impl BatchProgram {
                         let first = x
                             .first()
                             .ok_or_else(|| Error::InvalidArgument("no input".into()))?;
-                        let prime = params.data_primes()[first.level()] as f64;
+                        if first.level() == 0 {
+                            return Err(Error::LevelTooLow(
+                                "the batch circuit ran out of levels".into(),
+                            ));
+                        }
+                        let mut prime = params.data_primes()[first.level()] as f64;
+                        if Some(k) == last_affine {
+                            // outputs up to 2^OUTPUT_HEADROOM_BITS must fit the last modulus
+                            let room = params.log_q_at(first.level() - 1)
+                                - 1.0
+                                - f64::from(crate::plan::OUTPUT_HEADROOM_BITS);
+                            let shrink = (first.scale().log2() - room).max(0.0).ceil();
+                            prime /= 2f64.powf(shrink);
+                        }
                         let mut acc: Option<Ciphertext> = None;
                         for (i, w) in &row.terms {
                             let term = ev.mul_scalar(&x[*i], *w, prime)?;

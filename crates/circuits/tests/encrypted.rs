@@ -130,7 +130,7 @@ fn batch_program_on_ciphertexts_matches_the_network() {
     assert_eq!(program.depth(), 5);
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
     let sk = SecretKey::generate(&params, &mut rng);
-    let rlk = RelinKey::generate(&sk, &mut rng);
+    let rlk = RelinKey::generate_for_level(&sk, program.start_level() - 1, &mut rng);
     let encoder = Encoder::new(&params);
     // Three images in slots 0, 1, 2 of every feature ciphertext.
     let images: Vec<Vec<f64>> = (0..3)
@@ -144,7 +144,7 @@ fn batch_program_on_ciphertexts_matches_the_network() {
         .map(|f| {
             let slots: Vec<f64> = images.iter().map(|im| im[f]).collect();
             let pt = encoder
-                .encode_real(&slots, params.max_level(), params.default_scale())
+                .encode_real(&slots, program.start_level(), params.default_scale())
                 .expect("encode");
             sk.encrypt(&pt, &mut rng).expect("encrypt")
         })

@@ -37,6 +37,7 @@ enum Kind {
     RelinKey = 4,
     GaloisKeys = 5,
     SecretKey = 6,
+    CiphertextList = 7,
 }
 
 /// Serialized size of one Galois key.
@@ -343,6 +344,54 @@ impl Ciphertext {
             seed,
         })
     }
+}
+
+/// Whether `data` is a serialized ciphertext list (as opposed to one ciphertext).
+pub fn is_ciphertext_list(data: &[u8]) -> bool {
+    data.len() >= 6 && data[..4] == MAGIC && data[5] == Kind::CiphertextList as u8
+}
+
+/// Serializes several ciphertexts as one object: their count (u32), then each one's length (u64)
+/// and bytes. For batches: one ciphertext per input feature.
+pub fn ciphertexts_to_bytes(cts: &[Ciphertext]) -> Vec<u8> {
+    let mut v = header(Kind::CiphertextList);
+    v.extend_from_slice(&(cts.len() as u32).to_le_bytes());
+    for ct in cts {
+        let b = ct.to_bytes();
+        v.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        v.extend_from_slice(&b);
+    }
+    v
+}
+
+/// Loads a ciphertext list made for `params` with at most `max_count` ciphertexts.
+pub fn ciphertexts_from_bytes(
+    data: &[u8],
+    params: &Arc<Parameters>,
+    max_count: usize,
+) -> Result<Vec<Ciphertext>> {
+    let mut r = read_header(data, Kind::CiphertextList)?;
+    let count = r.u32("ciphertext count")? as usize;
+    if count > max_count {
+        return Err(bad(format!(
+            "{count} ciphertexts in the list, at most {max_count} expected"
+        )));
+    }
+    // each entry takes at least its length field and a ciphertext header
+    if count > r.remaining() / 8 {
+        return Err(bad(format!("truncated list of {count} ciphertexts")));
+    }
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let len = r.u64("ciphertext length")?;
+        if len > r.remaining() as u64 {
+            return Err(bad(format!("ciphertext {i} of the list is truncated")));
+        }
+        let bytes = r.take(len as usize, "ciphertext")?;
+        out.push(Ciphertext::from_bytes(bytes, params)?);
+    }
+    r.finish()?;
+    Ok(out)
 }
 
 impl PublicKey {

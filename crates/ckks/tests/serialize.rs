@@ -352,3 +352,43 @@ fn single_and_multi_thread_results_identical() {
     };
     assert!(keys(1) == keys(3));
 }
+
+#[test]
+fn ciphertext_lists_round_trip_and_refuse_bad_input() {
+    use unseen_ckks::serialize::{
+        ciphertexts_from_bytes, ciphertexts_to_bytes, is_ciphertext_list,
+    };
+    let c = ctx();
+    let mut r = rng(31);
+    let cts: Vec<_> = (0..3)
+        .map(|i| {
+            let pt = c
+                .enc
+                .encode_real(&[i as f64], 2, c.params.default_scale())
+                .expect("encode");
+            c.sk.encrypt(&pt, &mut r).expect("encrypt")
+        })
+        .collect();
+    let bytes = ciphertexts_to_bytes(&cts);
+    assert!(is_ciphertext_list(&bytes));
+    assert!(!is_ciphertext_list(&cts[0].to_bytes()));
+    let back = ciphertexts_from_bytes(&bytes, &c.params, 3).expect("round trip");
+    assert_eq!(back, cts);
+    assert!(matches!(
+        ciphertexts_from_bytes(&bytes, &c.params, 2),
+        Err(Error::Deserialize(_))
+    ));
+    for cut in [0, 5, 10, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            ciphertexts_from_bytes(&bytes[..cut], &c.params, 3).is_err(),
+            "cut {cut}"
+        );
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(ciphertexts_from_bytes(&trailing, &c.params, 3).is_err());
+    // a huge count is refused before anything is allocated
+    let mut huge = bytes;
+    huge[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(ciphertexts_from_bytes(&huge, &c.params, usize::MAX).is_err());
+}

@@ -139,6 +139,10 @@ struct ServeArgs {
     /// `name` or the folder's name.
     #[arg(long, required = true)]
     model: Vec<PathBuf>,
+    /// Largest encrypted batch request, in bytes (a ciphernet batch of 4096 images is about
+    /// 130 MB: one ciphertext per pixel).
+    #[arg(long, default_value_t = 256 << 20)]
+    max_batch_body: usize,
     /// Where clients' evaluation keys are stored (content-addressed, kept across restarts).
     #[arg(long, default_value = "unseen-data")]
     data_dir: PathBuf,
@@ -319,6 +323,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         randomness: a.randomness,
         key_cache: a.key_cache,
         max_connections: a.max_connections.max(1),
+        max_batch_body: a.max_batch_body,
     };
     let state =
         AppState::with_cnn(models, cnn_models, store, limits).map_err(anyhow::Error::msg)?;

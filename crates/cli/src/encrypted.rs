@@ -175,7 +175,8 @@ pub fn eval_encrypted_batch(
     let program =
         unseen_circuits::compile_batch(net).context("compiling the network to a batch circuit")?;
     let sk = SecretKey::generate(&params, &mut OsRng);
-    let rlk = RelinKey::generate(&sk, &mut OsRng);
+    let level = program.start_level();
+    let rlk = RelinKey::generate_for_level(&sk, level.saturating_sub(1), &mut OsRng);
     let eval_keys_bytes = rlk.to_bytes().len();
     let encoder = Encoder::new(&params);
     let norm = card.normalization;
@@ -192,7 +193,7 @@ pub fn eval_encrypted_batch(
         let inputs = (0..program.inputs)
             .map(|f| {
                 let slots: Vec<f64> = xs.iter().map(|x| f64::from(x[f])).collect();
-                let pt = encoder.encode_real(&slots, params.max_level(), params.default_scale())?;
+                let pt = encoder.encode_real(&slots, level, params.default_scale())?;
                 sk.encrypt(&pt, &mut OsRng)
             })
             .collect::<Result<Vec<_>, _>>()?;

@@ -45,6 +45,10 @@ pub struct PredictImageArgs {
     /// Index of an image of the test set of the model's dataset (MNIST or Fashion-MNIST).
     #[arg(long)]
     mnist_index: Option<usize>,
+    /// Classify this many test images from --mnist-index on, in one encrypted batch (one image
+    /// per slot, up to 4096) instead of one image.
+    #[arg(long, requires = "mnist_index")]
+    batch: Option<usize>,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -159,9 +163,74 @@ pub fn remote(
     Ok((r, report))
 }
 
+/// `unseen predict-image --batch N`: test images `[index, index + N)` in one batch.
+fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usize) -> Result<()> {
+    let base = a.server.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        bail!("--server must be http://HOST:PORT (for https put a TLS proxy in front)");
+    }
+    let root = crate::cnn_cmd::data_root(a.data.clone())?;
+    let kind = client.spec.dataset;
+    let test = Images::load(&root, kind, Split::Test)?;
+    if n == 0 || index.checked_add(n).is_none_or(|end| end > test.len()) {
+        bail!(
+            "--mnist-index {index} --batch {n} is out of range: the {} test set has {} images",
+            kind.dir_name(),
+            test.len()
+        );
+    }
+    let images: Vec<&[u8]> = (index..index + n).map(|i| test.image(i)).collect();
+    let r = unseen_client::cnn::predict_batch(base, &a.keys, client, &images)
+        .with_context(|| format!("classifying {n} test images in one batch"))?;
+    let correct = r
+        .results
+        .iter()
+        .zip(index..index + n)
+        .filter(|(c, i)| c.class == usize::from(test.labels[*i]))
+        .count();
+    let report = json!({
+        "images": n,
+        "first_index": index,
+        "accuracy": correct as f64 / n as f64,
+        "classes": r.results.iter().map(|c| c.class).collect::<Vec<_>>(),
+        "client_encrypt_ms": r.encrypt.as_secs_f64() * 1e3,
+        "round_trip_ms": r.round_trip.as_secs_f64() * 1e3,
+        "server_ms": r.server_ms,
+        "server_ms_per_image": r.server_ms.map(|m| m / n as f64),
+        "client_decrypt_ms": r.decrypt.as_secs_f64() * 1e3,
+        "upload_bytes": r.upload_bytes,
+        "download_bytes": r.download_bytes,
+        "registered_keys_bytes": r.registered_keys,
+    });
+    if a.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{n} {} test images from {index} in one encrypted batch: {correct} correct ({:.2}%)",
+            kind.dir_name(),
+            100.0 * correct as f64 / n as f64
+        );
+        println!(
+            "client encrypt {:.0} ms, round trip {:.0} ms (server {}), client decrypt {:.0} ms; sent {} B, received {} B",
+            r.encrypt.as_secs_f64() * 1e3,
+            r.round_trip.as_secs_f64() * 1e3,
+            r.server_ms
+                .map(|m| format!("{m:.0} ms, {:.3} ms per image", m / n as f64))
+                .unwrap_or_else(|| "n/a".into()),
+            r.decrypt.as_secs_f64() * 1e3,
+            r.upload_bytes,
+            r.download_bytes
+        );
+    }
+    Ok(())
+}
+
 /// `unseen predict-image`.
 pub fn predict_image(a: PredictImageArgs) -> Result<()> {
     let client = CnnClient::load(&a.keys)?;
+    if let (Some(n), Some(index)) = (a.batch, a.mnist_index) {
+        return predict_batch(&a, &client, index, n);
+    }
     let (pixels, label, what) = load_image(&client, a.image.as_deref(), a.mnist_index, a.data)?;
     let (r, mut report) = remote(&a.server, &a.keys, &client, &pixels)
         .with_context(|| format!("classifying {what}"))?;

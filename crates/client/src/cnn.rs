@@ -52,6 +52,11 @@ pub struct ClientSpec {
     pub input_layout: Vec<Option<usize>>,
     /// Slot of each output (logit).
     pub output_slots: Vec<usize>,
+    /// Batch mode: ciphertexts per batch (one per input value) and the level they are
+    /// encrypted at.
+    pub batch_inputs: usize,
+    /// Level of batch ciphertexts.
+    pub batch_start_level: usize,
     /// SHA-256 of `eval.keys`, hex.
     pub key_id: String,
 }
@@ -110,6 +115,14 @@ impl CnnClient {
         let program = compile_single(&net, params.slots())
             .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
         let plan = CkksPlan::new(&params, &program).map_err(|e| Error::Input(e.to_string()))?;
+        let batch = unseen_circuits::compile_batch(&net)
+            .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
+        // one relinearisation key serves both modes
+        if batch.start_level().saturating_sub(1) > plan.relin_level.unwrap_or(0) {
+            return Err(Error::Input(
+                "the batch circuit is deeper than the single-image one".into(),
+            ));
+        }
         let sk = SecretKey::generate(&params, &mut OsRng);
         let keys = plan.make_keys(&sk, &mut OsRng);
         let bundle = keys.to_bytes();
@@ -139,6 +152,8 @@ impl CnnClient {
                 .collect(),
             input_layout: program.input_layout.clone(),
             output_slots: program.output_slots.clone(),
+            batch_inputs: batch.inputs,
+            batch_start_level: batch.start_level(),
             key_id: id.clone(),
         };
         std::fs::create_dir_all(out).map_err(io(out))?;
@@ -179,6 +194,8 @@ impl CnnClient {
             || spec.output_slots.iter().any(|s| *s >= params.slots())
             || spec.output_slots.is_empty()
             || spec.start_level > params.max_level()
+            || spec.batch_start_level > params.max_level()
+            || spec.batch_inputs != inputs
             || !(spec.input_scale.is_finite() && spec.input_scale >= 1.0)
         {
             return Err(key_err(&spec_path, "inconsistent circuit description"));
@@ -209,20 +226,71 @@ impl CnnClient {
                 pixels.len()
             )));
         }
-        let norm = self.spec.normalization;
         let slots: Vec<f64> = self
             .spec
             .input_layout
             .iter()
-            .map(|i| {
-                i.map(|i| f64::from((f32::from(pixels[i]) / 255.0 - norm.mean) / norm.std))
-                    .unwrap_or(0.0)
-            })
+            .map(|i| i.map(|i| self.normalized(pixels[i])).unwrap_or(0.0))
             .collect();
         let pt = self
             .encoder
             .encode_real(&slots, self.spec.start_level, self.spec.input_scale)?;
         Ok(self.sk.encrypt(&pt, &mut OsRng)?.to_bytes())
+    }
+
+    fn normalized(&self, pixel: u8) -> f64 {
+        let norm = self.spec.normalization;
+        f64::from((f32::from(pixel) / 255.0 - norm.mean) / norm.std)
+    }
+
+    /// Encrypts up to one slot-count of images as a batch: one ciphertext per pixel, slot `i`
+    /// of each holding image `i`.
+    pub fn encrypt_batch(&self, images: &[&[u8]]) -> Result<Vec<u8>, Error> {
+        let [rows, cols] = self.spec.image;
+        if images.is_empty() || images.len() > self.params.slots() {
+            return Err(Error::Input(format!(
+                "a batch holds 1 to {} images, not {}",
+                self.params.slots(),
+                images.len()
+            )));
+        }
+        if let Some(bad) = images.iter().find(|im| im.len() != rows * cols) {
+            return Err(Error::Input(format!(
+                "{} pixels, the model takes {rows}x{cols}",
+                bad.len()
+            )));
+        }
+        let cts = (0..self.spec.batch_inputs)
+            .map(|f| {
+                let slots: Vec<f64> = images.iter().map(|im| self.normalized(im[f])).collect();
+                let pt = self.encoder.encode_real(
+                    &slots,
+                    self.spec.batch_start_level,
+                    self.params.default_scale(),
+                )?;
+                self.sk.encrypt(&pt, &mut OsRng)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&cts))
+    }
+
+    /// Decrypts a batch reply to the logits of the first `count` images.
+    pub fn decrypt_batch(&self, reply: &[u8], count: usize) -> Result<Vec<Vec<f64>>, Error> {
+        let classes = self.spec.output_slots.len();
+        let cts = unseen_ckks::serialize::ciphertexts_from_bytes(reply, &self.params, classes)?;
+        if cts.len() != classes {
+            return Err(Error::Input(format!(
+                "the reply has {} ciphertexts, the model has {classes} classes",
+                cts.len()
+            )));
+        }
+        let per_class = cts
+            .iter()
+            .map(|c| self.encoder.decode_real(&self.sk.decrypt(c)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((0..count.min(self.params.slots()))
+            .map(|i| per_class.iter().map(|v| v[i]).collect())
+            .collect())
     }
 
     /// Decrypts the server's reply to the logits.
@@ -374,6 +442,36 @@ fn infer(base: &str, model: &str, key_id: &str, request: &[u8]) -> Result<Option
     Ok(Some((body, server_ms)))
 }
 
+/// Sends a request, registering the folder's evaluation keys first if the server does not
+/// have them. Returns the reply, the server time and the size of the keys if they were sent.
+fn send(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    request: &[u8],
+) -> Result<(Vec<u8>, Option<f64>, Option<usize>), Error> {
+    let mut registered_keys = None;
+    let (reply, server_ms) = match infer(base, &client.spec.model, &client.spec.key_id, request)? {
+        Some(r) => r,
+        None => {
+            let bundle = CnnClient::eval_keys(dir)?;
+            let id = register_keys(base, &bundle)?;
+            if id != client.spec.key_id {
+                return Err(Error::Input(format!(
+                    "the server registered the keys as {id}, client.json says {}: eval.keys was changed",
+                    client.spec.key_id
+                )));
+            }
+            registered_keys = Some(bundle.len());
+            infer(base, &client.spec.model, &id, request)?.ok_or_else(|| Error::Server {
+                code: "unknown_key".into(),
+                message: "the server forgot the keys it just registered".into(),
+            })?
+        }
+    };
+    Ok((reply, server_ms, registered_keys))
+}
+
 /// Encrypts `pixels`, has the server at `base` evaluate the folder's model (registering the
 /// evaluation keys first if it does not have them) and decrypts the class.
 pub fn predict_image(
@@ -386,30 +484,61 @@ pub fn predict_image(
     let request = client.encrypt_image(pixels)?;
     let encrypt = t.elapsed();
     let t = Instant::now();
-    let mut registered_keys = None;
-    let (reply, server_ms) = match infer(base, &client.spec.model, &client.spec.key_id, &request)? {
-        Some(r) => r,
-        None => {
-            let bundle = CnnClient::eval_keys(dir)?;
-            let id = register_keys(base, &bundle)?;
-            if id != client.spec.key_id {
-                return Err(Error::Input(format!(
-                    "the server registered the keys as {id}, client.json says {}: eval.keys was changed",
-                    client.spec.key_id
-                )));
-            }
-            registered_keys = Some(bundle.len());
-            infer(base, &client.spec.model, &id, &request)?.ok_or_else(|| Error::Server {
-                code: "unknown_key".into(),
-                message: "the server forgot the keys it just registered".into(),
-            })?
-        }
-    };
+    let (reply, server_ms, registered_keys) = send(base, dir, client, &request)?;
     let round_trip = t.elapsed();
     let t = Instant::now();
     let logits = client.decrypt_logits(&reply)?;
     Ok(RemoteInference {
         result: classify(logits),
+        encrypt,
+        round_trip,
+        server_ms,
+        decrypt: t.elapsed(),
+        upload_bytes: request.len(),
+        download_bytes: reply.len(),
+        registered_keys,
+    })
+}
+
+/// A batch classified through a server, with its costs.
+#[derive(Debug, Clone)]
+pub struct RemoteBatch {
+    /// One result per image.
+    pub results: Vec<Classification>,
+    /// Client time to encrypt the batch.
+    pub encrypt: Duration,
+    /// Time from sending the request to having the reply.
+    pub round_trip: Duration,
+    /// Server time reported by the server.
+    pub server_ms: Option<f64>,
+    /// Client time to decrypt.
+    pub decrypt: Duration,
+    /// Request size.
+    pub upload_bytes: usize,
+    /// Reply size.
+    pub download_bytes: usize,
+    /// Whether the keys had to be registered first.
+    pub registered_keys: Option<usize>,
+}
+
+/// Encrypts `images` as one batch (one image per slot), has the server classify them all in one
+/// evaluation, and decrypts the classes.
+pub fn predict_batch(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    images: &[&[u8]],
+) -> Result<RemoteBatch, Error> {
+    let t = Instant::now();
+    let request = client.encrypt_batch(images)?;
+    let encrypt = t.elapsed();
+    let t = Instant::now();
+    let (reply, server_ms, registered_keys) = send(base, dir, client, &request)?;
+    let round_trip = t.elapsed();
+    let t = Instant::now();
+    let logits = client.decrypt_batch(&reply, images.len())?;
+    Ok(RemoteBatch {
+        results: logits.into_iter().map(classify).collect(),
         encrypt,
         round_trip,
         server_ms,

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use unseen_circuits::{compile_single, CkksBackend, EvaluationKeys, Prepared, Program};
+use unseen_circuits::{
+    compile_batch, compile_single, BatchProgram, CkksBackend, EvaluationKeys, Prepared, Program,
+};
 use unseen_ckks::{Ciphertext, Evaluator, Parameters, Preset};
 use unseen_ml::cnn::files::{load_model, ModelCard};
 
@@ -17,8 +19,10 @@ pub struct CnnModel {
     pub name: String,
     /// Its model card (architecture, dataset, accuracy).
     pub card: ModelCard,
-    /// The compiled circuit.
+    /// The compiled circuit (one image per ciphertext).
     pub program: Program,
+    /// The batch circuit (one image per slot, one ciphertext per pixel).
+    pub batch: BatchProgram,
     params: Arc<Parameters>,
     backend: CkksBackend,
     prepared: Prepared<CkksBackend>,
@@ -43,10 +47,20 @@ impl CnnModel {
             CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
         let prepared =
             Prepared::new(&backend, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let batch = compile_batch(&net).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if batch.start_level() > params.max_level() {
+            return Err(format!(
+                "{}: the batch circuit needs {} levels, the preset has {}",
+                dir.display(),
+                batch.depth(),
+                params.max_level()
+            ));
+        }
         Ok(Self {
             name: name.to_string(),
             card,
             program,
+            batch,
             params,
             backend,
             prepared,
@@ -72,15 +86,17 @@ impl CnnModel {
             "preset": self.params.name(),
             "security": self.params.security_level().to_string(),
             "input_level": plan.start_level,
+            "batch": {
+                "images_per_request": self.params.slots(),
+                "ciphertexts_per_request": self.batch.inputs,
+                "input_level": self.batch.start_level(),
+            },
             "rotation_steps": plan.rotation_keys.keys().collect::<Vec<_>>(),
         })
     }
 
-    /// Evaluates the circuit on one serialized ciphertext; returns the serialized logits
-    /// ciphertext. CPU-bound: call it off the async runtime.
-    pub fn infer(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let bad = |code: &'static str, m: String| ApiError::new(StatusCode::BAD_REQUEST, code, m);
-        let ct = Ciphertext::from_bytes(request, &self.params).map_err(|e| match e {
+    fn decode_error(&self, e: unseen_ckks::Error) -> ApiError {
+        match e {
             unseen_ckks::Error::ParametersMismatch => bad(
                 "wrong_parameters",
                 format!(
@@ -89,7 +105,18 @@ impl CnnModel {
                 ),
             ),
             e => bad("bad_ciphertext", e.to_string()),
-        })?;
+        }
+    }
+
+    /// Evaluates the model on a serialized request: one ciphertext (one image, answered with
+    /// one logits ciphertext) or a ciphertext list (a batch: one ciphertext per pixel, slot `i`
+    /// of each holding image `i`; answered with one ciphertext per class). CPU-bound: call it
+    /// off the async runtime.
+    pub fn infer(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+        if unseen_ckks::serialize::is_ciphertext_list(request) {
+            return self.infer_batch(keys, request);
+        }
+        let ct = Ciphertext::from_bytes(request, &self.params).map_err(|e| self.decode_error(e))?;
         let plan = self.backend.plan();
         if ct.level() != plan.start_level {
             return Err(bad(
@@ -127,6 +154,61 @@ impl CnnModel {
             .map_err(|e| bad("evaluation", e.to_string()))?;
         Ok(out.to_bytes())
     }
+
+    fn infer_batch(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let inputs = unseen_ckks::serialize::ciphertexts_from_bytes(
+            request,
+            &self.params,
+            self.batch.inputs,
+        )
+        .map_err(|e| self.decode_error(e))?;
+        if inputs.len() != self.batch.inputs {
+            return Err(bad(
+                "wrong_shape",
+                format!(
+                    "a batch is {} ciphertexts (one per pixel), this one has {}",
+                    self.batch.inputs,
+                    inputs.len()
+                ),
+            ));
+        }
+        let level = self.batch.start_level();
+        let scale = self.params.default_scale();
+        if let Some(ct) = inputs
+            .iter()
+            .find(|c| c.level() != level || (c.scale() / scale - 1.0).abs() > 1e-9)
+        {
+            return Err(bad(
+                "wrong_shape",
+                format!(
+                    "batch ciphertexts must be at level {level} and scale 2^{:.2}, one is at level {} and 2^{:.2}",
+                    scale.log2(),
+                    ct.level(),
+                    ct.scale().log2()
+                ),
+            ));
+        }
+        let ev = Evaluator::new(&self.params);
+        let outputs = self
+            .batch
+            .run(&self.params, &keys.relin, inputs)
+            .map_err(|e| match e {
+                unseen_ckks::Error::LevelTooLow(m) => bad(
+                    "keys_mismatch",
+                    format!("these evaluation keys do not cover the batch circuit: {m}"),
+                ),
+                e => bad("evaluation", format!("evaluation failed: {e}")),
+            })?
+            .iter()
+            .map(|c| ev.drop_to_level(c, 0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("evaluation", e.to_string()))?;
+        Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&outputs))
+    }
+}
+
+fn bad(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
 #[cfg(test)]

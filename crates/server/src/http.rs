@@ -155,6 +155,53 @@ fn key_store(state: &AppState) -> Result<&crate::keystore::KeyStore, ApiError> {
     })
 }
 
+/// Reads a body of up to `max_batch_body` bytes; past `max(max_body, 4 MiB)` it waits for one
+/// of the few permits for large bodies, so that concurrent batches cannot exhaust memory. Each
+/// chunk must arrive within the idle timeout.
+async fn read_large_body(
+    state: &Arc<AppState>,
+    mut body: Body,
+) -> Result<(Vec<u8>, Option<tokio::sync::SemaphorePermit<'_>>), ApiError> {
+    use http_body_util::BodyExt;
+    let small = state.limits.max_body.max(4 << 20);
+    let limit = state.limits.max_batch_body.max(small);
+    let mut bytes = Vec::new();
+    let mut permit = None;
+    loop {
+        let frame = tokio::time::timeout(state.limits.idle_timeout, body.frame())
+            .await
+            .map_err(|_| timeout_error())?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("reading the request: {e}"),
+            )
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body larger than {limit} bytes"),
+                ));
+            }
+            if bytes.len() + data.len() > small && permit.is_none() {
+                permit = Some(
+                    state
+                        .large_bodies
+                        .acquire()
+                        .await
+                        .map_err(|_| busy_error())?,
+                );
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
+    Ok((bytes, permit))
+}
+
 /// `POST /v1/keys`: streams a key bundle to disk while hashing it, validates it, stores it under
 /// its SHA-256 and answers `{"key_id", "bytes", "rotation_keys"}`.
 async fn register_keys(
@@ -233,17 +280,7 @@ async fn infer_handler(
             )
         })?
         .to_string();
-    let limit = state.limits.max_body.max(4 << 20);
-    let bytes = tokio::time::timeout(state.limits.idle_timeout, axum::body::to_bytes(body, limit))
-        .await
-        .map_err(|_| timeout_error())?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("request body larger than {limit} bytes (or unreadable)"),
-            )
-        })?;
+    let (bytes, _large) = read_large_body(&state, body).await?;
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
     let (reply, ms) = tokio::task::spawn_blocking(move || {

@@ -32,6 +32,9 @@ use unseen_paillier::Randomness;
 pub struct Limits {
     /// Largest request body or legacy frame, in bytes.
     pub max_body: usize,
+    /// Largest encrypted batch (one ciphertext per pixel), in bytes; bodies over `max_body`
+    /// are read at most two at a time.
+    pub max_batch_body: usize,
     /// Smallest client modulus accepted, in bits.
     pub min_key_bits: u32,
     /// A client that sends nothing for this long is disconnected (legacy) or gets 408 (HTTP).
@@ -48,6 +51,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body: 1 << 20,
+            max_batch_body: 256 << 20,
             min_key_bits: 2048,
             idle_timeout: Duration::from_secs(30),
             max_connections: 256,
@@ -74,6 +78,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Bounds the CPU-heavy work running at once.
     pub compute: tokio::sync::Semaphore,
+    /// Bounds the large (batch) bodies held in memory at once.
+    pub large_bodies: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -121,6 +127,7 @@ impl AppState {
             legacy_model,
             keys: keys::KeyCache::new(limits.key_cache),
             compute: tokio::sync::Semaphore::new(workers),
+            large_bodies: tokio::sync::Semaphore::new(2),
             limits,
         }))
     }

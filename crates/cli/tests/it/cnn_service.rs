@@ -104,6 +104,24 @@ fn keygen_predict_image_restart_and_bad_requests() {
         "keys registered once: {second}"
     );
     assert!(u.path(&format!("store/keys/{key_id}.keys")).exists());
+    // the same keys classify a batch (one image per slot) in one request
+    let out = u.ok(&[
+        "predict-image",
+        "--server",
+        &base,
+        "--keys",
+        "k",
+        "--mnist-index",
+        "0",
+        "--batch",
+        "3",
+        "--data",
+        &data,
+        "--json",
+    ]);
+    let batch: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(batch["classes"], serde_json::json!([7, 2, 1]), "{batch}");
+    assert_eq!(batch["accuracy"], 1.0, "{batch}");
 
     // bad requests get a 4xx with a JSON error, and the server keeps serving
     let infer = "/v1/models/ciphernet-mnist/infer";
