@@ -442,6 +442,9 @@ fn infer(base: &str, model: &str, key_id: &str, request: &[u8]) -> Result<Option
     Ok(Some((body, server_ms)))
 }
 
+/// Bytes of evaluation keys sent with a request (`None`: the server had them).
+type KeysSent = Option<usize>;
+
 /// Sends a request, registering the folder's evaluation keys first if the server does not
 /// have them. Returns the reply, the server time and the size of the keys if they were sent.
 fn send(
@@ -449,7 +452,7 @@ fn send(
     dir: &Path,
     client: &CnnClient,
     request: &[u8],
-) -> Result<(Vec<u8>, Option<f64>, Option<usize>), Error> {
+) -> Result<(Vec<u8>, Option<f64>, KeysSent), Error> {
     let mut registered_keys = None;
     let (reply, server_ms) = match infer(base, &client.spec.model, &client.spec.key_id, request)? {
         Some(r) => r,
