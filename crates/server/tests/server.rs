@@ -155,7 +155,30 @@ async fn http_metadata_routes() {
     assert_eq!(j["models"][0]["features"].as_array().map(Vec::len), Some(4));
     let (s, j) = call(app.clone(), "GET", "/openapi.json", Body::empty()).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(j["paths"]["/v1/models/{name}/predict"]["post"].is_object());
+    for path in [
+        "/v1/models/{name}/predict",
+        "/v1/models/{name}/infer",
+        "/v1/keys",
+    ] {
+        assert!(j["paths"][path]["post"].is_object(), "{path}");
+    }
+    // a server without encrypted CNN models takes no evaluation keys
+    let (s, j) = call(app.clone(), "POST", "/v1/keys", Body::from("x")).await;
+    assert_eq!(
+        (s, j["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no_encrypted_models"))
+    );
+    let (s, j) = call(
+        app.clone(),
+        "POST",
+        "/v1/models/salary/infer",
+        Body::from("x"),
+    )
+    .await;
+    assert_eq!(
+        (s, j["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_model"))
+    );
     let (s, j) = call(app, "GET", "/nope", Body::empty()).await;
     assert_eq!(
         (s, j["error"]["code"].as_str()),
