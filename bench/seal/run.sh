@@ -62,7 +62,7 @@ tag() { # prefix every JSON line with "impl"/"rep" fields, tee to $OUT
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for rep in $(seq 1 "$REPEAT"); do
-  meta="{\"meta\":true,\"rep\":$rep,\"date\":\"$(date -u +%FT%TZ)\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"nproc\":$(nproc),\"repo_commit\":\"$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo ?)\"}"
+  meta="{\"meta\":true,\"rep\":$rep,\"date\":\"$(date -u +%FT%TZ)\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\",\"nproc\":$(nproc),\"repo_commit\":\"$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo ?)\",\"unseen_bin\":\"$( [ -x "$UNSEEN_BIN" ] && echo "$(sha256sum "$UNSEEN_BIN" | cut -c1-12) $(date -u -r "$UNSEEN_BIN" +%FT%TZ)" || echo missing)\",\"seal_bench\":\"$(sha256sum "$bench" | cut -c1-12)\"}"
   echo "$meta" | if [ -n "$OUT" ]; then tee -a "$OUT"; else cat; fi
   "$bench" "$ITERS" | tag seal "$rep" | tee "$tmp/seal.$rep"
   if [ -x "$UNSEEN_BIN" ]; then

@@ -37,6 +37,8 @@ pub struct BatchProgram {
     pub inputs: usize,
     /// The layers.
     pub ops: Vec<BatchOp>,
+    /// Largest output magnitude expected (the model's logit bound); `None` for a default.
+    pub output_bound: Option<f64>,
 }
 
 fn dims(s: Shape) -> (usize, usize, usize) {
@@ -126,6 +128,7 @@ pub fn compile_batch(net: &Network) -> Result<BatchProgram, crate::Error> {
     Ok(BatchProgram {
         inputs: net.shapes.first().map(|s| s.len()).unwrap_or(0),
         ops,
+        output_bound: None,
     })
 }
 
@@ -193,10 +196,10 @@ impl BatchProgram {
                         }
                         let mut prime = params.data_primes()[first.level()] as f64;
                         if Some(k) == last_affine {
-                            // outputs up to 2^OUTPUT_HEADROOM_BITS must fit the last modulus
+                            // outputs up to the headroom must fit the last modulus
                             let room = params.log_q_at(first.level() - 1)
                                 - 1.0
-                                - f64::from(crate::plan::OUTPUT_HEADROOM_BITS);
+                                - f64::from(crate::plan::output_headroom_bits(self.output_bound));
                             let shrink = (first.scale().log2() - room).max(0.0).ceil();
                             prime /= 2f64.powf(shrink);
                         }

@@ -286,5 +286,6 @@ pub fn compile_single(net: &Network, slots: usize) -> Result<Program, Error> {
         input_layout,
         ops,
         output_slots: layout.pos,
+        output_bound: None,
     })
 }

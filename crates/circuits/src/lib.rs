@@ -28,7 +28,7 @@ pub use batch::{compile_batch, BatchProgram};
 pub use ckks_backend::CkksBackend;
 pub use compile::compile_single;
 pub use keys::EvaluationKeys;
-pub use plan::{CkksPlan, OUTPUT_HEADROOM_BITS};
+pub use plan::{output_headroom_bits, CkksPlan, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN};
 pub use program::{LinearMap, Op, Program};
 
 /// Why a network cannot be compiled.

@@ -6,7 +6,10 @@
 //! has consumed `k` levels sits at level `start - k`; a linear map multiplies it by plaintexts
 //! encoded at the prime the following rescale removes, so its scale is kept exactly, and a square
 //! turns scale `s` into `s^2 / q`. The last linear map is encoded at a smaller scale when needed
-//! so that outputs up to `2^OUTPUT_HEADROOM_BITS` in magnitude fit the last modulus.
+//! so that the outputs fit the last modulus: up to [`OUTPUT_MARGIN`] times the program's output
+//! bound (the model's largest logit on its training set), rounded up to a power of two, or
+//! `2^DEFAULT_OUTPUT_HEADROOM_BITS` when no bound is known. Every bit of headroom costs a bit of
+//! output precision, which is why the bound is calibrated rather than fixed.
 //!
 //! Each rotation key is made for the level at which its step is first used, and the
 //! relinearisation key for the level of the first square: keys for steps used only after a few
@@ -20,9 +23,23 @@ use unseen_ckks::{GaloisKeys, Parameters, RelinKey, SecretKey};
 use crate::keys::EvaluationKeys;
 use crate::program::{Op, Program};
 
-/// Outputs (logits) up to `2^OUTPUT_HEADROOM_BITS` in magnitude decrypt correctly; larger ones
-/// wrap around the last modulus.
-pub const OUTPUT_HEADROOM_BITS: u32 = 10;
+/// Output headroom, in bits, of a program without an output bound: logits up to `2^10` in
+/// magnitude decrypt correctly; larger ones wrap around the last modulus.
+pub const DEFAULT_OUTPUT_HEADROOM_BITS: u32 = 10;
+
+/// Outputs up to this many times the program's output bound decrypt correctly.
+pub const OUTPUT_MARGIN: f64 = 4.0;
+
+/// Bits of output headroom for an output bound: `log2(OUTPUT_MARGIN * bound)` rounded up (at
+/// least 4), or [`DEFAULT_OUTPUT_HEADROOM_BITS`] without a usable bound.
+pub fn output_headroom_bits(bound: Option<f64>) -> u32 {
+    match bound {
+        Some(b) if b.is_finite() && b > 0.0 => {
+            (OUTPUT_MARGIN * b).log2().ceil().clamp(4.0, 40.0) as u32
+        }
+        _ => DEFAULT_OUTPUT_HEADROOM_BITS,
+    }
+}
 
 /// The levels, scales and keys of one program on one CKKS parameter set.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +78,7 @@ impl CkksPlan {
         let start = depth;
         let q = params.data_primes();
         let last_linear = program.ops.iter().rposition(|o| matches!(o, Op::Linear(_)));
+        let headroom = f64::from(output_headroom_bits(program.output_bound));
         let mut scales = vec![params.default_scale()];
         let mut multiplier_scales = Vec::new();
         for (i, op) in program.ops.iter().enumerate() {
@@ -73,7 +91,7 @@ impl CkksPlan {
                     if Some(i) == last_linear {
                         // the result, at level start - k - 1, must hold the headroom
                         let modulus = params.log_q_at(start - k - 1);
-                        let room = modulus - 1.0 - f64::from(OUTPUT_HEADROOM_BITS);
+                        let room = modulus - 1.0 - headroom;
                         let shrink = (s.log2() - room).max(0.0).ceil();
                         m /= 2f64.powf(shrink);
                     }
@@ -88,10 +106,10 @@ impl CkksPlan {
             }
         }
         let end_scale = scales[depth];
-        if end_scale.log2() + f64::from(OUTPUT_HEADROOM_BITS) + 1.0 > params.log_q_at(0) {
+        if end_scale.log2() + headroom + 1.0 > params.log_q_at(0) {
             return Err(crate::Error::DoesNotFit(format!(
-                "outputs at scale 2^{:.1} leave less than {OUTPUT_HEADROOM_BITS} bits of headroom \
-                 in the last modulus (2^{:.1})",
+                "outputs at scale 2^{:.1} leave less than {headroom} bits of headroom in the last \
+                 modulus (2^{:.1})",
                 end_scale.log2(),
                 params.log_q_at(0)
             )));

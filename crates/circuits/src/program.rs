@@ -102,6 +102,8 @@ pub struct Program {
     pub ops: Vec<Op>,
     /// Slot of each output (logit).
     pub output_slots: Vec<usize>,
+    /// Largest output magnitude expected (the model's logit bound); `None` for a default.
+    pub output_bound: Option<f64>,
 }
 
 impl Program {

@@ -1,7 +1,9 @@
 //! Levels, scales and key levels planned for the shipped architectures.
 
 use rand::SeedableRng;
-use unseen_circuits::{compile_single, CkksPlan, Op, OUTPUT_HEADROOM_BITS};
+use unseen_circuits::{
+    compile_single, output_headroom_bits, CkksPlan, Op, DEFAULT_OUTPUT_HEADROOM_BITS,
+};
 use unseen_ckks::{Parameters, Preset};
 use unseen_ml::cnn::{Architecture, Network};
 
@@ -36,7 +38,7 @@ fn ciphernet_starts_as_low_as_its_depth_and_keeps_output_headroom() {
         // outputs fit the last prime with the promised headroom, at a useful scale
         let end = plan.scales[p.depth()].log2();
         assert!(
-            end + f64::from(OUTPUT_HEADROOM_BITS) + 1.0 <= params.log_q_at(0),
+            end + f64::from(DEFAULT_OUTPUT_HEADROOM_BITS) + 1.0 <= params.log_q_at(0),
             "{arch}: output scale 2^{end}"
         );
         assert!(end >= 16.0, "{arch}: output scale 2^{end}");
@@ -61,4 +63,26 @@ fn circuits_that_do_not_fit_are_refused_before_any_key() {
     }
     let err = CkksPlan::new(&cnn, &deep).expect_err("too deep");
     assert!(err.to_string().contains("levels"), "{err}");
+}
+
+#[test]
+fn a_calibrated_output_bound_buys_precision() {
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    let mut p = program("ciphernet", params.slots());
+    let default = CkksPlan::new(&params, &p).expect("plan");
+    // logits of at most 50 need 8 bits of headroom (4x margin): two bits more output scale
+    p.output_bound = Some(50.0);
+    assert_eq!(output_headroom_bits(p.output_bound), 8);
+    let calibrated = CkksPlan::new(&params, &p).expect("plan");
+    let d = p.depth();
+    let gained = (calibrated.scales[d] / default.scales[d]).log2();
+    assert!((gained - 2.0).abs() < 1e-9, "{gained}");
+    assert!(calibrated.scales[d].log2() + 8.0 + 1.0 <= params.log_q_at(0));
+    // nonsense bounds fall back to the default
+    for b in [f64::NAN, -1.0, 0.0, f64::INFINITY] {
+        assert_eq!(output_headroom_bits(Some(b)), DEFAULT_OUTPUT_HEADROOM_BITS);
+    }
+    // a bound too large for the last prime at a useful scale is refused
+    p.output_bound = Some(1e6);
+    assert!(CkksPlan::new(&params, &p).is_err());
 }

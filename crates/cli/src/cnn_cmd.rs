@@ -68,9 +68,12 @@ pub struct EvalArgs {
     /// Model folder (model.json + model.safetensors).
     #[arg(long)]
     model: PathBuf,
-    /// Evaluate the first N test images only.
+    /// Evaluate the first N images only.
     #[arg(long)]
     limit: Option<usize>,
+    /// Which part of the dataset: test (default) or train.
+    #[arg(long, default_value = "test", value_parser = ["test", "train"])]
+    split: String,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -225,6 +228,7 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
         test_accuracy: Some(test_accuracy),
         history,
         train_seconds: Some(train_seconds),
+        logit_bound: Some(unseen_ml::cnn::train::max_abs_logit(&net, &tx)),
     };
     save_model(&a.out, &net, &card)?;
     write_plots(&a.out, &card, &confusion)?;
@@ -239,7 +243,12 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
 pub fn eval(a: EvalArgs) -> Result<()> {
     let (net, card) = load_model(&a.model)?;
     let root = data_root(a.data.clone())?;
-    let mut test_set = Images::load(&root, card.dataset, Split::Test)?;
+    let split = if a.split == "train" {
+        Split::Train
+    } else {
+        Split::Test
+    };
+    let mut test_set = Images::load(&root, card.dataset, split)?;
     if let Some(n) = a.limit {
         test_set.truncate(n);
     }
@@ -273,8 +282,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         json!({
             "model": a.model.display().to_string(),
             "dataset": card.dataset,
+            "split": a.split,
             "images": test_set.len(),
             "accuracy": accuracy,
+            "max_abs_logit": unseen_ml::cnn::train::max_abs_logit(&net, &x),
             "seconds": started.elapsed().as_secs_f64(),
         })
     );
@@ -307,6 +318,11 @@ pub fn import(a: ImportArgs) -> Result<()> {
         &test_set.labels,
     );
     card.test_accuracy = Some(accuracy);
+    let train_set = Images::load(&root, a.dataset, Split::Train)?;
+    card.logit_bound = Some(unseen_ml::cnn::train::max_abs_logit(
+        &net,
+        &normalize_with(&train_set, card.normalization),
+    ));
     save_model(&a.out, &net, &card)?;
     write_plots(&a.out, &card, &confusion)?;
     println!(

@@ -32,6 +32,7 @@ struct Tally {
     plain_correct: usize,
     agree: usize,
     max_err: f64,
+    max_abs_logit: f64,
 }
 
 impl Tally {
@@ -39,6 +40,7 @@ impl Tally {
     fn record(&mut self, logits: &[f64], plain: &[f32], label: usize) {
         for (a, b) in logits.iter().zip(plain) {
             self.max_err = self.max_err.max((a - f64::from(*b)).abs());
+            self.max_abs_logit = self.max_abs_logit.max(f64::from(b.abs()));
         }
         let enc_class = logits
             .iter()
@@ -59,6 +61,8 @@ impl Tally {
             "plaintext_accuracy": self.plain_correct as f64 / n,
             "agreement": self.agree as f64 / n,
             "max_logit_error": self.max_err,
+            // of the plaintext logits: the circuit leaves room for `logit_headroom`
+            "max_abs_logit": self.max_abs_logit,
         })
     }
 }
@@ -93,8 +97,9 @@ pub fn eval_encrypted(
     images: &Images,
 ) -> Result<serde_json::Value> {
     let params = Parameters::preset(Preset::Cnn8192)?;
-    let program =
+    let mut program =
         compile_single(net, params.slots()).context("compiling the network to a CKKS circuit")?;
+    program.output_bound = card.logit_bound;
     // Client: keys, only for the rotation steps the circuit uses.
     let t = Instant::now();
     let plan = CkksPlan::new(&params, &program)?;
@@ -159,6 +164,7 @@ pub fn eval_encrypted(
             "download_bytes": download,
             "rotation_keys": rotation_keys,
             "rotations_per_image": program.rotation_count(),
+            "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
     });
     Ok(merged(report, tally.json()))
 }
@@ -172,8 +178,9 @@ pub fn eval_encrypted_batch(
     images: &Images,
 ) -> Result<serde_json::Value> {
     let params = Parameters::preset(Preset::Cnn8192)?;
-    let program =
+    let mut program =
         unseen_circuits::compile_batch(net).context("compiling the network to a batch circuit")?;
+    program.output_bound = card.logit_bound;
     let sk = SecretKey::generate(&params, &mut OsRng);
     let level = program.start_level();
     let rlk = RelinKey::generate_for_level(&sk, level.saturating_sub(1), &mut OsRng);
@@ -237,6 +244,7 @@ pub fn eval_encrypted_batch(
             "eval_keys_bytes": eval_keys_bytes,
             "upload_bytes_per_image": upload as f64 / n,
             "download_bytes_per_image": download as f64 / n,
+            "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
     });
     Ok(merged(report, tally.json()))
 }

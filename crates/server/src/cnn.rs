@@ -47,7 +47,8 @@ impl CnnModel {
             CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
         let prepared =
             Prepared::new(&backend, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let batch = compile_batch(&net).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut batch = compile_batch(&net).map_err(|e| format!("{}: {e}", dir.display()))?;
+        batch.output_bound = card.logit_bound;
         if batch.start_level() > params.max_level() {
             return Err(format!(
                 "{}: the batch circuit needs {} levels, the preset has {}",
@@ -86,6 +87,7 @@ impl CnnModel {
             "preset": self.params.name(),
             "security": self.params.security_level().to_string(),
             "input_level": plan.start_level,
+            "logit_bound": self.card.logit_bound,
             "batch": {
                 "images_per_request": self.params.slots(),
                 "ciphertexts_per_request": self.batch.inputs,

@@ -56,6 +56,10 @@ pub struct ModelCard {
     pub history: Vec<EpochStats>,
     /// Wall-clock training time in seconds.
     pub train_seconds: Option<f64>,
+    /// Largest absolute logit over the training set: encrypted evaluation leaves the outputs
+    /// room for a few times this much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bound: Option<f64>,
 }
 
 /// `conv{k}` / `fc{k}` names of the layers that have parameters.
@@ -291,6 +295,7 @@ pub fn imported_card(arch: Architecture, dataset: DatasetKind) -> ModelCard {
         test_accuracy: None,
         history: Vec::new(),
         train_seconds: None,
+        logit_bound: None,
     }
 }
 

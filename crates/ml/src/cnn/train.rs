@@ -92,6 +92,15 @@ pub fn evaluate(net: &Network, x: &[f32], labels: &[u8]) -> (f64, Vec<Vec<usize>
     (correct as f64 / labels.len().max(1) as f64, confusion)
 }
 
+/// Largest absolute logit of a network over normalised images (the output range an encrypted
+/// evaluation must leave room for).
+pub fn max_abs_logit(net: &Network, x: &[f32]) -> f64 {
+    let n_in = net.shapes[0].len().max(1);
+    x.chunks(1000 * n_in)
+        .flat_map(|xs| net.logits(xs, xs.len() / n_in))
+        .fold(0.0f64, |m, v| m.max(f64::from(v.abs())))
+}
+
 /// Adam state (PyTorch's formulation, no weight decay).
 struct Adam {
     lr: f32,
