@@ -374,18 +374,27 @@ pub fn mul_scalar_assign(a: &mut [u64], c: &[u64], basis: &[&Modulus], n: usize)
         .for_each(|((x, &w), m)| m.mul_const_vec(x, w));
 }
 
-/// Writes small signed coefficients into every residue of an RNS polynomial.
-pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
+/// An RNS polynomial whose residue modulo each prime of `basis` is `reduce(prime, coefficient)`.
+fn to_residues<T: Copy + Sync>(
+    coeffs: &[T],
+    basis: &[&Modulus],
+    reduce: impl Fn(&Modulus, T) -> u64 + Sync,
+) -> Vec<u64> {
     let n = coeffs.len();
     let mut out = vec![0u64; n * basis.len()];
     out.par_chunks_exact_mut(n)
         .zip(basis.par_iter())
         .for_each(|(x, m)| {
             for (u, &v) in x.iter_mut().zip(coeffs) {
-                *u = m.from_i64(v);
+                *u = reduce(m, v);
             }
         });
     out
+}
+
+/// Writes small signed coefficients into every residue of an RNS polynomial.
+pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
+    to_residues(coeffs, basis, Modulus::from_i64)
 }
 
 /// Centered lift: for `src` with values in `[0, from)`, writes the residues
@@ -517,16 +526,7 @@ pub fn sample_flood<R: RngCore + CryptoRng + ?Sized>(
 /// Maps signed 128-bit coefficients to an RNS polynomial (coefficient form),
 /// branch-free in the values (see [`Modulus::from_i128`]).
 pub fn from_signed_wide(coeffs: &[i128], basis: &[&Modulus]) -> Vec<u64> {
-    let n = coeffs.len();
-    let mut out = vec![0u64; n * basis.len()];
-    out.par_chunks_exact_mut(n)
-        .zip(basis.par_iter())
-        .for_each(|(x, m)| {
-            for (u, &v) in x.iter_mut().zip(coeffs) {
-                *u = m.from_i128(v);
-            }
-        });
-    out
+    to_residues(coeffs, basis, Modulus::from_i128)
 }
 
 /// Expands a 32-byte seed into a uniform RNS polynomial (valid as NTT-domain

@@ -185,7 +185,7 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
     let (pixels, label, what) =
         crate::image_cmd::load_image(&client, None, Some(a.digit_index), None)?;
     let (first, _) = crate::image_cmd::remote(base, &keys, &client, &pixels)?;
-    if let Some(bytes) = first.registered_keys {
+    if let Some(bytes) = first.costs.registered_keys {
         println!("register    {bytes} B of evaluation keys sent once, stored under their SHA-256");
     }
     // The first request also loaded the keys; the second shows the steady state.
@@ -202,12 +202,12 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
     println!(
         "encrypted   class {class} with probability {:.4}: encrypt {}, server {} (round trip {}), decrypt {}, sent {} B, received {} B",
         r.result.probabilities[class],
-        ms(r.encrypt),
-        r.server_ms.map(|m| format!("{m:.2} ms")).unwrap_or_else(|| "n/a".into()),
-        ms(r.round_trip),
-        ms(r.decrypt),
-        r.upload_bytes,
-        r.download_bytes
+        ms(r.costs.encrypt),
+        r.costs.server_ms.map(|m| format!("{m:.2} ms")).unwrap_or_else(|| "n/a".into()),
+        ms(r.costs.round_trip),
+        ms(r.costs.decrypt),
+        r.costs.upload_bytes,
+        r.costs.download_bytes
     );
     println!("plaintext   class {plain} (the same model without encryption)");
     let png = a.out.join("digit.png");
@@ -221,7 +221,8 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
             format!(
                 "encrypted: {class} (p = {:.3}), server {}",
                 r.result.probabilities[class],
-                r.server_ms
+                r.costs
+                    .server_ms
                     .map(|m| format!("{m:.1} ms"))
                     .unwrap_or_default()
             ),

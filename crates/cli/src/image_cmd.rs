@@ -152,13 +152,13 @@ pub fn remote(
         "label": class,
         "probability": r.result.probabilities[r.result.class],
         "logits": r.result.logits,
-        "client_encrypt_ms": r.encrypt.as_secs_f64() * 1e3,
-        "round_trip_ms": r.round_trip.as_secs_f64() * 1e3,
-        "server_ms": r.server_ms,
-        "client_decrypt_ms": r.decrypt.as_secs_f64() * 1e3,
-        "upload_bytes": r.upload_bytes,
-        "download_bytes": r.download_bytes,
-        "registered_keys_bytes": r.registered_keys,
+        "client_encrypt_ms": r.costs.encrypt.as_secs_f64() * 1e3,
+        "round_trip_ms": r.costs.round_trip.as_secs_f64() * 1e3,
+        "server_ms": r.costs.server_ms,
+        "client_decrypt_ms": r.costs.decrypt.as_secs_f64() * 1e3,
+        "upload_bytes": r.costs.upload_bytes,
+        "download_bytes": r.costs.download_bytes,
+        "registered_keys_bytes": r.costs.registered_keys,
     });
     Ok((r, report))
 }
@@ -193,14 +193,14 @@ fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usiz
         "first_index": index,
         "accuracy": correct as f64 / n as f64,
         "classes": r.results.iter().map(|c| c.class).collect::<Vec<_>>(),
-        "client_encrypt_ms": r.encrypt.as_secs_f64() * 1e3,
-        "round_trip_ms": r.round_trip.as_secs_f64() * 1e3,
-        "server_ms": r.server_ms,
-        "server_ms_per_image": r.server_ms.map(|m| m / n as f64),
-        "client_decrypt_ms": r.decrypt.as_secs_f64() * 1e3,
-        "upload_bytes": r.upload_bytes,
-        "download_bytes": r.download_bytes,
-        "registered_keys_bytes": r.registered_keys,
+        "client_encrypt_ms": r.costs.encrypt.as_secs_f64() * 1e3,
+        "round_trip_ms": r.costs.round_trip.as_secs_f64() * 1e3,
+        "server_ms": r.costs.server_ms,
+        "server_ms_per_image": r.costs.server_ms.map(|m| m / n as f64),
+        "client_decrypt_ms": r.costs.decrypt.as_secs_f64() * 1e3,
+        "upload_bytes": r.costs.upload_bytes,
+        "download_bytes": r.costs.download_bytes,
+        "registered_keys_bytes": r.costs.registered_keys,
     });
     if a.json {
         println!("{report}");
@@ -212,14 +212,14 @@ fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usiz
         );
         println!(
             "client encrypt {:.0} ms, round trip {:.0} ms (server {}), client decrypt {:.0} ms; sent {} B, received {} B",
-            r.encrypt.as_secs_f64() * 1e3,
-            r.round_trip.as_secs_f64() * 1e3,
-            r.server_ms
+            r.costs.encrypt.as_secs_f64() * 1e3,
+            r.costs.round_trip.as_secs_f64() * 1e3,
+            r.costs.server_ms
                 .map(|m| format!("{m:.0} ms, {:.3} ms per image", m / n as f64))
                 .unwrap_or_else(|| "n/a".into()),
-            r.decrypt.as_secs_f64() * 1e3,
-            r.upload_bytes,
-            r.download_bytes
+            r.costs.decrypt.as_secs_f64() * 1e3,
+            r.costs.upload_bytes,
+            r.costs.download_bytes
         );
     }
     Ok(())
@@ -252,19 +252,19 @@ pub fn predict_image(a: PredictImageArgs) -> Result<()> {
             .map(|l| format!(", true class {l} ({})", name(l)))
             .unwrap_or_default()
     );
-    if let Some(bytes) = r.registered_keys {
+    if let Some(bytes) = r.costs.registered_keys {
         println!("registered evaluation keys with the server ({bytes} bytes, once per key folder)");
     }
     println!(
         "client encrypt {:.1} ms, round trip {:.1} ms (server {}), client decrypt {:.2} ms; sent {} B, received {} B",
-        r.encrypt.as_secs_f64() * 1e3,
-        r.round_trip.as_secs_f64() * 1e3,
-        r.server_ms
+        r.costs.encrypt.as_secs_f64() * 1e3,
+        r.costs.round_trip.as_secs_f64() * 1e3,
+        r.costs.server_ms
             .map(|m| format!("{m:.1} ms"))
             .unwrap_or_else(|| "n/a".into()),
-        r.decrypt.as_secs_f64() * 1e3,
-        r.upload_bytes,
-        r.download_bytes
+        r.costs.decrypt.as_secs_f64() * 1e3,
+        r.costs.upload_bytes,
+        r.costs.download_bytes
     );
     Ok(())
 }

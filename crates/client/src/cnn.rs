@@ -328,11 +328,9 @@ pub fn classify(logits: Vec<f64>) -> Classification {
     }
 }
 
-/// One encrypted inference through a server, with its costs.
+/// What one request through a server cost.
 #[derive(Debug, Clone)]
-pub struct RemoteInference {
-    /// The decrypted result.
-    pub result: Classification,
+pub struct Costs {
     /// Client time to encrypt.
     pub encrypt: Duration,
     /// Time from sending the request to having the reply (server time included).
@@ -341,12 +339,21 @@ pub struct RemoteInference {
     pub server_ms: Option<f64>,
     /// Client time to decrypt.
     pub decrypt: Duration,
-    /// Request and reply sizes.
+    /// Request size.
     pub upload_bytes: usize,
     /// Reply size.
     pub download_bytes: usize,
-    /// Whether the keys had to be registered first.
+    /// Bytes of evaluation keys registered first (`None`: the server had them).
     pub registered_keys: Option<usize>,
+}
+
+/// One encrypted inference through a server, with its costs.
+#[derive(Debug, Clone)]
+pub struct RemoteInference {
+    /// The decrypted result.
+    pub result: Classification,
+    /// What it cost.
+    pub costs: Costs,
 }
 
 fn agent() -> ureq::Agent {
@@ -493,13 +500,15 @@ pub fn predict_image(
     let logits = client.decrypt_logits(&reply)?;
     Ok(RemoteInference {
         result: classify(logits),
-        encrypt,
-        round_trip,
-        server_ms,
-        decrypt: t.elapsed(),
-        upload_bytes: request.len(),
-        download_bytes: reply.len(),
-        registered_keys,
+        costs: Costs {
+            encrypt,
+            round_trip,
+            server_ms,
+            decrypt: t.elapsed(),
+            upload_bytes: request.len(),
+            download_bytes: reply.len(),
+            registered_keys,
+        },
     })
 }
 
@@ -508,20 +517,8 @@ pub fn predict_image(
 pub struct RemoteBatch {
     /// One result per image.
     pub results: Vec<Classification>,
-    /// Client time to encrypt the batch.
-    pub encrypt: Duration,
-    /// Time from sending the request to having the reply.
-    pub round_trip: Duration,
-    /// Server time reported by the server.
-    pub server_ms: Option<f64>,
-    /// Client time to decrypt.
-    pub decrypt: Duration,
-    /// Request size.
-    pub upload_bytes: usize,
-    /// Reply size.
-    pub download_bytes: usize,
-    /// Whether the keys had to be registered first.
-    pub registered_keys: Option<usize>,
+    /// What it cost.
+    pub costs: Costs,
 }
 
 /// Encrypts `images` as one batch (one image per slot), has the server classify them all in one
@@ -542,12 +539,14 @@ pub fn predict_batch(
     let logits = client.decrypt_batch(&reply, images.len())?;
     Ok(RemoteBatch {
         results: logits.into_iter().map(classify).collect(),
-        encrypt,
-        round_trip,
-        server_ms,
-        decrypt: t.elapsed(),
-        upload_bytes: request.len(),
-        download_bytes: reply.len(),
-        registered_keys,
+        costs: Costs {
+            encrypt,
+            round_trip,
+            server_ms,
+            decrypt: t.elapsed(),
+            upload_bytes: request.len(),
+            download_bytes: reply.len(),
+            registered_keys,
+        },
     })
 }
