@@ -156,7 +156,8 @@ fn key_store(state: &AppState) -> Result<&crate::keystore::KeyStore, ApiError> {
 }
 
 /// Reads a body of up to `max_batch_body` bytes; past `max(max_body, 4 MiB)` it waits for one
-/// of the few permits for large bodies, so that concurrent batches cannot exhaust memory. Each
+/// of the few permits for large bodies (shared with key uploads), so that concurrent batches
+/// cannot exhaust memory. Each
 /// chunk must arrive within the idle timeout.
 async fn read_large_body(
     state: &Arc<AppState>,
@@ -210,6 +211,12 @@ async fn register_keys(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     use http_body_util::BodyExt;
     let store = key_store(&state)?;
+    // key uploads are large: like batches, at most a few at a time
+    let _large = state
+        .large_bodies
+        .acquire()
+        .await
+        .map_err(|_| busy_error())?;
     let mut upload = store.begin()?;
     let mut body = body;
     loop {
