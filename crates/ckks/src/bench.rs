@@ -1,10 +1,10 @@
 //! Micro-benchmarks of the main operations at the reference preset
 //! (N = 8192, 7 data primes + 1 special prime), for `unseen bench ckks`.
 //!
-//! `decrypt` stops at the NTT-form plaintext (`c0 + c1·s`); SEAL's
-//! `Decryptor::decrypt` also applies the inverse NTT. `decrypt_decode`
-//! measures decryption to values (inverse NTT, CRT reconstruction and the
-//! canonical-embedding FFT), i.e. SEAL's decrypt plus `CKKSEncoder::decode`.
+//! `decrypt` stops at the NTT-form plaintext (`c0 + c1·s`), as SEAL's
+//! `Decryptor::decrypt` does for CKKS. `decrypt_decode` measures decryption
+//! to values (inverse NTT, CRT reconstruction and the canonical-embedding
+//! FFT), i.e. SEAL's decrypt plus `CKKSEncoder::decode`.
 
 use std::time::Instant;
 
