@@ -291,6 +291,12 @@ fn serve(a: ServeArgs) -> Result<()> {
     let mut models = Vec::new();
     let mut cnn_models = Vec::new();
     for p in &a.model {
+        if !p.exists() {
+            bail!(
+                "{}: not found (give a linear model file or a CNN model folder)",
+                p.display()
+            );
+        }
         if p.is_dir() {
             let name = crate::image_cmd::folder_name(p);
             cnn_models
