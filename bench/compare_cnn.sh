@@ -31,8 +31,9 @@ rows = [("server time per image (ms)", u["server_single_image_ms"], t["server_si
         ("upload per image (bytes)", u["upload_bytes"], t["upload_bytes"]),
         ("download per image (bytes)", u["download_bytes"], t["download_bytes"]),
         ("max logit error", u["single_max_logit_error"], t["max_logit_error"])]
+fmt = lambda v: f"{v:,.0f}" if v >= 100 else f"{v:.4g}"
 for name, a, b in rows:
     if a is None or b is None:
         continue
-    print(f"| {name} | {a:,.4g} | {b:,.4g} | {b / a:,.1f}x |")
+    print(f"| {name} | {fmt(a)} | {fmt(b)} | {b / a:,.1f}x |")
 PY
