@@ -482,6 +482,34 @@ fn send(
     Ok((reply, server_ms, registered_keys))
 }
 
+/// Encrypts, sends (registering the keys if needed) and decrypts, timing each part.
+fn round<T>(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    encrypt: impl FnOnce() -> Result<Vec<u8>, Error>,
+    decrypt: impl FnOnce(&[u8]) -> Result<T, Error>,
+) -> Result<(T, Costs), Error> {
+    let t = Instant::now();
+    let request = encrypt()?;
+    let encrypt = t.elapsed();
+    let t = Instant::now();
+    let (reply, server_ms, registered_keys) = send(base, dir, client, &request)?;
+    let round_trip = t.elapsed();
+    let t = Instant::now();
+    let out = decrypt(&reply)?;
+    let costs = Costs {
+        encrypt,
+        round_trip,
+        server_ms,
+        decrypt: t.elapsed(),
+        upload_bytes: request.len(),
+        download_bytes: reply.len(),
+        registered_keys,
+    };
+    Ok((out, costs))
+}
+
 /// Encrypts `pixels`, has the server at `base` evaluate the folder's model (registering the
 /// evaluation keys first if it does not have them) and decrypts the class.
 pub fn predict_image(
@@ -490,25 +518,16 @@ pub fn predict_image(
     client: &CnnClient,
     pixels: &[u8],
 ) -> Result<RemoteInference, Error> {
-    let t = Instant::now();
-    let request = client.encrypt_image(pixels)?;
-    let encrypt = t.elapsed();
-    let t = Instant::now();
-    let (reply, server_ms, registered_keys) = send(base, dir, client, &request)?;
-    let round_trip = t.elapsed();
-    let t = Instant::now();
-    let logits = client.decrypt_logits(&reply)?;
+    let (logits, costs) = round(
+        base,
+        dir,
+        client,
+        || client.encrypt_image(pixels),
+        |reply| client.decrypt_logits(reply),
+    )?;
     Ok(RemoteInference {
         result: classify(logits),
-        costs: Costs {
-            encrypt,
-            round_trip,
-            server_ms,
-            decrypt: t.elapsed(),
-            upload_bytes: request.len(),
-            download_bytes: reply.len(),
-            registered_keys,
-        },
+        costs,
     })
 }
 
@@ -529,24 +548,15 @@ pub fn predict_batch(
     client: &CnnClient,
     images: &[&[u8]],
 ) -> Result<RemoteBatch, Error> {
-    let t = Instant::now();
-    let request = client.encrypt_batch(images)?;
-    let encrypt = t.elapsed();
-    let t = Instant::now();
-    let (reply, server_ms, registered_keys) = send(base, dir, client, &request)?;
-    let round_trip = t.elapsed();
-    let t = Instant::now();
-    let logits = client.decrypt_batch(&reply, images.len())?;
+    let (logits, costs) = round(
+        base,
+        dir,
+        client,
+        || client.encrypt_batch(images),
+        |reply| client.decrypt_batch(reply, images.len()),
+    )?;
     Ok(RemoteBatch {
         results: logits.into_iter().map(classify).collect(),
-        costs: Costs {
-            encrypt,
-            round_trip,
-            server_ms,
-            decrypt: t.elapsed(),
-            upload_bytes: request.len(),
-            download_bytes: reply.len(),
-            registered_keys,
-        },
+        costs,
     })
 }
