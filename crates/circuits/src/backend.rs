@@ -61,13 +61,12 @@ struct PreparedLinear<B: Backend> {
     giants: Vec<GiantStep<B>>,
     /// A zero multiplier at the map's depth, for a map without any non-zero diagonal.
     zero: B::Plain,
-    /// A rotate-and-sum directly after the map, run before its rescale (`(step, count)`).
-    sum_after: Option<(usize, usize)>,
+    /// The map's rotate-and-sum, run before its rescale (`(step, count)`).
+    sum: Option<(usize, usize)>,
 }
 
 enum PreparedOp<B: Backend> {
     Linear(PreparedLinear<B>),
-    RotateSum { step: usize, count: usize },
     AddPlain(B::Plain),
     Square,
 }
@@ -104,7 +103,7 @@ fn prepare_linear<B: Backend>(
         baby_steps,
         giants,
         zero,
-        sum_after: None,
+        sum: m.sum,
     })
 }
 
@@ -114,31 +113,18 @@ impl<B: Backend> Prepared<B> {
         let mut depth = 0;
         let mut ops = Vec::with_capacity(program.ops.len());
         for op in &program.ops {
-            let prepared = match op {
+            ops.push(match op {
                 Op::Linear(m) => {
                     let p = prepare_linear(backend, m, depth)?;
                     depth += 1;
                     PreparedOp::Linear(p)
-                }
-                Op::RotateSum { step, count } => {
-                    if let Some(PreparedOp::Linear(m)) = ops.last_mut() {
-                        if m.sum_after.is_none() {
-                            m.sum_after = Some((*step, *count));
-                            continue;
-                        }
-                    }
-                    PreparedOp::RotateSum {
-                        step: *step,
-                        count: *count,
-                    }
                 }
                 Op::AddPlain(v) => PreparedOp::AddPlain(backend.encode_addend(v, depth)?),
                 Op::Square => {
                     depth += 1;
                     PreparedOp::Square
                 }
-            };
-            ops.push(prepared);
+            });
         }
         Ok(Self {
             ops,
@@ -193,13 +179,12 @@ impl<B: Backend> Prepared<B> {
                         Some(a) => a,
                         None => b.mul_plain(&x, &m.zero)?,
                     };
-                    let acc = match m.sum_after {
+                    let acc = match m.sum {
                         Some((step, count)) => self.rotate_sum(b, acc, step, count)?,
                         None => acc,
                     };
                     b.rescale(&acc)?
                 }
-                PreparedOp::RotateSum { step, count } => self.rotate_sum(b, x, *step, *count)?,
                 PreparedOp::AddPlain(p) => {
                     let mut y = x;
                     b.add_plain_assign(&mut y, p)?;

@@ -252,13 +252,12 @@ pub fn compile_single(net: &Network, slots: usize) -> Result<Program, Error> {
                     }
                     diagonals.insert(i, diag);
                 }
-                ops.push(Op::Linear(LinearMap::new(diagonals, slots)));
-                if q > mp {
-                    ops.push(Op::RotateSum {
-                        step: mp,
-                        count: (q / mp).trailing_zeros() as usize,
-                    });
-                }
+                let map = LinearMap::new(diagonals, slots);
+                ops.push(Op::Linear(if q > mp {
+                    map.with_sum(mp, (q / mp).trailing_zeros() as usize)
+                } else {
+                    map
+                }));
                 let bias = (0..slots)
                     .map(|j| {
                         if j % mp < m {

@@ -1,8 +1,8 @@
 //! From a trained HE-friendly network to a program over vectors of slots, as a CKKS ciphertext
 //! holds them, and its evaluation on any [`Backend`].
 //!
-//! * [`program`]: the operations (diagonal linear maps evaluated baby-step/giant-step, rotate-and-sum,
-//!   bias, square), the rotation steps and the depth a program needs.
+//! * [`program`]: the operations (diagonal linear maps evaluated baby-step/giant-step, each with
+//!   an optional rotate-and-sum; bias; square), the rotation steps and the depth a program needs.
 //! * [`compile`]: single-image packing of `conv -> x^2 -> dense -> x^2 -> dense` networks: the
 //!   client sends the image in an im2col layout, each layer is one generalised-diagonal linear
 //!   map whose output is replicated so that the next layer needs no masking.

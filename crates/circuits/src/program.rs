@@ -13,6 +13,10 @@ pub struct LinearMap {
     pub stride: usize,
     /// Baby steps per giant step.
     pub baby: usize,
+    /// Then `y += rot(y, step * 2^t)` for `t < count` (`(step, count)`): sums `2^count` chunks of
+    /// `step` slots. It runs before the map's rescale, at the product's larger scale, where the
+    /// key-switching noise of its rotations is negligible.
+    pub sum: Option<(usize, usize)>,
 }
 
 impl LinearMap {
@@ -42,7 +46,32 @@ impl LinearMap {
             diagonals,
             stride,
             baby: best.1,
+            sum: None,
         }
+    }
+
+    /// The same map followed by a rotate-and-sum of `2^count` chunks of `step` slots.
+    pub fn with_sum(mut self, step: usize, count: usize) -> Self {
+        self.sum = Some((step, count));
+        self
+    }
+
+    /// Every non-zero rotation step the map uses, on vectors of `slots` slots.
+    pub fn rotation_steps(&self, slots: usize) -> BTreeSet<usize> {
+        let mut steps: BTreeSet<usize> = self.baby_steps();
+        steps.extend(self.giant_steps());
+        if let Some((step, count)) = self.sum {
+            steps.extend((0..count).map(|t| (step << t) % slots));
+        }
+        steps.remove(&0);
+        steps
+    }
+
+    /// Number of rotations one application performs.
+    pub fn rotation_count(&self) -> usize {
+        self.baby_steps().iter().filter(|s| **s != 0).count()
+            + self.giant_steps().iter().filter(|s| **s != 0).count()
+            + self.sum.map_or(0, |(_, count)| count)
     }
 
     /// Rotation steps of `x` (baby steps), hoisted together.
@@ -73,17 +102,8 @@ fn gcd(a: usize, b: usize) -> usize {
 /// One step of a program.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
-    /// A diagonal linear map (one multiplicative level).
+    /// A diagonal linear map, possibly followed by a rotate-and-sum (one multiplicative level).
     Linear(LinearMap),
-    /// `x += rot(x, step * 2^t)` for `t < count`: sums `2^count` chunks of `step` slots.
-    /// Directly after a linear map it runs before that map's rescale, at the product's larger
-    /// scale, where the key-switching noise of its rotations is negligible.
-    RotateSum {
-        /// Chunk size.
-        step: usize,
-        /// Number of doublings.
-        count: usize,
-    },
     /// Adds a plaintext vector (biases).
     AddPlain(Vec<f64>),
     /// `x^2` (one multiplicative level).
@@ -111,18 +131,10 @@ impl Program {
     pub fn rotation_steps(&self) -> BTreeSet<usize> {
         let mut steps = BTreeSet::new();
         for op in &self.ops {
-            match op {
-                Op::Linear(m) => {
-                    steps.extend(m.baby_steps());
-                    steps.extend(m.giant_steps());
-                }
-                Op::RotateSum { step, count } => {
-                    steps.extend((0..*count).map(|t| (step << t) % self.slots))
-                }
-                _ => {}
+            if let Op::Linear(m) = op {
+                steps.extend(m.rotation_steps(self.slots));
             }
         }
-        steps.remove(&0);
         steps
     }
 
@@ -131,23 +143,11 @@ impl Program {
     pub fn rotation_steps_by_depth(&self) -> BTreeMap<usize, usize> {
         let mut first: BTreeMap<usize, usize> = BTreeMap::new();
         let mut depth = 0;
-        let mut after_linear = false;
         for op in &self.ops {
-            let (steps, at): (Vec<usize>, usize) = match op {
-                Op::Linear(m) => (
-                    m.baby_steps().into_iter().chain(m.giant_steps()).collect(),
-                    depth,
-                ),
-                Op::RotateSum { step, count } => (
-                    (0..*count).map(|t| (step << t) % self.slots).collect(),
-                    // before the preceding linear map's rescale
-                    if after_linear { depth - 1 } else { depth },
-                ),
-                _ => (Vec::new(), depth),
-            };
-            after_linear = matches!(op, Op::Linear(_));
-            for s in steps.into_iter().filter(|s| *s != 0) {
-                first.entry(s).or_insert(at);
+            if let Op::Linear(m) = op {
+                for s in m.rotation_steps(self.slots) {
+                    first.entry(s).or_insert(depth);
+                }
             }
             if matches!(op, Op::Linear(_) | Op::Square) {
                 depth += 1;
@@ -169,11 +169,7 @@ impl Program {
         self.ops
             .iter()
             .map(|o| match o {
-                Op::Linear(m) => {
-                    m.baby_steps().iter().filter(|s| **s != 0).count()
-                        + m.giant_steps().iter().filter(|s| **s != 0).count()
-                }
-                Op::RotateSum { count, .. } => *count,
+                Op::Linear(m) => m.rotation_count(),
                 _ => 0,
             })
             .sum()
