@@ -134,6 +134,17 @@ pub fn load_image(
     }
 }
 
+/// The HTTP base URL of `--server` (the CNN API has no legacy TCP protocol).
+fn http_base(server: &str) -> Result<String> {
+    match server.parse::<unseen_client::salary::Server>() {
+        Ok(unseen_client::salary::Server::Http(base)) => Ok(base),
+        Ok(unseen_client::salary::Server::Legacy(_)) => {
+            bail!("--server must be http://HOST:PORT (encrypted images go through the HTTP API)")
+        }
+        Err(e) => bail!("--server: {e}"),
+    }
+}
+
 /// Encrypts, sends and decrypts one image; the report as JSON.
 pub fn remote(
     server: &str,
@@ -141,11 +152,7 @@ pub fn remote(
     client: &CnnClient,
     pixels: &[u8],
 ) -> Result<(RemoteInference, serde_json::Value)> {
-    let base = server.trim_end_matches('/');
-    if !base.starts_with("http://") {
-        bail!("--server must be http://HOST:PORT (for https put a TLS proxy in front)");
-    }
-    let r = remote_predict(base, keys, client, pixels)?;
+    let r = remote_predict(&http_base(server)?, keys, client, pixels)?;
     let class = &client.spec.classes[r.result.class.min(client.spec.classes.len() - 1)];
     let report = json!({
         "class": r.result.class,
@@ -165,10 +172,7 @@ pub fn remote(
 
 /// `unseen predict-image --batch N`: test images `[index, index + N)` in one batch.
 fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usize) -> Result<()> {
-    let base = a.server.trim_end_matches('/');
-    if !base.starts_with("http://") {
-        bail!("--server must be http://HOST:PORT (for https put a TLS proxy in front)");
-    }
+    let base = http_base(&a.server)?;
     let root = crate::cnn_cmd::data_root(a.data.clone())?;
     let kind = client.spec.dataset;
     let test = Images::load(&root, kind, Split::Test)?;
@@ -180,7 +184,7 @@ fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usiz
         );
     }
     let images: Vec<&[u8]> = (index..index + n).map(|i| test.image(i)).collect();
-    let r = unseen_client::cnn::predict_batch(base, &a.keys, client, &images)
+    let r = unseen_client::cnn::predict_batch(&base, &a.keys, client, &images)
         .with_context(|| format!("classifying {n} test images in one batch"))?;
     let correct = r
         .results

@@ -211,10 +211,17 @@ impl CnnClient {
         })
     }
 
-    /// The evaluation-key bundle of this folder, checked against its key id.
-    pub fn eval_keys(dir: &Path) -> Result<Vec<u8>, Error> {
+    /// The evaluation-key bundle of this folder, checked against the key id in `client.json`.
+    pub fn eval_keys(&self, dir: &Path) -> Result<Vec<u8>, Error> {
         let path = dir.join("eval.keys");
-        std::fs::read(&path).map_err(io(&path))
+        let bundle = std::fs::read(&path).map_err(io(&path))?;
+        if key_id(&bundle) != self.spec.key_id {
+            return Err(key_err(
+                &path,
+                "does not match the key id in client.json (was it changed or replaced?)",
+            ));
+        }
+        Ok(bundle)
     }
 
     /// Encrypts one image (`rows x cols` pixels 0..=255) as the circuit expects it.
@@ -464,13 +471,16 @@ fn send(
     let (reply, server_ms) = match infer(base, &client.spec.model, &client.spec.key_id, request)? {
         Some(r) => r,
         None => {
-            let bundle = CnnClient::eval_keys(dir)?;
+            let bundle = client.eval_keys(dir)?;
             let id = register_keys(base, &bundle)?;
             if id != client.spec.key_id {
-                return Err(Error::Input(format!(
-                    "the server registered the keys as {id}, client.json says {}: eval.keys was changed",
-                    client.spec.key_id
-                )));
+                return Err(Error::Server {
+                    code: "key_id".into(),
+                    message: format!(
+                        "the server registered the keys as {id}, their SHA-256 is {}",
+                        client.spec.key_id
+                    ),
+                });
             }
             registered_keys = Some(bundle.len());
             infer(base, &client.spec.model, &id, request)?.ok_or_else(|| Error::Server {

@@ -219,6 +219,27 @@ fn keygen_predict_image_restart_and_bad_requests() {
     assert!(v["registered_keys_bytes"].is_null(), "{v}");
     assert_eq!(v["class"], v["true_class"], "{v}");
 
+    // a key folder whose eval.keys no longer matches its key id is caught before uploading
+    drop(server);
+    let server = u.serve(&["--model", &model, "--data-dir", "store2"]);
+    std::fs::create_dir_all(u.path("changed")).expect("dir");
+    for f in ["secret.key", "client.json"] {
+        std::fs::copy(u.path(&format!("k/{f}")), u.path(&format!("changed/{f}"))).expect("copy");
+    }
+    std::fs::write(u.path("changed/eval.keys"), &eval_keys[..1000]).expect("write");
+    let err = u.fails(&[
+        "predict-image",
+        "--server",
+        &format!("http://{}", server.http),
+        "--keys",
+        "changed",
+        "--mnist-index",
+        "0",
+        "--data",
+        &data,
+    ]);
+    assert!(err.contains("does not match the key id"), "{err}");
+
     // client-side errors are one line
     let err = u.fails(&[
         "predict-image",
