@@ -183,42 +183,45 @@ impl BatchProgram {
         let mut x = inputs;
         for (k, op) in self.ops.iter().enumerate() {
             x = match op {
-                BatchOp::Affine(rows) => rows
-                    .par_iter()
-                    .map(|row| {
-                        let first = x
-                            .first()
-                            .ok_or_else(|| Error::InvalidArgument("no input".into()))?;
-                        if first.level() == 0 {
-                            return Err(Error::LevelTooLow(
-                                "the batch circuit ran out of levels".into(),
-                            ));
-                        }
-                        let mut prime = params.data_primes()[first.level()] as f64;
-                        if Some(k) == last_affine {
-                            // outputs up to the headroom must fit the last modulus
-                            let room = params.log_q_at(first.level() - 1)
-                                - 1.0
-                                - f64::from(crate::plan::output_headroom_bits(self.output_bound));
-                            let shrink = (first.scale().log2() - room).max(0.0).ceil();
-                            prime /= 2f64.powf(shrink);
-                        }
-                        let mut acc: Option<Ciphertext> = None;
-                        for (i, w) in &row.terms {
-                            let term = ev.mul_scalar(&x[*i], *w, prime)?;
-                            acc = Some(match acc {
-                                Some(a) => ev.add(&a, &term)?,
-                                None => term,
-                            });
-                        }
-                        let sum = match acc {
-                            Some(a) => a,
-                            None => ev.mul_scalar(first, 0.0, prime)?,
-                        };
-                        let out = ev.rescale(&sum)?;
-                        ev.add_scalar(&out, row.bias)
-                    })
-                    .collect::<Result<Vec<_>, Error>>()?,
+                BatchOp::Affine(rows) => {
+                    let first = x
+                        .first()
+                        .ok_or_else(|| Error::InvalidArgument("no input".into()))?;
+                    if first.level() == 0 {
+                        return Err(Error::LevelTooLow(
+                            "the batch circuit ran out of levels".into(),
+                        ));
+                    }
+                    // the last map leaves the outputs their headroom in the last modulus
+                    let prime = if Some(k) == last_affine {
+                        crate::plan::last_multiplier_scale(
+                            params,
+                            first.level(),
+                            first.scale(),
+                            crate::plan::output_headroom_bits(self.output_bound),
+                        )
+                    } else {
+                        params.data_primes()[first.level()] as f64
+                    };
+                    rows.par_iter()
+                        .map(|row| {
+                            let mut acc: Option<Ciphertext> = None;
+                            for (i, w) in &row.terms {
+                                let term = ev.mul_scalar(&x[*i], *w, prime)?;
+                                acc = Some(match acc {
+                                    Some(a) => ev.add(&a, &term)?,
+                                    None => term,
+                                });
+                            }
+                            let sum = match acc {
+                                Some(a) => a,
+                                None => ev.mul_scalar(first, 0.0, prime)?,
+                            };
+                            let out = ev.rescale(&sum)?;
+                            ev.add_scalar(&out, row.bias)
+                        })
+                        .collect::<Result<Vec<_>, Error>>()?
+                }
                 BatchOp::Square => x
                     .par_iter()
                     .map(|c| ev.rescale(&ev.square_relin(c, relin)?))

@@ -30,6 +30,21 @@ pub const DEFAULT_OUTPUT_HEADROOM_BITS: u32 = 10;
 /// Outputs up to this many times the program's output bound decrypt correctly.
 pub const OUTPUT_MARGIN: f64 = 4.0;
 
+/// Scale for the plaintexts of the last linear map, applied to a value at `level` with scale
+/// `scale`: the prime the following rescale removes, divided by the power of two that leaves
+/// `headroom_bits` of room for the outputs in the modulus one level down.
+pub(crate) fn last_multiplier_scale(
+    params: &Parameters,
+    level: usize,
+    scale: f64,
+    headroom_bits: u32,
+) -> f64 {
+    let prime = params.data_primes()[level] as f64;
+    let room = params.log_q_at(level.saturating_sub(1)) - 1.0 - f64::from(headroom_bits);
+    let shrink = (scale.log2() - room).max(0.0).ceil();
+    prime / 2f64.powf(shrink)
+}
+
 /// Bits of output headroom for an output bound: `log2(OUTPUT_MARGIN * bound)` rounded up (at
 /// least 4), or [`DEFAULT_OUTPUT_HEADROOM_BITS`] without a usable bound.
 pub fn output_headroom_bits(bound: Option<f64>) -> u32 {
@@ -78,7 +93,8 @@ impl CkksPlan {
         let start = depth;
         let q = params.data_primes();
         let last_linear = program.ops.iter().rposition(|o| matches!(o, Op::Linear(_)));
-        let headroom = f64::from(output_headroom_bits(program.output_bound));
+        let headroom_bits = output_headroom_bits(program.output_bound);
+        let headroom = f64::from(headroom_bits);
         let mut scales = vec![params.default_scale()];
         let mut multiplier_scales = Vec::new();
         for (i, op) in program.ops.iter().enumerate() {
@@ -87,14 +103,11 @@ impl CkksPlan {
             let prime = q[start - k] as f64;
             match op {
                 Op::Linear(_) => {
-                    let mut m = prime;
-                    if Some(i) == last_linear {
-                        // the result, at level start - k - 1, must hold the headroom
-                        let modulus = params.log_q_at(start - k - 1);
-                        let room = modulus - 1.0 - headroom;
-                        let shrink = (s.log2() - room).max(0.0).ceil();
-                        m /= 2f64.powf(shrink);
-                    }
+                    let m = if Some(i) == last_linear {
+                        last_multiplier_scale(params, start - k, s, headroom_bits)
+                    } else {
+                        prime
+                    };
                     multiplier_scales.push(m);
                     scales.push(s * m / prime);
                 }
