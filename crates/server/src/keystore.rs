@@ -2,10 +2,9 @@
 //! bundle), written atomically, bounded in total size with least-recently-used eviction, and
 //! kept parsed in memory for the most recently used ones. Keys survive a restart.
 
-use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::http::StatusCode;
@@ -13,6 +12,7 @@ use sha2::{Digest, Sha256};
 use unseen_circuits::EvaluationKeys;
 use unseen_ckks::Parameters;
 
+use crate::lru::Lru;
 use crate::ApiError;
 
 /// Sizes the store keeps to.
@@ -42,7 +42,7 @@ pub struct KeyStore {
     limits: StoreLimits,
     /// Parameter sets keys may be made for (those of the served models).
     params: Vec<Arc<Parameters>>,
-    loaded: Mutex<VecDeque<(String, Arc<EvaluationKeys>)>>,
+    loaded: Lru<String, EvaluationKeys>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -123,7 +123,7 @@ impl KeyStore {
             dir,
             limits,
             params,
-            loaded: Mutex::new(VecDeque::new()),
+            loaded: Lru::new(limits.loaded),
         })
     }
 
@@ -208,14 +208,8 @@ impl KeyStore {
             .write(true)
             .open(&path)
             .and_then(|f| f.set_modified(SystemTime::now()));
-        {
-            let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(pos) = loaded.iter().position(|(k, _)| k == id) {
-                let entry = loaded.remove(pos).expect("position is in range");
-                let keys = entry.1.clone();
-                loaded.push_back(entry);
-                return Ok(keys);
-            }
+        if let Some(keys) = self.loaded.get(&id.to_string()) {
+            return Ok(keys);
         }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -234,12 +228,7 @@ impl KeyStore {
     }
 
     fn remember(&self, id: &str, keys: Arc<EvaluationKeys>) {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        loaded.retain(|(k, _)| k != id);
-        loaded.push_back((id.to_string(), keys));
-        while loaded.len() > self.limits.loaded.max(1) {
-            loaded.pop_front();
-        }
+        self.loaded.insert(id.to_string(), keys);
     }
 
     /// Removes the least recently used bundles until the total fits, never `keep`.
@@ -267,8 +256,7 @@ impl KeyStore {
             }
             if std::fs::remove_file(&path).is_ok() {
                 total -= len;
-                let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-                loaded.retain(|(k, _)| *k != id);
+                self.loaded.remove(&id);
                 tracing::info!(key_id = %id, "evicted evaluation keys");
             }
         }

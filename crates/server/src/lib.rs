@@ -14,6 +14,7 @@ pub mod http;
 pub mod keys;
 pub mod keystore;
 pub mod legacy;
+mod lru;
 pub mod predict;
 
 use std::collections::BTreeMap;
