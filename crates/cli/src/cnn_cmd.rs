@@ -293,11 +293,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 }
 
 fn normalize_with(images: &Images, n: Normalization) -> Vec<f32> {
-    images
-        .pixels
-        .iter()
-        .map(|p| (f32::from(*p) / 255.0 - n.mean) / n.std)
-        .collect()
+    n.apply_all(&images.pixels)
 }
 
 /// `unseen import`: PyTorch weights (safetensors) into a model folder.

@@ -191,11 +191,7 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
     // The first request also loaded the keys; the second shows the steady state.
     let (r, _) = crate::image_cmd::remote(base, &keys, &client, &pixels)?;
     let (net, card) = unseen_ml::cnn::files::load_model(model_dir)?;
-    let norm = card.normalization;
-    let x: Vec<f32> = pixels
-        .iter()
-        .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
-        .collect();
+    let x = card.normalization.apply_all(&pixels);
     let plain = unseen_ml::cnn::network::argmax(&net.logits(&x, 1));
     let class = r.result.class;
     println!("image       {what} (true class {})", label.unwrap_or(plain));

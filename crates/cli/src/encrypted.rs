@@ -69,11 +69,7 @@ impl Tally {
 
 /// Image `i` normalised as the model was trained.
 fn normalized(images: &Images, i: usize, norm: Normalization) -> Vec<f32> {
-    images
-        .image(i)
-        .iter()
-        .map(|p| (f32::from(*p) / 255.0 - norm.mean) / norm.std)
-        .collect()
+    norm.apply_all(images.image(i))
 }
 
 /// Merges the fields of `extra` into `base` (both JSON objects).

@@ -246,8 +246,7 @@ impl CnnClient {
     }
 
     fn normalized(&self, pixel: u8) -> f64 {
-        let norm = self.spec.normalization;
-        f64::from((f32::from(pixel) / 255.0 - norm.mean) / norm.std)
+        f64::from(self.spec.normalization.apply(pixel))
     }
 
     /// Encrypts up to one slot-count of images as a batch: one ciphertext per pixel, slot `i`

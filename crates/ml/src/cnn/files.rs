@@ -35,6 +35,18 @@ pub struct Normalization {
     pub std: f32,
 }
 
+impl Normalization {
+    /// One pixel (0..=255) as the network sees it.
+    pub fn apply(self, pixel: u8) -> f32 {
+        (f32::from(pixel) / 255.0 - self.mean) / self.std
+    }
+
+    /// Pixels as the network sees them.
+    pub fn apply_all(self, pixels: &[u8]) -> Vec<f32> {
+        pixels.iter().map(|p| self.apply(*p)).collect()
+    }
+}
+
 /// The `model.json` of a model folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {

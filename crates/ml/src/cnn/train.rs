@@ -67,11 +67,7 @@ pub struct EpochStats {
 /// Images scaled to [0, 1] and normalised with the dataset's mean and deviation.
 pub fn normalize(images: &Images, kind: DatasetKind) -> Vec<f32> {
     let (mean, std) = kind.normalization();
-    images
-        .pixels
-        .iter()
-        .map(|p| (f32::from(*p) / 255.0 - mean) / std)
-        .collect()
+    crate::cnn::files::Normalization { mean, std }.apply_all(&images.pixels)
 }
 
 /// Accuracy and confusion matrix (`[true][predicted]`) of a network on normalised images.
