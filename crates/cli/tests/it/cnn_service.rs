@@ -42,6 +42,29 @@ fn error_code(body: &[u8]) -> String {
     v["error"]["code"].as_str().expect("code").to_string()
 }
 
+/// `predict-image` against `server` with key folder `keys` on test image `index`, then `extra`.
+fn predict_args<'a>(
+    server: &'a str,
+    keys: &'a str,
+    index: &'a str,
+    data: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "predict-image",
+        "--server",
+        server,
+        "--keys",
+        keys,
+        "--mnist-index",
+        index,
+        "--data",
+        data,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Method, path, headers, body, expected status, expected error code.
 type Case<'a> = (
     &'a str,
@@ -79,18 +102,7 @@ fn keygen_predict_image_restart_and_bad_requests() {
     let server = u.serve(&["--model", &model, "--data-dir", "store"]);
     let base = format!("http://{}", server.http);
     let predict = |index: &str| -> serde_json::Value {
-        let out = u.ok(&[
-            "predict-image",
-            "--server",
-            &base,
-            "--keys",
-            "k",
-            "--mnist-index",
-            index,
-            "--data",
-            &data,
-            "--json",
-        ]);
+        let out = u.ok(&predict_args(&base, "k", index, &data, &["--json"]));
         serde_json::from_str(out.trim()).expect("JSON")
     };
     let first = predict("0");
@@ -105,20 +117,13 @@ fn keygen_predict_image_restart_and_bad_requests() {
     );
     assert!(u.path(&format!("store/keys/{key_id}.keys")).exists());
     // the same keys classify a batch (one image per slot) in one request
-    let out = u.ok(&[
-        "predict-image",
-        "--server",
+    let out = u.ok(&predict_args(
         &base,
-        "--keys",
         "k",
-        "--mnist-index",
         "0",
-        "--batch",
-        "3",
-        "--data",
         &data,
-        "--json",
-    ]);
+        &["--batch", "3", "--json"],
+    ));
     let batch: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
     assert_eq!(batch["classes"], serde_json::json!([7, 2, 1]), "{batch}");
     assert_eq!(batch["accuracy"], 1.0, "{batch}");
@@ -203,18 +208,8 @@ fn keygen_predict_image_restart_and_bad_requests() {
     // keys survive a restart
     drop(server);
     let server = u.serve(&["--model", &model, "--data-dir", "store"]);
-    let out = u.ok(&[
-        "predict-image",
-        "--server",
-        &format!("http://{}", server.http),
-        "--keys",
-        "k",
-        "--mnist-index",
-        "2",
-        "--data",
-        &data,
-        "--json",
-    ]);
+    let base = format!("http://{}", server.http);
+    let out = u.ok(&predict_args(&base, "k", "2", &data, &["--json"]));
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
     assert!(v["registered_keys_bytes"].is_null(), "{v}");
     assert_eq!(v["class"], v["true_class"], "{v}");
@@ -222,46 +217,19 @@ fn keygen_predict_image_restart_and_bad_requests() {
     // a key folder whose eval.keys no longer matches its key id is caught before uploading
     drop(server);
     let server = u.serve(&["--model", &model, "--data-dir", "store2"]);
+    let base = format!("http://{}", server.http);
     std::fs::create_dir_all(u.path("changed")).expect("dir");
     for f in ["secret.key", "client.json"] {
         std::fs::copy(u.path(&format!("k/{f}")), u.path(&format!("changed/{f}"))).expect("copy");
     }
     std::fs::write(u.path("changed/eval.keys"), &eval_keys[..1000]).expect("write");
-    let err = u.fails(&[
-        "predict-image",
-        "--server",
-        &format!("http://{}", server.http),
-        "--keys",
-        "changed",
-        "--mnist-index",
-        "0",
-        "--data",
-        &data,
-    ]);
+    let err = u.fails(&predict_args(&base, "changed", "0", &data, &[]));
     assert!(err.contains("does not match the key id"), "{err}");
 
     // client-side errors are one line
-    let err = u.fails(&[
-        "predict-image",
-        "--server",
-        &format!("http://{}", server.http),
-        "--keys",
-        "k",
-        "--mnist-index",
-        "99999",
-        "--data",
-        &data,
-    ]);
+    let err = u.fails(&predict_args(&base, "k", "99999", &data, &[]));
     assert!(err.contains("out of range"), "{err}");
-    let err = u.fails(&[
-        "predict-image",
-        "--server",
-        &format!("http://{}", server.http),
-        "--keys",
-        "missing",
-        "--mnist-index",
-        "0",
-    ]);
+    let err = u.fails(&predict_args(&base, "missing", "0", &data, &[]));
     assert!(err.contains("client.json"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
