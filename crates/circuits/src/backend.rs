@@ -38,6 +38,12 @@ pub trait Backend {
     fn add_plain_assign(&self, x: &mut Self::Value, p: &Self::Plain) -> Result<(), Self::Error>;
     /// `x^2`, relinearised and rescaled.
     fn square(&self, x: &Self::Value) -> Result<Self::Value, Self::Error>;
+    /// `a * b`, relinearised and rescaled; `b` may have consumed fewer levels than `a`.
+    fn multiply(&self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value, Self::Error>;
+    /// `acc += c * x`, where `x` has consumed fewer levels than `acc`: the product is made at
+    /// exactly `acc`'s scale and level.
+    fn add_scaled(&self, acc: &mut Self::Value, x: &Self::Value, c: f64)
+        -> Result<(), Self::Error>;
     /// Divides by the last prime (after a linear map).
     fn rescale(&self, x: &Self::Value) -> Result<Self::Value, Self::Error>;
 }
@@ -69,6 +75,9 @@ enum PreparedOp<B: Backend> {
     Linear(PreparedLinear<B>),
     AddPlain(B::Plain),
     Square,
+    Keep,
+    MulKept,
+    AddKept(f64),
 }
 
 /// A program with every plaintext encoded once, ready to run many times.
@@ -124,6 +133,12 @@ impl<B: Backend> Prepared<B> {
                     depth += 1;
                     PreparedOp::Square
                 }
+                Op::Keep => PreparedOp::Keep,
+                Op::MulKept => {
+                    depth += 1;
+                    PreparedOp::MulKept
+                }
+                Op::AddKept(c) => PreparedOp::AddKept(*c),
             });
         }
         Ok(Self {
@@ -150,6 +165,7 @@ impl<B: Backend> Prepared<B> {
     /// Runs the program on an encrypted (or plain) input vector.
     pub fn run(&self, b: &B, input: &B::Value) -> Result<B::Value, B::Error> {
         let mut x = input.clone();
+        let mut kept: Option<B::Value> = None;
         for op in &self.ops {
             x = match op {
                 PreparedOp::Linear(m) => {
@@ -191,6 +207,21 @@ impl<B: Backend> Prepared<B> {
                     y
                 }
                 PreparedOp::Square => b.square(&x)?,
+                PreparedOp::Keep => {
+                    kept = Some(x.clone());
+                    x
+                }
+                PreparedOp::MulKept => match &kept {
+                    Some(k) => b.multiply(&x, k)?,
+                    None => x,
+                },
+                PreparedOp::AddKept(c) => {
+                    let mut y = x;
+                    if let Some(k) = &kept {
+                        b.add_scaled(&mut y, k, *c)?;
+                    }
+                    y
+                }
             };
         }
         Ok(x)
@@ -241,5 +272,12 @@ impl Backend for PlainBackend {
     }
     fn rescale(&self, x: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
         Ok(x.clone())
+    }
+    fn multiply(&self, a: &Vec<f64>, b: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
+        self.mul_plain(a, b)
+    }
+    fn add_scaled(&self, acc: &mut Vec<f64>, x: &Vec<f64>, c: f64) -> Result<(), Self::Error> {
+        acc.iter_mut().zip(x).for_each(|(a, b)| *a += c * b);
+        Ok(())
     }
 }

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use unseen_ckks::{Ciphertext, Error, Evaluator, Parameters, RelinKey};
-use unseen_ml::cnn::arch::{Layer, Shape};
-use unseen_ml::cnn::network::LayerParams;
-use unseen_ml::cnn::Network;
+use unseen_model::Network;
 
 use rayon::prelude::*;
+
+use crate::ckks_backend::{add_scaled, multiply};
+use crate::lower::{lower, Activation, LoweredNet, Stage};
 
 /// One output of an affine layer: `bias + sum weight * input[index]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,11 +27,11 @@ pub struct AffineRow {
 pub enum BatchOp {
     /// Weighted sums (one multiplicative level).
     Affine(Vec<AffineRow>),
-    /// `x^2` of every feature (one level).
-    Square,
+    /// An activation of every feature (see [`Activation::depth`]).
+    Activation(Activation),
 }
 
-/// A network as a sequence of affine maps and squares over feature vectors.
+/// A network as a sequence of affine maps and activations over feature vectors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchProgram {
     /// Number of input features (ciphertexts a client sends per batch).
@@ -41,101 +42,81 @@ pub struct BatchProgram {
     pub output_bound: Option<f64>,
 }
 
-fn dims(s: Shape) -> (usize, usize, usize) {
-    match s {
-        Shape::Image(c, h, w) => (c, h, w),
-        Shape::Vector(n) => (n, 1, 1),
-    }
-}
-
-fn conv_rows(
-    p: &LayerParams,
-    sin: Shape,
-    sout: Shape,
-    k: usize,
-    stride: usize,
-    pad: usize,
-) -> Vec<AffineRow> {
-    let (cin, h, w) = dims(sin);
-    let (cout, oh, ow) = dims(sout);
-    let mut rows = Vec::with_capacity(cout * oh * ow);
-    for co in 0..cout {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut terms = Vec::new();
-                for ci in 0..cin {
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            let iy = (oy * stride + ky) as isize - pad as isize;
-                            let ix = (ox * stride + kx) as isize - pad as isize;
-                            if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
-                                continue;
-                            }
-                            let wgt = f64::from(p.weight[((co * cin + ci) * k + ky) * k + kx]);
-                            if wgt != 0.0 {
-                                terms.push((ci * h * w + iy as usize * w + ix as usize, wgt));
-                            }
-                        }
-                    }
-                }
-                rows.push(AffineRow {
-                    terms,
-                    bias: f64::from(p.bias[co]),
-                });
-            }
-        }
-    }
-    rows
-}
-
-/// Compiles a network of convolutions, dense layers, squares and flattens.
-pub fn compile_batch(net: &Network) -> Result<BatchProgram, crate::Error> {
-    let mut ops = Vec::new();
-    for (i, layer) in net.arch.layers.iter().enumerate() {
-        let (sin, sout, p) = (net.shapes[i], net.shapes[i + 1], &net.params[i]);
-        match layer {
-            Layer::Conv2d {
-                kernel,
-                stride,
-                padding,
-                ..
-            } => ops.push(BatchOp::Affine(conv_rows(
-                p, sin, sout, *kernel, *stride, *padding,
-            ))),
-            Layer::Linear {
-                in_features,
-                out_features,
-            } => ops.push(BatchOp::Affine(
-                (0..*out_features)
-                    .map(|o| AffineRow {
-                        terms: (0..*in_features)
-                            .map(|i| (i, f64::from(p.weight[o * in_features + i])))
-                            .filter(|t| t.1 != 0.0)
-                            .collect(),
-                        bias: f64::from(p.bias[o]),
+/// Compiles a lowered network.
+pub fn compile_batch_lowered(lowered: &LoweredNet) -> BatchProgram {
+    let ops = lowered
+        .stages
+        .iter()
+        .map(|s| match s {
+            Stage::Affine(a) => BatchOp::Affine(
+                a.rows
+                    .iter()
+                    .zip(&a.bias)
+                    .map(|(terms, bias)| AffineRow {
+                        terms: terms.clone(),
+                        bias: *bias,
                     })
                     .collect(),
-            )),
-            Layer::Square => ops.push(BatchOp::Square),
-            Layer::Flatten => {}
-            other => {
-                return Err(crate::Error::Unsupported(format!(
-                    "layer {other:?} in batch mode"
-                )))
-            }
-        }
-    }
-    Ok(BatchProgram {
-        inputs: net.shapes.first().map(|s| s.len()).unwrap_or(0),
+            ),
+            Stage::Activation(f) => BatchOp::Activation(*f),
+        })
+        .collect();
+    BatchProgram {
+        inputs: lowered.input.len(),
         ops,
         output_bound: None,
+    }
+}
+
+/// Compiles a network.
+pub fn compile_batch(net: &Network) -> Result<BatchProgram, crate::Error> {
+    Ok(compile_batch_lowered(&lower(net)?))
+}
+
+/// One activation on one ciphertext.
+fn activation(
+    ev: &Evaluator,
+    relin: &RelinKey,
+    f: Activation,
+    z: &Ciphertext,
+) -> Result<Ciphertext, Error> {
+    let sq = ev.rescale(&ev.square_relin(z, relin)?)?;
+    Ok(match f {
+        Activation::Square => sq,
+        Activation::Cube { linear } => {
+            let y = multiply(ev, &sq, z, relin)?;
+            if linear == 0.0 {
+                y
+            } else {
+                add_scaled(ev, &y, z, linear)?
+            }
+        }
+        Activation::Quartic { shift, linear } => {
+            let t = if shift == 0.0 {
+                sq
+            } else {
+                ev.add_scalar(&sq, shift)?
+            };
+            let y = ev.rescale(&ev.square_relin(&t, relin)?)?;
+            if linear == 0.0 {
+                y
+            } else {
+                add_scaled(ev, &y, z, linear)?
+            }
+        }
     })
 }
 
 impl BatchProgram {
     /// Multiplicative depth.
     pub fn depth(&self) -> usize {
-        self.ops.len()
+        self.ops
+            .iter()
+            .map(|o| match o {
+                BatchOp::Affine(_) => 1,
+                BatchOp::Activation(f) => f.depth(),
+            })
+            .sum()
     }
 
     /// Level at which clients encrypt: the lowest that leaves the depth, so uploads and the
@@ -153,7 +134,7 @@ impl BatchProgram {
                     .iter()
                     .map(|r| r.bias + r.terms.iter().map(|(i, w)| w * x[*i]).sum::<f64>())
                     .collect(),
-                BatchOp::Square => x.iter().map(|v| v * v).collect(),
+                BatchOp::Activation(f) => x.iter().map(|v| f.eval(*v)).collect(),
             };
         }
         x
@@ -222,9 +203,9 @@ impl BatchProgram {
                         })
                         .collect::<Result<Vec<_>, Error>>()?
                 }
-                BatchOp::Square => x
+                BatchOp::Activation(f) => x
                     .par_iter()
-                    .map(|c| ev.rescale(&ev.square_relin(c, relin)?))
+                    .map(|c| activation(&ev, relin, *f, c))
                     .collect::<Result<Vec<_>, Error>>()?,
             };
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use unseen_ckks::{Ciphertext, Encoder, Error, Evaluator, Parameters, Plaintext};
+use unseen_ckks::{Ciphertext, Encoder, Error, Evaluator, Parameters, Plaintext, RelinKey};
 
 use crate::backend::Backend;
 use crate::keys::EvaluationKeys;
@@ -162,4 +162,49 @@ impl Backend for CkksBackend {
     fn rescale(&self, x: &Ciphertext) -> Result<Ciphertext, Error> {
         self.shared.evaluator.rescale(x)
     }
+
+    fn multiply(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, Error> {
+        multiply(&self.shared.evaluator, a, b, &self.keys()?.relin)
+    }
+
+    fn add_scaled(&self, acc: &mut Ciphertext, x: &Ciphertext, c: f64) -> Result<(), Error> {
+        *acc = add_scaled(&self.shared.evaluator, acc, x, c)?;
+        Ok(())
+    }
+}
+
+/// `a * b` relinearised and rescaled, the operand with more levels dropped to the other's.
+pub(crate) fn multiply(
+    ev: &Evaluator,
+    a: &Ciphertext,
+    b: &Ciphertext,
+    relin: &RelinKey,
+) -> Result<Ciphertext, Error> {
+    let level = a.level().min(b.level());
+    let a = ev.drop_to_level(a, level)?;
+    let b = ev.drop_to_level(b, level)?;
+    ev.rescale(&ev.mul_relin(&a, &b, relin)?)
+}
+
+/// `acc + c * x` for `x` above `acc`'s level: `c` is encoded at the scale that the rescale
+/// from `x`'s level turns into exactly `acc`'s scale, then the product drops to `acc`'s level.
+pub(crate) fn add_scaled(
+    ev: &Evaluator,
+    acc: &Ciphertext,
+    x: &Ciphertext,
+    c: f64,
+) -> Result<Ciphertext, Error> {
+    if x.level() <= acc.level() {
+        return Err(Error::LevelTooLow(format!(
+            "a scaled term at level {} cannot join a value at level {}",
+            x.level(),
+            acc.level()
+        )));
+    }
+    let prime = ev.params().data_primes()[x.level()] as f64;
+    let m = acc.scale() * prime / x.scale();
+    let term = ev.rescale(&ev.mul_scalar(x, c, m)?)?;
+    let mut term = ev.drop_to_level(&term, acc.level())?;
+    term.set_scale(acc.scale());
+    ev.add(acc, &term)
 }

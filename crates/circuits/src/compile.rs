@@ -1,23 +1,31 @@
 //! Single-image packing: one slot vector carries one input through the whole network.
 //!
-//! Layouts. The client places the image in an im2col layout: slot `k * P + p` holds the pixel
-//! that kernel offset `k` sees at output position `p` (`P` = positions rounded up to a power of
-//! two), so the convolution is a linear map whose non-zero diagonals are multiples of `P`.
-//! Every layer's output is *replicated*: feature `f` sits at slot `pos(f)` of each block of
-//! `Q` slots (`Q` a power of two), so rotations of the input of the next layer wrap around
-//! correctly and nothing needs masking. A dense layer with `m` outputs uses the hybrid
-//! diagonal method (`m'` = `m` rounded up to a power of two diagonals), then sums the `Q / m'`
-//! partial chunks with `log2(Q / m')` rotations; its output is replicated with period `m'`.
+//! Layouts. Every value between stages sits in a *replicated* layout: feature `f` at slot
+//! `pos[f] + t * period` for every `t` (`period` a power of two), so rotations wrap around
+//! correctly and nothing needs masking. Images keep their geometry, one channel per block of
+//! `next_pow2(H * W)` slots, so a convolution's diagonals do not depend on the position; vectors
+//! are packed densely.
+//!
+//! Each affine stage is one generalised-diagonal linear map between two layouts: the weight of
+//! input `i` for output `o` goes on diagonal `(pos_in[i] - pos_out[o]) mod period_in`, folded
+//! modulo `period_out` when the output period is smaller (the hybrid method), in which case a
+//! rotate-and-sum of `period_in / period_out` blocks completes the map.
+//!
+//! When the first stage is exactly one convolution, the client sends its input unfolded into
+//! patches (im2col), so that the convolution needs few diagonals: slot `k * P + p` (offset-major)
+//! or `p * K' + k` (position-major) holds what patch element `k` sees at output position `p`.
 
 use std::collections::BTreeMap;
 
-use unseen_ml::cnn::arch::{Layer, Shape};
-use unseen_ml::cnn::Network;
+use unseen_model::layers::LayerOps;
+use unseen_model::{Network, Shape, SparseAffine};
 
+use crate::lower::{lower, Activation, FirstConv, LoweredNet, Stage};
 use crate::program::{LinearMap, Op, Program};
 use crate::Error;
 
 /// Where features live: feature `f` at slot `pos[f] + t * period` for every `t`.
+#[derive(Debug, Clone)]
 struct Layout {
     pos: Vec<usize>,
     period: usize,
@@ -27,58 +35,129 @@ fn too_large(slots: usize, what: String) -> Error {
     Error::TooLarge { slots, what }
 }
 
-type ConvPacking = (LinearMap, Vec<f64>, Vec<Option<usize>>, Layout);
-
-/// Pixel index seen by kernel offset `ki` at output position `pi`, if inside the image.
-fn pixel(
-    ki: usize,
-    pi: usize,
-    (h, w): (usize, usize),
-    (k, s, pad): (usize, usize, usize),
-    ow: usize,
-) -> Option<usize> {
-    let (ky, kx) = (ki / k, ki % k);
-    let (oy, ox) = (pi / ow, pi % ow);
-    let iy = (oy * s + ky) as isize - pad as isize;
-    let ix = (ox * s + kx) as isize - pad as isize;
-    (iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w)
-        .then(|| iy as usize * w + ix as usize)
+/// The layout a stage writes its output in: images one channel per power-of-two block when
+/// that fits, otherwise (and for vectors) dense.
+fn layout_for(shape: Shape, slots: usize) -> Layout {
+    if let Shape::Image(c, h, w) = shape {
+        let block = (h * w).next_power_of_two();
+        if c > 1 && h * w > 1 && c.next_power_of_two() * block <= slots {
+            return Layout {
+                pos: (0..c * h * w)
+                    .map(|f| (f / (h * w)) * block + f % (h * w))
+                    .collect(),
+                period: c.next_power_of_two() * block,
+            };
+        }
+    }
+    let n = shape.len();
+    Layout {
+        pos: (0..n).collect(),
+        period: n.next_power_of_two(),
+    }
 }
 
-/// Position-major im2col: slot `p * K' + k` holds what kernel offset `k` sees at position `p`
-/// (`K'` = offsets rounded up to a power of two); channel `c` of position `p` comes out at slot
-/// `p * K' + c`. The convolution's diagonals are then `k - c`, small steps that the dense layers
-/// after it use as well, so few extra rotation keys are needed.
+/// The replicated vector with `values[f]` at every slot of feature `f`.
+fn replicate(values: &[f64], layout: &Layout, slots: usize) -> Vec<f64> {
+    let mut v = vec![0.0; slots];
+    for (f, x) in values.iter().enumerate() {
+        let mut s = layout.pos[f];
+        while s < slots {
+            v[s] = *x;
+            s += layout.period;
+        }
+    }
+    v
+}
+
+/// One affine stage as a diagonal map from `lin` to `lout`, with its bias.
+fn affine_map(
+    a: &SparseAffine,
+    lin: &Layout,
+    lout: &Layout,
+    slots: usize,
+) -> Result<(LinearMap, Vec<f64>), Error> {
+    let (qi, qo) = (lin.period, lout.period);
+    if qi > slots || qo > slots {
+        return Err(too_large(
+            slots,
+            format!("a layer over {} slots", qi.max(qo)),
+        ));
+    }
+    let q = qi.max(qo);
+    let mut diagonals: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (o, row) in a.rows.iter().enumerate() {
+        let po = lout.pos[o];
+        for (i, w) in row {
+            let pi = lin.pos[*i];
+            let (d, j) = if qo >= qi {
+                ((pi + qi - po % qi) % qi, po)
+            } else {
+                let delta = (pi + qi - po) % qi;
+                (delta % qo, po + delta / qo * qo)
+            };
+            let diag = diagonals.entry(d).or_insert_with(|| vec![0.0; slots]);
+            let mut s = j;
+            while s < slots {
+                diag[s] = *w;
+                s += q;
+            }
+        }
+    }
+    let map = LinearMap::new(diagonals, slots);
+    let map = if qi > qo {
+        map.with_sum(qo, (qi / qo).trailing_zeros() as usize)
+    } else {
+        map
+    };
+    Ok((map, replicate(&a.bias, lout, slots)))
+}
+
+type ConvPacking = (LinearMap, Vec<f64>, Vec<Option<usize>>, Layout);
+
+/// Input index seen by patch element `ki` (`ci * k * k + ky * k + kx`) at output position `pi`.
+fn pixel(fc: &FirstConv, input: Shape, ki: usize, pi: usize, ow: usize) -> Option<usize> {
+    let (_, h, w) = input.dims();
+    let k = fc.conv.kernel;
+    let (ci, ky, kx) = (ki / (k * k), (ki / k) % k, ki % k);
+    let (oy, ox) = (pi / ow, pi % ow);
+    let iy = (oy * fc.conv.stride + ky) as isize - fc.conv.padding as isize;
+    let ix = (ox * fc.conv.stride + kx) as isize - fc.conv.padding as isize;
+    (iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w)
+        .then(|| ci * h * w + iy as usize * w + ix as usize)
+}
+
+/// Position-major im2col: channel `c` of position `p` comes out at slot `p * K' + c`.
 fn conv_position_major(
-    p: &unseen_ml::cnn::network::LayerParams,
-    hw: (usize, usize),
-    (c, k, s, pad): (usize, usize, usize, usize),
+    fc: &FirstConv,
+    input: Shape,
     (oh, ow): (usize, usize),
     slots: usize,
 ) -> ConvPacking {
-    let (npos, kk) = (oh * ow, k * k);
+    let c = fc.conv.out_channels;
+    let npos = oh * ow;
+    let kk = fc.weight.len() / c;
     let kp = kk.next_power_of_two();
+    let period = (npos.next_power_of_two() * kp).min(slots);
     let mut input_layout = vec![None; slots];
-    for pi in 0..npos {
-        for ki in 0..kk {
-            input_layout[pi * kp + ki] = pixel(ki, pi, hw, (k, s, pad), ow);
-        }
-    }
     let mut diagonals: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     let mut bias = vec![0.0; slots];
-    for pi in 0..npos {
-        for ci in 0..c {
-            let j = pi * kp + ci;
-            bias[j] = f64::from(p.bias[ci]);
+    for base in (0..slots).step_by(period) {
+        for pi in 0..npos {
             for ki in 0..kk {
-                let d = (pi * kp + ki + slots - j) % slots;
-                diagonals.entry(d).or_insert_with(|| vec![0.0; slots])[j] =
-                    f64::from(p.weight[ci * kk + ki]);
+                input_layout[base + pi * kp + ki] = pixel(fc, input, ki, pi, ow);
+            }
+            for ci in 0..c {
+                let j = base + pi * kp + ci;
+                bias[j] = fc.bias[ci];
+                for ki in 0..kk {
+                    let d = (ki + slots - ci) % slots;
+                    diagonals.entry(d).or_insert_with(|| vec![0.0; slots])[j] =
+                        fc.weight[ci * kk + ki];
+                }
             }
         }
     }
     let pos = (0..c * npos).map(|f| (f % npos) * kp + f / npos).collect();
-    let period = (npos.next_power_of_two() * kp).min(slots);
     (
         LinearMap::new(diagonals, slots),
         bias,
@@ -87,24 +166,23 @@ fn conv_position_major(
     )
 }
 
-/// Offset-major im2col: slot `k * P + p` (`P` = positions rounded up to a power of two);
-/// channel `c` of position `p` comes out at slot `c * P + p`, replicated with period
-/// `C' * P`. The convolution's diagonals are multiples of `P`.
+/// Offset-major im2col: channel `c` of position `p` comes out at slot `c * P + p`, replicated
+/// with period `C' * P`.
 fn conv_offset_major(
-    p: &unseen_ml::cnn::network::LayerParams,
-    hw: (usize, usize),
-    (c, k, s, pad): (usize, usize, usize, usize),
-    (_oh, ow): (usize, usize),
+    fc: &FirstConv,
+    input: Shape,
+    (oh, ow): (usize, usize),
     slots: usize,
-    big_p: usize,
-    q: usize,
 ) -> ConvPacking {
-    let kk = k * k;
-    let npos = _oh * ow;
+    let c = fc.conv.out_channels;
+    let npos = oh * ow;
+    let big_p = npos.next_power_of_two();
+    let q = c.next_power_of_two() * big_p;
+    let kk = fc.weight.len() / c;
     let mut input_layout = vec![None; slots];
     for ki in 0..kk {
         for pi in 0..npos {
-            input_layout[ki * big_p + pi] = pixel(ki, pi, hw, (k, s, pad), ow);
+            input_layout[ki * big_p + pi] = pixel(fc, input, ki, pi, ow);
         }
     }
     let mut diagonals: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
@@ -114,11 +192,10 @@ fn conv_offset_major(
         if ci >= c || pi >= npos {
             continue;
         }
-        *b = f64::from(p.bias[ci]);
+        *b = fc.bias[ci];
         for ki in 0..kk {
             let d = (ki * big_p + pi + slots - j) % slots;
-            diagonals.entry(d).or_insert_with(|| vec![0.0; slots])[j] =
-                f64::from(p.weight[ci * kk + ki]);
+            diagonals.entry(d).or_insert_with(|| vec![0.0; slots])[j] = fc.weight[ci * kk + ki];
         }
     }
     let pos = (0..c * npos)
@@ -132,152 +209,109 @@ fn conv_offset_major(
     )
 }
 
-/// Compiles a network made of an optional first single-channel convolution followed by
-/// squares, flattens and dense layers, for vectors of `slots` slots (a power of two).
-pub fn compile_single(net: &Network, slots: usize) -> Result<Program, Error> {
+/// The im2col packing of a first convolution, if it fits `slots`.
+fn first_conv_packing(fc: &FirstConv, input: Shape, slots: usize) -> Option<ConvPacking> {
+    let Ok(Shape::Image(c, oh, ow)) = fc.conv.output_shape(input) else {
+        return None;
+    };
+    let npos = oh * ow;
+    let big_p = npos.next_power_of_two();
+    let kk = fc.weight.len() / c.max(1);
+    let kp = kk.next_power_of_two();
+    if kp * big_p > slots {
+        return None;
+    }
+    if big_p * kp <= slots && c <= kp {
+        return Some(conv_position_major(fc, input, (oh, ow), slots));
+    }
+    if c.next_power_of_two() * big_p <= slots {
+        return Some(conv_offset_major(fc, input, (oh, ow), slots));
+    }
+    None
+}
+
+fn activation_ops(a: Activation, ops: &mut Vec<Op>, layout: &Layout, slots: usize) {
+    match a {
+        Activation::Square => ops.push(Op::Square),
+        Activation::Cube { linear } => {
+            ops.push(Op::Keep);
+            ops.push(Op::Square);
+            ops.push(Op::MulKept);
+            if linear != 0.0 {
+                ops.push(Op::AddKept(linear));
+            }
+        }
+        Activation::Quartic { shift, linear } => {
+            ops.push(Op::Keep);
+            ops.push(Op::Square);
+            if shift != 0.0 {
+                ops.push(Op::AddPlain(replicate(
+                    &vec![shift; layout.pos.len()],
+                    layout,
+                    slots,
+                )));
+            }
+            ops.push(Op::Square);
+            if linear != 0.0 {
+                ops.push(Op::AddKept(linear));
+            }
+        }
+    }
+}
+
+/// Compiles a lowered network for vectors of `slots` slots (a power of two).
+pub fn compile_lowered(lowered: &LoweredNet, slots: usize) -> Result<Program, Error> {
     if !slots.is_power_of_two() {
         return Err(Error::Unsupported(format!(
             "{slots} slots is not a power of two"
         )));
     }
     let mut ops = Vec::new();
-    let mut layers = net
-        .arch
-        .layers
-        .iter()
-        .zip(&net.params)
-        .zip(&net.shapes)
-        .peekable();
-    let input_len = net.shapes.first().map(|s| s.len()).unwrap_or(0);
-    let (mut layout, input_layout) = match layers.peek() {
-        Some((
-            (
-                Layer::Conv2d {
-                    in_channels: 1,
-                    out_channels,
-                    kernel,
-                    stride,
-                    padding,
-                },
-                p,
-            ),
-            Shape::Image(1, h, w),
-        )) => {
-            let (c, k, s, pad) = (*out_channels, *kernel, *stride, *padding);
-            let (oh, ow) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
-            let npos = oh * ow;
-            let big_p = npos.next_power_of_two();
-            let kk = k * k;
-            if kk * big_p > slots {
-                return Err(too_large(
-                    slots,
-                    format!("im2col input of {kk} x {big_p} slots"),
-                ));
-            }
-            let q = c.next_power_of_two() * big_p;
-            let fits_position_major = npos.next_power_of_two() * kk.next_power_of_two() <= slots
-                && c <= kk.next_power_of_two();
-            if q > slots && !fits_position_major {
-                return Err(too_large(
-                    slots,
-                    format!("convolution output of {c} channels x {big_p} positions"),
-                ));
-            }
-            let (lin, bias, input_layout, layout) = if fits_position_major {
-                conv_position_major(p, (*h, *w), (c, k, s, pad), (oh, ow), slots)
-            } else {
-                conv_offset_major(p, (*h, *w), (c, k, s, pad), (oh, ow), slots, big_p, q)
-            };
-            ops.push(Op::Linear(lin));
+    let mut stages = lowered.stages.iter().zip(&lowered.shapes).peekable();
+    let first = lowered
+        .first_conv
+        .as_ref()
+        .and_then(|fc| first_conv_packing(fc, lowered.input, slots));
+    let (mut layout, input_layout) = match first {
+        Some((map, bias, input_layout, layout)) => {
+            stages.next();
+            ops.push(Op::Linear(map));
             ops.push(Op::AddPlain(bias));
-            layers.next();
             (layout, input_layout)
         }
-        _ => {
-            // Dense first: the client replicates its input with period n'.
-            let period = input_len.next_power_of_two();
-            if period > slots {
-                return Err(too_large(slots, format!("input of {input_len} values")));
+        None => {
+            let layout = layout_for(lowered.input, slots);
+            if layout.period > slots {
+                return Err(too_large(slots, format!("an input of {}", lowered.input)));
             }
-            let input_layout = (0..slots)
-                .map(|s| (s % period < input_len).then_some(s % period))
-                .collect();
-            (
-                Layout {
-                    pos: (0..input_len).collect(),
-                    period,
-                },
-                input_layout,
-            )
+            let mut input_layout = vec![None; slots];
+            for (f, p) in layout.pos.iter().enumerate() {
+                let mut s = *p;
+                while s < slots {
+                    input_layout[s] = Some(f);
+                    s += layout.period;
+                }
+            }
+            (layout, input_layout)
         }
     };
-    for ((layer, p), _) in layers {
-        match layer {
-            Layer::Square => ops.push(Op::Square),
-            Layer::Flatten => {}
-            Layer::Linear {
-                in_features,
-                out_features,
-            } => {
-                if *in_features != layout.pos.len() {
+    for (stage, shape) in stages {
+        match stage {
+            Stage::Affine(a) => {
+                if a.inputs != layout.pos.len() {
                     return Err(Error::Unsupported(format!(
-                        "dense layer expects {in_features} inputs, {} are packed",
+                        "an affine stage expects {} inputs, {} are packed",
+                        a.inputs,
                         layout.pos.len()
                     )));
                 }
-                let (n, m) = (*in_features, *out_features);
-                let mp = m.next_power_of_two();
-                let q = layout.period;
-                if mp > q {
-                    return Err(Error::Unsupported(format!(
-                        "dense layer with {m} outputs after a block of {q} slots"
-                    )));
-                }
-                // Which feature (if any) sits at each slot of a block.
-                let mut at = vec![None; q];
-                for (f, s) in layout.pos.iter().enumerate() {
-                    at[*s] = Some(f);
-                }
-                let mut diagonals: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-                for i in 0..mp {
-                    let mut diag = vec![0.0; slots];
-                    for (j, v) in diag.iter_mut().enumerate() {
-                        let o = j % mp;
-                        if o >= m {
-                            continue;
-                        }
-                        if let Some(f) = at[(j + i) % q] {
-                            *v = f64::from(p.weight[o * n + f]);
-                        }
-                    }
-                    diagonals.insert(i, diag);
-                }
-                let map = LinearMap::new(diagonals, slots);
-                ops.push(Op::Linear(if q > mp {
-                    map.with_sum(mp, (q / mp).trailing_zeros() as usize)
-                } else {
-                    map
-                }));
-                let bias = (0..slots)
-                    .map(|j| {
-                        if j % mp < m {
-                            f64::from(p.bias[j % mp])
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
+                let out = layout_for(*shape, slots);
+                let (map, bias) = affine_map(a, &layout, &out, slots)?;
+                ops.push(Op::Linear(map));
                 ops.push(Op::AddPlain(bias));
-                layout = Layout {
-                    pos: (0..m).collect(),
-                    period: mp,
-                };
+                layout = out;
             }
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "layer {other:?} in single-image mode"
-                )))
-            }
+            Stage::Activation(act) => activation_ops(*act, &mut ops, &layout, slots),
         }
     }
     Ok(Program {
@@ -287,4 +321,9 @@ pub fn compile_single(net: &Network, slots: usize) -> Result<Program, Error> {
         output_slots: layout.pos,
         output_bound: None,
     })
+}
+
+/// Compiles a network for vectors of `slots` slots (a power of two).
+pub fn compile_single(net: &Network, slots: usize) -> Result<Program, Error> {
+    compile_lowered(&lower(net)?, slots)
 }

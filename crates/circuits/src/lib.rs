@@ -3,15 +3,18 @@
 //!
 //! * [`program`]: the operations (diagonal linear maps evaluated baby-step/giant-step, each with
 //!   an optional rotate-and-sum; bias; square), the rotation steps and the depth a program needs.
-//! * [`compile`]: single-image packing of `conv -> x^2 -> dense -> x^2 -> dense` networks: the
-//!   client sends the image in an im2col layout, each layer is one generalised-diagonal linear
-//!   map whose output is replicated so that the next layer needs no masking.
+//! * [`lower`]: a network as affine stages (consecutive linear layers composed, so pooling and
+//!   batch normalisation cost no level) and activations in a canonical, minimal-depth form.
+//! * [`compile`]: single-image packing of any lowered network: each affine stage is one
+//!   generalised-diagonal linear map between replicated layouts; a first convolution takes its
+//!   input unfolded into patches (im2col).
 //! * [`backend`]: the slot-vector operations a program uses, with an exact `f64` backend that
 //!   checks packings against the network itself.
 //! * [`batch`]: the CryptoNets-style layout (one image per slot, one ciphertext per feature) for
 //!   throughput, with no rotation at all.
 //! * [`plan`]: where a program runs on a CKKS parameter set: its start level, the scale of every
 //!   level, and the level each evaluation key is needed at.
+//! * [`model`]: the smallest CKKS preset a network's circuit fits, with both programs.
 //! * [`keys`]: the evaluation keys a client makes for a circuit, sent once as one object.
 //! * [`ckks_backend`]: the same operations on CKKS ciphertexts, following that plan.
 
@@ -20,14 +23,18 @@ pub mod batch;
 pub mod ckks_backend;
 pub mod compile;
 pub mod keys;
+pub mod lower;
+pub mod model;
 pub mod plan;
 pub mod program;
 
 pub use backend::{Backend, PlainBackend, Prepared};
-pub use batch::{compile_batch, BatchProgram};
+pub use batch::{compile_batch, compile_batch_lowered, BatchProgram};
 pub use ckks_backend::CkksBackend;
-pub use compile::compile_single;
+pub use compile::{compile_lowered, compile_single};
 pub use keys::EvaluationKeys;
+pub use lower::{lower, Activation, LoweredNet, Stage};
+pub use model::{compile_model, CompiledModel};
 pub use plan::{output_headroom_bits, CkksPlan, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN};
 pub use program::{LinearMap, Op, Program};
 

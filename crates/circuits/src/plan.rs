@@ -97,6 +97,7 @@ impl CkksPlan {
         let headroom = f64::from(headroom_bits);
         let mut scales = vec![params.default_scale()];
         let mut multiplier_scales = Vec::new();
+        let mut kept = 0usize;
         for (i, op) in program.ops.iter().enumerate() {
             let k = scales.len() - 1;
             let s = scales[k];
@@ -114,6 +115,11 @@ impl CkksPlan {
                 Op::Square => {
                     multiplier_scales.push(f64::NAN);
                     scales.push(s * s / prime);
+                }
+                Op::Keep => kept = k,
+                Op::MulKept => {
+                    multiplier_scales.push(f64::NAN);
+                    scales.push(s * scales[kept] / prime);
                 }
                 _ => {}
             }
@@ -142,7 +148,7 @@ impl CkksPlan {
         let mut relin_level = None;
         for op in &program.ops {
             match op {
-                Op::Square => {
+                Op::Square | Op::MulKept => {
                     relin_level.get_or_insert(start - k);
                     k += 1;
                 }

@@ -108,6 +108,19 @@ pub enum Op {
     AddPlain(Vec<f64>),
     /// `x^2` (one multiplicative level).
     Square,
+    /// Remembers the current value (the input of a cubic or quartic activation).
+    Keep,
+    /// `x * kept` (one multiplicative level).
+    MulKept,
+    /// `x += c * kept` (no level: the product is rescaled from the kept value's level).
+    AddKept(f64),
+}
+
+impl Op {
+    /// Whether the operation consumes a level.
+    pub fn consumes_level(&self) -> bool {
+        matches!(self, Op::Linear(_) | Op::Square | Op::MulKept)
+    }
 }
 
 /// A compiled network: how the client lays out its input, what the server computes, and where
@@ -149,7 +162,7 @@ impl Program {
                     first.entry(s).or_insert(depth);
                 }
             }
-            if matches!(op, Op::Linear(_) | Op::Square) {
+            if op.consumes_level() {
                 depth += 1;
             }
         }
@@ -158,10 +171,7 @@ impl Program {
 
     /// Multiplicative depth: levels consumed.
     pub fn depth(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|o| matches!(o, Op::Linear(_) | Op::Square))
-            .count()
+        self.ops.iter().filter(|o| o.consumes_level()).count()
     }
 
     /// Number of rotations one evaluation performs.

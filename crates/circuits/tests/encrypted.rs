@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use unseen_circuits::{compile_single, CkksBackend, CkksPlan, EvaluationKeys, Prepared};
 use unseen_ckks::{Encoder, GaloisKeys, Parameters, Preset, RelinKey, SecretKey};
-use unseen_ml::cnn::{Architecture, Network};
+use unseen_model::{Architecture, Network};
 
 #[test]
 fn ciphernet_on_ciphertexts_matches_the_network() {
@@ -98,31 +98,19 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
 #[test]
 fn batch_program_on_ciphertexts_matches_the_network() {
     use unseen_circuits::compile_batch;
-    use unseen_ml::cnn::arch::{Layer, Shape};
+    use unseen_model::{Layer, Shape};
     let params = Parameters::preset(Preset::Cnn8192).expect("preset");
     // A small network of the same kind (conv, square, dense, square, dense) on 10x10 inputs.
     let arch = Architecture {
         name: "small".into(),
         input: Shape::Image(1, 10, 10),
         layers: vec![
-            Layer::Conv2d {
-                in_channels: 1,
-                out_channels: 2,
-                kernel: 4,
-                stride: 3,
-                padding: 0,
-            },
+            Layer::conv(1, 2, 4, 3, 0),
             Layer::Square,
             Layer::Flatten,
-            Layer::Linear {
-                in_features: 18,
-                out_features: 6,
-            },
+            Layer::linear(18, 6),
             Layer::Square,
-            Layer::Linear {
-                in_features: 6,
-                out_features: 3,
-            },
+            Layer::linear(6, 3),
         ],
     };
     let net = Network::init(arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3)).expect("init");

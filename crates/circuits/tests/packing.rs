@@ -3,7 +3,7 @@
 use rand::SeedableRng;
 use unseen_circuits::backend::Prepared;
 use unseen_circuits::{compile_single, PlainBackend};
-use unseen_ml::cnn::{Architecture, Network};
+use unseen_model::{Architecture, Network};
 
 fn check(arch: &str, slots: usize) -> unseen_circuits::Program {
     check_arch(Architecture::named(arch).expect("arch"), slots)
@@ -60,29 +60,17 @@ fn ciphernet_wide_packs_into_one_vector_of_4096_slots() {
 
 #[test]
 fn many_channels_use_the_offset_major_layout() {
-    use unseen_ml::cnn::arch::{Layer, Shape};
+    use unseen_model::{Layer, Shape};
     let arch = Architecture {
         name: "conv3x3-32".into(),
         input: Shape::Image(1, 28, 28),
         layers: vec![
-            Layer::Conv2d {
-                in_channels: 1,
-                out_channels: 32,
-                kernel: 3,
-                stride: 3,
-                padding: 0,
-            },
+            Layer::conv(1, 32, 3, 3, 0),
             Layer::Square,
             Layer::Flatten,
-            Layer::Linear {
-                in_features: 32 * 81,
-                out_features: 16,
-            },
+            Layer::linear(32 * 81, 16),
             Layer::Square,
-            Layer::Linear {
-                in_features: 16,
-                out_features: 10,
-            },
+            Layer::linear(16, 10),
         ],
     };
     let p = check_arch(arch, 4096);

@@ -5,7 +5,7 @@ use unseen_circuits::{
     compile_single, output_headroom_bits, CkksPlan, Op, DEFAULT_OUTPUT_HEADROOM_BITS,
 };
 use unseen_ckks::{Parameters, Preset};
-use unseen_ml::cnn::{Architecture, Network};
+use unseen_model::{Architecture, Network};
 
 fn program(arch: &str, slots: usize) -> unseen_circuits::Program {
     let net = Network::init(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use rand_core::OsRng;
@@ -151,9 +151,11 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.max(1))
         .build()?;
-    let (net, card) = unseen_ml::cnn::files::load_model(&a.model)?;
+    let (net, card) = unseen_model::folder::load_model(&a.model)?;
     let root = crate::cnn_cmd::data_root(a.data.clone())?;
-    let test = Images::load(&root, card.dataset, Split::Test)?;
+    let dataset = unseen_ml::cnn::files::card_dataset(&card)
+        .context("the model card names no data set unseen ships (mnist, fashion-mnist)")?;
+    let test = Images::load(&root, dataset, Split::Test)?;
     let mut single = test.clone();
     single.truncate(a.images.max(1));
     let s = pool.install(|| crate::encrypted::eval_encrypted(&a.model, &net, &card, &single))?;

@@ -8,15 +8,13 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use serde_json::json;
-use unseen_ml::cnn::arch::ARCHITECTURES;
-use unseen_ml::cnn::files::{
-    imported_card, load_model, save_model, weights_from_safetensors, ModelCard, Normalization,
-    CNN_FORMAT, CNN_VERSION,
-};
-use unseen_ml::cnn::train::{evaluate, normalize, train, TrainConfig};
-use unseen_ml::cnn::{Architecture, Network};
+use unseen_ml::cnn::files::{card_dataset, dataset_card};
+use unseen_ml::cnn::train::{evaluate, normalize, train, EpochStats, TrainConfig};
 use unseen_ml::digits::{DatasetKind, Images, Split};
 use unseen_ml::plots;
+use unseen_model::folder::{load_model, save_model, weights_from_safetensors};
+use unseen_model::layers::ARCHITECTURES;
+use unseen_model::{Architecture, ModelCard, Network, Normalization};
 
 #[derive(Debug, Args)]
 pub struct TrainCnnArgs {
@@ -24,8 +22,12 @@ pub struct TrainCnnArgs {
     #[arg(long)]
     dataset: DatasetKind,
     /// Architecture: ciphernet (the reference network) or ciphernet-wide.
-    #[arg(long, default_value = "ciphernet")]
+    #[arg(long, default_value = "ciphernet", conflicts_with = "arch_file")]
     arch: String,
+    /// Architecture file: `{"name", "input": {"Image": [c, h, w]}, "layers": [...]}` (see the
+    /// README's layer list).
+    #[arg(long)]
+    arch_file: Option<PathBuf>,
     /// Passes over the 60,000 training images.
     #[arg(long, default_value_t = 10)]
     epochs: usize,
@@ -96,11 +98,18 @@ pub struct ImportArgs {
     #[arg(long)]
     weights: PathBuf,
     /// The architecture the weights belong to.
-    #[arg(long, default_value = "ciphernet")]
+    #[arg(long, default_value = "ciphernet", conflicts_with = "arch_file")]
     arch: String,
-    /// The dataset it was trained on (sets the input normalisation).
+    /// Architecture file (as for `unseen train cnn --arch-file`).
+    #[arg(long)]
+    arch_file: Option<PathBuf>,
+    /// The dataset it was trained on (its class names; its test set measures the accuracy).
     #[arg(long)]
     dataset: DatasetKind,
+    /// The input preprocessing the model was trained with: `unit` (pixels / 255 only, as with
+    /// `ToTensor()` alone), `dataset` (the data set's mean and deviation), or `MEAN,STD`.
+    #[arg(long)]
+    normalization: String,
     /// Output model folder.
     #[arg(long)]
     out: PathBuf,
@@ -115,6 +124,44 @@ pub fn data_root(given: Option<PathBuf>) -> Result<PathBuf> {
         Some(p) => Ok(p),
         None => crate::demo::data_file("mnist")
             .map(|p| p.parent().map(Path::to_path_buf).unwrap_or_default()),
+    }
+}
+
+/// `--normalization`: `unit`, `dataset` or `MEAN,STD`.
+pub fn parse_normalization(text: &str, dataset: Option<DatasetKind>) -> Result<Normalization> {
+    match text {
+        "unit" => Ok(Normalization::unit()),
+        "dataset" => {
+            let d = dataset.context("--normalization dataset needs a known --dataset")?;
+            let (mean, std) = d.normalization();
+            Ok(Normalization::scalar(mean, std))
+        }
+        other => {
+            let parts: Vec<&str> = other.split(',').collect();
+            let (Some(mean), Some(std), 2) = (parts.first(), parts.get(1), parts.len()) else {
+                bail!("--normalization must be unit, dataset or MEAN,STD, not '{other}'");
+            };
+            let mean: f32 = mean
+                .trim()
+                .parse()
+                .with_context(|| format!("mean '{mean}'"))?;
+            let std: f32 = std.trim().parse().with_context(|| format!("std '{std}'"))?;
+            if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+                bail!("--normalization: the mean must be finite and the std positive");
+            }
+            Ok(Normalization::scalar(mean, std))
+        }
+    }
+}
+
+/// A named architecture, or one read from a file.
+fn arch_from(name: &str, file: Option<&Path>) -> Result<Architecture> {
+    match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| f.display().to_string())?;
+            Architecture::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))
+        }
+        None => architecture(name),
     }
 }
 
@@ -142,16 +189,25 @@ fn progress(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
 
 /// Writes the three plots of a run.
 fn write_plots(dir: &Path, card: &ModelCard, confusion: &[Vec<usize>]) -> Result<()> {
-    let title = format!("{} on {}", card.architecture.name, card.dataset);
-    if !card.history.is_empty() {
+    let title = format!(
+        "{} on {}",
+        card.architecture.name,
+        card.dataset.as_deref().unwrap_or("its data")
+    );
+    let history: Vec<EpochStats> = card
+        .history
+        .iter()
+        .filter_map(|v| serde_json::from_value(v.clone()).ok())
+        .collect();
+    if !history.is_empty() {
         plots::loss_curve(
             &dir.join("loss.png"),
-            &card.history,
+            &history,
             &format!("{title}: training loss"),
         )?;
         plots::accuracy_curve(
             &dir.join("accuracy.png"),
-            &card.history,
+            &history,
             &format!("{title}: accuracy"),
         )?;
     }
@@ -159,7 +215,7 @@ fn write_plots(dir: &Path, card: &ModelCard, confusion: &[Vec<usize>]) -> Result
     plots::confusion_matrix(
         &dir.join("confusion.png"),
         confusion,
-        &card.dataset.classes(),
+        &card.classes.iter().map(String::as_str).collect::<Vec<_>>(),
         &format!("{title}: test confusion matrix ({acc:.2}%)"),
     )?;
     Ok(())
@@ -167,7 +223,27 @@ fn write_plots(dir: &Path, card: &ModelCard, confusion: &[Vec<usize>]) -> Result
 
 /// `unseen train cnn`.
 pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
-    let arch = architecture(&a.arch)?;
+    let arch = arch_from(&a.arch, a.arch_file.as_deref())?;
+    if !matches!(arch.input, unseen_model::Shape::Image(1, 28, 28)) {
+        bail!(
+            "{}: the {} images are 1x28x28, the architecture takes {}",
+            a.dataset,
+            a.dataset,
+            arch.input
+        );
+    }
+    if arch
+        .shapes()
+        .map_err(anyhow::Error::msg)?
+        .last()
+        .map(|s| s.len())
+        != Some(10)
+    {
+        bail!(
+            "the architecture must end with 10 outputs, one per class of {}",
+            a.dataset
+        );
+    }
     if a.epochs == 0 || a.batch_size == 0 || !(a.lr.is_finite() && a.lr > 0.0) {
         bail!("--epochs and --batch-size must be positive and --lr a positive number");
     }
@@ -177,10 +253,11 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
         train_set.truncate(n);
     }
     let test_set = Images::load(&root, a.dataset, Split::Test)?;
-    let (tx, tex) = (
-        normalize(&train_set, a.dataset),
-        normalize(&test_set, a.dataset),
-    );
+    let norm = {
+        let (mean, std) = a.dataset.normalization();
+        Normalization::scalar(mean, std)
+    };
+    let (tx, tex) = (normalize(&train_set, &norm), normalize(&test_set, &norm));
     let cfg = TrainConfig {
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -217,19 +294,17 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
     let net = net.fold_batch_norm().map_err(anyhow::Error::msg)?;
     let train_seconds = started.elapsed().as_secs_f64();
     let (test_accuracy, confusion) = evaluate(&net, &tex, &test_set.labels);
-    let (mean, std) = a.dataset.normalization();
-    let card = ModelCard {
-        format: CNN_FORMAT.into(),
-        version: CNN_VERSION,
-        architecture: net.arch.clone(),
-        dataset: a.dataset,
-        normalization: Normalization { mean, std },
-        training: Some(cfg),
-        test_accuracy: Some(test_accuracy),
-        history,
-        train_seconds: Some(train_seconds),
-        logit_bound: Some(unseen_ml::cnn::train::max_abs_logit(&net, &tx)),
-    };
+    let mut card = dataset_card(net.arch.clone(), a.dataset, Some(norm));
+    card.source = Some("unseen train cnn".into());
+    card.training = serde_json::to_value(&cfg).ok();
+    card.test_accuracy = Some(test_accuracy);
+    card.history = history
+        .iter()
+        .filter_map(|h| serde_json::to_value(h).ok())
+        .collect();
+    card.train_seconds = Some(train_seconds);
+    card.logit_bound = Some(unseen_ml::cnn::train::max_abs_logit(&net, &tx));
+    crate::encrypted::record_compilation(&net, &mut card)?;
     save_model(&a.out, &net, &card)?;
     write_plots(&a.out, &card, &confusion)?;
     println!(
@@ -248,7 +323,13 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     } else {
         Split::Test
     };
-    let mut test_set = Images::load(&root, card.dataset, split)?;
+    let dataset = card_dataset(&card).with_context(|| {
+        format!(
+            "{}: the model card names no data set unseen knows (mnist, fashion-mnist), so there is nothing to evaluate on",
+            a.model.display()
+        )
+    })?;
+    let mut test_set = Images::load(&root, dataset, split)?;
     if let Some(n) = a.limit {
         test_set.truncate(n);
     }
@@ -265,17 +346,18 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         return Ok(());
     }
     let started = Instant::now();
-    let x = normalize_with(&test_set, card.normalization);
+    let x = normalize(&test_set, &card.normalization);
     let (accuracy, confusion) = evaluate(&net, &x, &test_set.labels);
     if let Some(png) = &a.confusion {
         let title = format!(
             "{} on {}: confusion matrix, {} test images ({:.2}%)",
             card.architecture.name,
-            card.dataset,
+            dataset,
             test_set.len(),
             accuracy * 100.0
         );
-        plots::confusion_matrix(png, &confusion, &card.dataset.classes(), &title)?;
+        let names: Vec<&str> = card.classes.iter().map(String::as_str).collect();
+        plots::confusion_matrix(png, &confusion, &names, &title)?;
     }
     println!(
         "{}",
@@ -292,33 +374,32 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn normalize_with(images: &Images, n: Normalization) -> Vec<f32> {
-    n.apply_all(&images.pixels)
-}
-
 /// `unseen import`: PyTorch weights (safetensors) into a model folder.
 pub fn import(a: ImportArgs) -> Result<()> {
-    let arch = architecture(&a.arch)?;
+    let arch = arch_from(&a.arch, a.arch_file.as_deref())?;
+    let norm = parse_normalization(&a.normalization, Some(a.dataset))?;
     let meta = std::fs::metadata(&a.weights).with_context(|| a.weights.display().to_string())?;
     if meta.len() > 256 << 20 {
         bail!("{}: larger than 256 MiB", a.weights.display());
     }
     let bytes = std::fs::read(&a.weights).with_context(|| a.weights.display().to_string())?;
     let net = weights_from_safetensors(arch.clone(), &bytes, &a.weights.display().to_string())?;
-    let mut card = imported_card(arch, a.dataset);
+    let mut card = dataset_card(arch, a.dataset, Some(norm));
+    card.source = Some(format!("safetensors: {}", a.weights.display()));
     let root = data_root(a.data)?;
     let test_set = Images::load(&root, a.dataset, Split::Test)?;
     let (accuracy, confusion) = evaluate(
         &net,
-        &normalize_with(&test_set, card.normalization),
+        &normalize(&test_set, &card.normalization),
         &test_set.labels,
     );
     card.test_accuracy = Some(accuracy);
     let train_set = Images::load(&root, a.dataset, Split::Train)?;
     card.logit_bound = Some(unseen_ml::cnn::train::max_abs_logit(
         &net,
-        &normalize_with(&train_set, card.normalization),
+        &normalize(&train_set, &card.normalization),
     ));
+    crate::encrypted::record_compilation(&net, &mut card)?;
     save_model(&a.out, &net, &card)?;
     write_plots(&a.out, &card, &confusion)?;
     println!(

@@ -190,9 +190,9 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
     }
     // The first request also loaded the keys; the second shows the steady state.
     let (r, _) = crate::image_cmd::remote(base, &keys, &client, &pixels)?;
-    let (net, card) = unseen_ml::cnn::files::load_model(model_dir)?;
-    let x = card.normalization.apply_all(&pixels);
-    let plain = unseen_ml::cnn::network::argmax(&net.logits(&x, 1));
+    let (net, card) = unseen_model::folder::load_model(model_dir)?;
+    let x = card.normalization.image(&pixels, net.arch.input);
+    let plain = unseen_model::argmax(&net.logits(&x, 1));
     let class = r.result.class;
     println!("image       {what} (true class {})", label.unwrap_or(plain));
     println!(
@@ -210,8 +210,8 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
     unseen_ml::plots::image_card(
         &png,
         &pixels,
-        client.spec.image[0],
-        client.spec.image[1],
+        client.spec.gray_image()?.0,
+        client.spec.gray_image()?.1,
         &format!("{what}, classified on a CKKS ciphertext"),
         &[
             format!(

@@ -8,12 +8,10 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::OsRng;
 use serde_json::json;
-use unseen_circuits::{compile_single, CkksBackend, CkksPlan, Prepared};
-use unseen_ckks::{Encoder, Evaluator, Parameters, Preset, RelinKey, SecretKey};
-use unseen_ml::cnn::files::{ModelCard, Normalization};
-use unseen_ml::cnn::network::argmax;
-use unseen_ml::cnn::Network;
+use unseen_circuits::{compile_model, CkksBackend, Prepared};
+use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
 use unseen_ml::digits::Images;
+use unseen_model::{argmax, Compiled, ModelCard, Network, Normalization, Shape};
 
 /// Packing of encrypted evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -68,8 +66,23 @@ impl Tally {
 }
 
 /// Image `i` normalised as the model was trained.
-fn normalized(images: &Images, i: usize, norm: Normalization) -> Vec<f32> {
-    norm.apply_all(images.image(i))
+fn normalized(images: &Images, i: usize, norm: &Normalization) -> Vec<f32> {
+    norm.image(images.image(i), Shape::Image(1, images.rows, images.cols))
+}
+
+/// Compiles the network and records the compiler's choice (preset, depth, costs) in its card;
+/// a network that fits no preset is refused here, before anything is saved.
+pub fn record_compilation(net: &Network, card: &mut ModelCard) -> Result<()> {
+    let c = compile_model(net, card.logit_bound, None)
+        .context("compiling the network to a CKKS circuit")?;
+    card.compiled = Some(Compiled {
+        preset: c.params.name().to_string(),
+        depth: c.program.depth(),
+        rotations: c.program.rotation_count(),
+        plain_multiplications: c.program.plain_mul_count(),
+        mode: c.preferred_mode(1).to_string(),
+    });
+    Ok(())
 }
 
 /// Merges the fields of `extra` into `base` (both JSON objects).
@@ -92,13 +105,11 @@ pub fn eval_encrypted(
     card: &ModelCard,
     images: &Images,
 ) -> Result<serde_json::Value> {
-    let params = Parameters::preset(Preset::Cnn8192)?;
-    let mut program =
-        compile_single(net, params.slots()).context("compiling the network to a CKKS circuit")?;
-    program.output_bound = card.logit_bound;
+    let compiled = compile_model(net, card.logit_bound, None)
+        .context("compiling the network to a CKKS circuit")?;
+    let (params, program, plan) = (compiled.params, compiled.program, compiled.plan);
     // Client: keys, only for the rotation steps the circuit uses.
     let t = Instant::now();
-    let plan = CkksPlan::new(&params, &program)?;
     let sk = SecretKey::generate(&params, &mut OsRng);
     let keys = plan.make_keys(&sk, &mut OsRng);
     let rotation_keys = keys.galois.galois_elements().len();
@@ -112,7 +123,7 @@ pub fn eval_encrypted(
     let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
     let encoder = Encoder::new(&params);
     let evaluator = Evaluator::new(&params);
-    let norm = card.normalization;
+    let norm = &card.normalization;
     let bar = ProgressBar::new(images.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -173,16 +184,15 @@ pub fn eval_encrypted_batch(
     card: &ModelCard,
     images: &Images,
 ) -> Result<serde_json::Value> {
-    let params = Parameters::preset(Preset::Cnn8192)?;
-    let mut program =
-        unseen_circuits::compile_batch(net).context("compiling the network to a batch circuit")?;
-    program.output_bound = card.logit_bound;
+    let compiled = compile_model(net, card.logit_bound, None)
+        .context("compiling the network to a CKKS circuit")?;
+    let (params, program) = (compiled.params, compiled.batch);
     let sk = SecretKey::generate(&params, &mut OsRng);
     let level = program.start_level();
     let rlk = RelinKey::generate_for_level(&sk, level.saturating_sub(1), &mut OsRng);
     let eval_keys_bytes = rlk.to_bytes().len();
     let encoder = Encoder::new(&params);
-    let norm = card.normalization;
+    let norm = &card.normalization;
     let per_batch = params.slots();
     let mut tally = Tally::default();
     let (mut server_s, mut enc_s, mut dec_s, mut upload, mut download) =

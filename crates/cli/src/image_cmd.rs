@@ -92,6 +92,14 @@ pub fn keygen_ckks(a: CkksKeygenArgs) -> Result<()> {
     Ok(())
 }
 
+/// The data set the client's model was trained on, if unseen ships it.
+fn spec_dataset(client: &CnnClient) -> Result<unseen_ml::digits::DatasetKind> {
+    let name = client.spec.dataset.as_deref().context(
+        "the model names no data set unseen ships, so it has no test images: give --image FILE.png",
+    )?;
+    name.parse().map_err(anyhow::Error::msg)
+}
+
 /// The pixels of a test image and its label, or of a PNG file.
 pub fn load_image(
     client: &CnnClient,
@@ -99,7 +107,7 @@ pub fn load_image(
     index: Option<usize>,
     data: Option<PathBuf>,
 ) -> Result<(Vec<u8>, Option<usize>, String)> {
-    let [rows, cols] = client.spec.image;
+    let (rows, cols) = client.spec.gray_image()?;
     match (image, index) {
         (Some(path), _) => Ok((
             unseen_ml::picture::read_png(path, rows, cols)?,
@@ -108,7 +116,7 @@ pub fn load_image(
         )),
         (None, Some(i)) => {
             let root = crate::cnn_cmd::data_root(data)?;
-            let kind = client.spec.dataset;
+            let kind = spec_dataset(client)?;
             let test = Images::load(&root, kind, Split::Test)?;
             if i >= test.len() {
                 bail!(
@@ -174,7 +182,7 @@ pub fn remote(
 fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usize) -> Result<()> {
     let base = http_base(&a.server)?;
     let root = crate::cnn_cmd::data_root(a.data.clone())?;
-    let kind = client.spec.dataset;
+    let kind = spec_dataset(client)?;
     let test = Images::load(&root, kind, Split::Test)?;
     if n == 0 || index.checked_add(n).is_none_or(|end| end > test.len()) {
         bail!(

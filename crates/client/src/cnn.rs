@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use unseen_circuits::{compile_single, CkksPlan};
+use unseen_circuits::compile_model;
 use unseen_ckks::{Ciphertext, Encoder, Parameters, SecretKey};
-use unseen_ml::cnn::files::{load_model, Normalization};
+use unseen_model::folder::load_model;
+use unseen_model::{Normalization, Shape};
 
 use crate::Error;
 
@@ -40,10 +41,11 @@ pub struct ClientSpec {
     pub start_level: usize,
     /// Scale the input is encrypted at.
     pub input_scale: f64,
-    /// Input image rows and columns.
-    pub image: [usize; 2],
-    /// Dataset the model was trained on.
-    pub dataset: unseen_ml::digits::DatasetKind,
+    /// Input shape (`C x H x W` image or feature vector).
+    pub input: Shape,
+    /// Data set the model was trained on, when unseen knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
     /// Pixel normalisation the model was trained with.
     pub normalization: Normalization,
     /// Class names, index = class.
@@ -105,18 +107,32 @@ pub struct KeygenReport {
     pub key_id: String,
 }
 
+impl ClientSpec {
+    /// Rows and columns of a single-channel image input, or why the input is something else.
+    pub fn gray_image(&self) -> Result<(usize, usize), Error> {
+        match self.input {
+            Shape::Image(1, h, w) => Ok((h, w)),
+            other => Err(Error::Input(format!(
+                "the model takes {other}, not a single-channel image (PNG input is read as gray)"
+            ))),
+        }
+    }
+}
+
 impl CnnClient {
     /// Makes a key folder for the model in `model_dir` (served as `name`): compiles its circuit,
     /// checks that it fits the preset, and makes exactly the keys it needs.
     pub fn keygen(model_dir: &Path, name: &str, out: &Path) -> Result<KeygenReport, Error> {
         let t = Instant::now();
         let (net, card) = load_model(model_dir).map_err(|e| Error::Input(e.to_string()))?;
-        let params = Parameters::preset(unseen_ckks::Preset::Cnn8192)?;
-        let program = compile_single(&net, params.slots())
+        let compiled = compile_model(&net, card.logit_bound, None)
             .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
-        let plan = CkksPlan::new(&params, &program).map_err(|e| Error::Input(e.to_string()))?;
-        let batch = unseen_circuits::compile_batch(&net)
-            .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
+        let (params, program, plan, batch) = (
+            compiled.params,
+            compiled.program,
+            compiled.plan,
+            compiled.batch,
+        );
         // one relinearisation key serves both modes
         if batch.start_level().saturating_sub(1) > plan.relin_level.unwrap_or(0) {
             return Err(Error::Input(
@@ -127,29 +143,16 @@ impl CnnClient {
         let keys = plan.make_keys(&sk, &mut OsRng);
         let bundle = keys.to_bytes();
         let id = key_id(&bundle);
-        let (rows, cols) = match card.architecture.input {
-            unseen_ml::cnn::arch::Shape::Image(_, h, w) => (h, w),
-            other => {
-                return Err(Error::Input(format!(
-                    "model input {other:?} is not an image"
-                )))
-            }
-        };
         let spec = ClientSpec {
             format: CLIENT_FORMAT.into(),
             model: name.into(),
             preset: params.name().into(),
             start_level: plan.start_level,
             input_scale: plan.input_scale(),
-            image: [rows, cols],
-            dataset: card.dataset,
-            normalization: card.normalization,
-            classes: card
-                .dataset
-                .classes()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            input: card.architecture.input,
+            dataset: card.dataset.clone(),
+            normalization: card.normalization.clone(),
+            classes: card.classes.clone(),
             input_layout: program.input_layout.clone(),
             output_slots: program.output_slots.clone(),
             batch_inputs: batch.inputs,
@@ -187,9 +190,10 @@ impl CnnClient {
         let preset = unseen_ckks::Preset::from_name(&spec.preset)
             .ok_or_else(|| key_err(&spec_path, format!("unknown preset '{}'", spec.preset)))?;
         let params = Parameters::preset(preset)?;
-        let [rows, cols] = spec.image;
-        let inputs = rows.saturating_mul(cols);
-        if spec.input_layout.len() != params.slots()
+        let inputs = spec.input.len();
+        if spec.normalization.check(spec.input).is_err()
+            || spec.classes.len() != spec.output_slots.len()
+            || spec.input_layout.len() != params.slots()
             || spec.input_layout.iter().flatten().any(|i| *i >= inputs)
             || spec.output_slots.iter().any(|s| *s >= params.slots())
             || spec.output_slots.is_empty()
@@ -224,20 +228,56 @@ impl CnnClient {
         Ok(bundle)
     }
 
-    /// Encrypts one image (`rows x cols` pixels 0..=255) as the circuit expects it.
-    pub fn encrypt_image(&self, pixels: &[u8]) -> Result<Vec<u8>, Error> {
-        let [rows, cols] = self.spec.image;
-        if pixels.len() != rows * cols {
+    /// The pixels (`C x H x W`, channel-major, 0..=255) of one image as the network sees them.
+    pub fn normalize_image(&self, pixels: &[u8]) -> Result<Vec<f64>, Error> {
+        let shape = self.spec.input;
+        if !matches!(shape, Shape::Image(..)) {
             return Err(Error::Input(format!(
-                "{} pixels, the model takes {rows}x{cols}",
+                "the model takes a vector of {}, not an image",
+                shape.len()
+            )));
+        }
+        if pixels.len() != shape.len() {
+            return Err(Error::Input(format!(
+                "{} pixels, the model takes {shape} (channels x rows x columns)",
                 pixels.len()
+            )));
+        }
+        Ok(self
+            .spec
+            .normalization
+            .image(pixels, shape)
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    }
+
+    /// Raw features of one sample as the network sees them (normalised).
+    pub fn normalize_features(&self, x: &[f64]) -> Result<Vec<f64>, Error> {
+        if x.len() != self.spec.input.len() || x.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Input(format!(
+                "{} values, the model takes {} finite values",
+                x.len(),
+                self.spec.input.len()
+            )));
+        }
+        Ok(self.spec.normalization.features(x))
+    }
+
+    /// Encrypts one input, already normalised, as the circuit expects it.
+    pub fn encrypt_input(&self, x: &[f64]) -> Result<Vec<u8>, Error> {
+        if x.len() != self.spec.input.len() {
+            return Err(Error::Input(format!(
+                "{} values, the model takes {}",
+                x.len(),
+                self.spec.input.len()
             )));
         }
         let slots: Vec<f64> = self
             .spec
             .input_layout
             .iter()
-            .map(|i| i.map(|i| self.normalized(pixels[i])).unwrap_or(0.0))
+            .map(|i| i.map(|i| x[i]).unwrap_or(0.0))
             .collect();
         let pt = self
             .encoder
@@ -245,30 +285,40 @@ impl CnnClient {
         Ok(self.sk.encrypt(&pt, &mut OsRng)?.to_bytes())
     }
 
-    fn normalized(&self, pixel: u8) -> f64 {
-        f64::from(self.spec.normalization.apply(pixel))
+    /// Encrypts one image (`C x H x W` pixels 0..=255) as the circuit expects it.
+    pub fn encrypt_image(&self, pixels: &[u8]) -> Result<Vec<u8>, Error> {
+        self.encrypt_input(&self.normalize_image(pixels)?)
     }
 
     /// Encrypts up to one slot-count of images as a batch: one ciphertext per pixel, slot `i`
     /// of each holding image `i`.
     pub fn encrypt_batch(&self, images: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        let [rows, cols] = self.spec.image;
-        if images.is_empty() || images.len() > self.params.slots() {
+        let inputs = images
+            .iter()
+            .map(|im| self.normalize_image(im))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.encrypt_batch_inputs(&inputs)
+    }
+
+    /// Encrypts up to one slot-count of normalised inputs as a batch.
+    pub fn encrypt_batch_inputs(&self, inputs: &[Vec<f64>]) -> Result<Vec<u8>, Error> {
+        if inputs.is_empty() || inputs.len() > self.params.slots() {
             return Err(Error::Input(format!(
-                "a batch holds 1 to {} images, not {}",
+                "a batch holds 1 to {} inputs, not {}",
                 self.params.slots(),
-                images.len()
+                inputs.len()
             )));
         }
-        if let Some(bad) = images.iter().find(|im| im.len() != rows * cols) {
+        if let Some(bad) = inputs.iter().find(|x| x.len() != self.spec.batch_inputs) {
             return Err(Error::Input(format!(
-                "{} pixels, the model takes {rows}x{cols}",
-                bad.len()
+                "{} values, the model takes {}",
+                bad.len(),
+                self.spec.batch_inputs
             )));
         }
         let cts = (0..self.spec.batch_inputs)
             .map(|f| {
-                let slots: Vec<f64> = images.iter().map(|im| self.normalized(im[f])).collect();
+                let slots: Vec<f64> = inputs.iter().map(|x| x[f]).collect();
                 let pt = self.encoder.encode_real(
                     &slots,
                     self.spec.batch_start_level,

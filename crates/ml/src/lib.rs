@@ -11,7 +11,6 @@ pub mod cnn;
 pub mod digits;
 mod error;
 pub mod idx;
-mod linalg;
 pub mod linear;
 pub mod picture;
 pub mod plots;

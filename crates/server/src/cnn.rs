@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use unseen_circuits::{
-    compile_batch, compile_single, BatchProgram, CkksBackend, EvaluationKeys, Prepared, Program,
+    compile_model, BatchProgram, CkksBackend, EvaluationKeys, Prepared, Program,
 };
-use unseen_ckks::{Ciphertext, Evaluator, Parameters, Preset};
-use unseen_ml::cnn::files::{load_model, ModelCard};
+use unseen_ckks::{Ciphertext, Evaluator, Parameters};
+use unseen_model::folder::load_model;
+use unseen_model::ModelCard;
 
 use crate::ApiError;
 
@@ -40,23 +41,13 @@ impl CnnModel {
     /// Loads the model folder `dir`, compiles it and encodes its plaintexts.
     pub fn load(dir: &Path, name: &str) -> Result<Self, String> {
         let (net, card) = load_model(dir).map_err(|e| e.to_string())?;
-        let params = Parameters::preset(Preset::Cnn8192).map_err(|e| e.to_string())?;
-        let program =
-            compile_single(&net, params.slots()).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let compiled = compile_model(&net, card.logit_bound, None)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (params, program, batch) = (compiled.params, compiled.program, compiled.batch);
         let backend =
             CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
         let prepared =
             Prepared::new(&backend, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut batch = compile_batch(&net).map_err(|e| format!("{}: {e}", dir.display()))?;
-        batch.output_bound = card.logit_bound;
-        if batch.start_level() > params.max_level() {
-            return Err(format!(
-                "{}: the batch circuit needs {} levels, the preset has {}",
-                dir.display(),
-                batch.depth(),
-                params.max_level()
-            ));
-        }
         Ok(Self {
             name: name.to_string(),
             card,
@@ -82,7 +73,10 @@ impl CnnModel {
             "scheme": "ckks",
             "architecture": self.card.architecture.name,
             "dataset": self.card.dataset,
-            "classes": self.card.dataset.classes(),
+            "classes": self.card.classes,
+            "input": self.card.architecture.input,
+            "normalization": self.card.normalization,
+            "depth": self.program.depth(),
             "test_accuracy": self.card.test_accuracy,
             "preset": self.params.name(),
             "security": self.params.security_level().to_string(),
@@ -94,6 +88,11 @@ impl CnnModel {
                 "input_level": self.batch.start_level(),
             },
             "rotation_steps": plan.rotation_keys.keys().collect::<Vec<_>>(),
+            "rotation_keys": plan.galois_key_levels(),
+            "relin_level": plan.relin_level,
+            "input_scale": plan.input_scale(),
+            "input_layout": self.program.input_layout,
+            "output_slots": self.program.output_slots,
         })
     }
 
@@ -250,7 +249,7 @@ mod tests {
                 (StatusCode::BAD_REQUEST, "wrong_shape")
             );
         }
-        let other = Parameters::preset(Preset::Small4096).expect("preset");
+        let other = Parameters::preset(unseen_ckks::Preset::Small4096).expect("preset");
         let osk = SecretKey::generate(&other, &mut OsRng);
         let opt = Encoder::new(&other)
             .encode_real(&[1.0], other.max_level(), other.default_scale())

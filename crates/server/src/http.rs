@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use unseen_ml::linear::LinearModel;
+use unseen_model::linear::LinearModel;
 use unseen_wire::salary::PredictRequest;
 
 use crate::predict::{model, predict_async};

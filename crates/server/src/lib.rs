@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use error::ApiError;
 use tokio::net::TcpListener;
-use unseen_ml::linear::LinearModel;
+use unseen_model::linear::LinearModel;
 use unseen_paillier::Randomness;
 
 /// Limits and policies of a server.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use rand_core::OsRng;
-use unseen_ml::linear::LinearModel;
+use unseen_model::linear::LinearModel;
 use unseen_paillier::{EncodedNumber, EncryptedNumber, Scalar};
 use unseen_wire::salary::PredictRequest;
 

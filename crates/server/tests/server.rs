@@ -12,7 +12,7 @@ use rand_chacha::rand_core::SeedableRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
-use unseen_ml::linear::{LinearModel, Metrics, MODEL_FORMAT, MODEL_VERSION};
+use unseen_model::linear::{LinearModel, Metrics, MODEL_FORMAT, MODEL_VERSION};
 use unseen_paillier::{EncryptedNumber, Integer, PrivateKey, Randomness, Scalar};
 use unseen_server::{AppState, Limits};
 use unseen_wire::salary::{parse_legacy_reply, PredictRequest};

@@ -84,16 +84,30 @@ pub enum Preset {
     /// Small and fast: N = 4096, data primes 39 + 30 bits, 40-bit special
     /// prime (109 bits), scale 2^30, depth 1. 128-bit secure.
     Small4096,
+    /// Deeper CNNs: N = 16384, data primes 40 + 12 x 30 bits, one 38-bit
+    /// special prime (438 bits, the 128-bit bound at N = 16384), scale 2^30,
+    /// depth 12. 128-bit secure.
+    Cnn16384,
+    /// Deepest CNNs: N = 32768, data primes 40 + 25 x 30 bits, one 40-bit
+    /// special prime (830 bits of at most 881), scale 2^30, depth 25.
+    /// 128-bit secure.
+    Cnn32768,
 }
 
 impl Preset {
     /// All presets.
-    pub const ALL: [Preset; 4] = [
+    pub const ALL: [Preset; 6] = [
         Preset::Cnn8192,
         Preset::Precise8192,
         Preset::Deep16384,
         Preset::Small4096,
+        Preset::Cnn16384,
+        Preset::Cnn32768,
     ];
+
+    /// The presets a compiled network may run at, smallest first: the compiler picks the first
+    /// one its circuit fits.
+    pub const CNN: [Preset; 3] = [Preset::Cnn8192, Preset::Cnn16384, Preset::Cnn32768];
 
     /// The unchecked literal of the preset.
     pub fn literal(self) -> ParametersLiteral {
@@ -108,6 +122,24 @@ impl Preset {
                 40,
             ),
             Preset::Small4096 => ("n4096-small", 12, vec![39, 30], 40, 30),
+            Preset::Cnn16384 => (
+                "n16384-cnn",
+                14,
+                std::iter::once(40)
+                    .chain(std::iter::repeat_n(30, 12))
+                    .collect(),
+                38,
+                30,
+            ),
+            Preset::Cnn32768 => (
+                "n32768-cnn",
+                15,
+                std::iter::once(40)
+                    .chain(std::iter::repeat_n(30, 25))
+                    .collect(),
+                40,
+                30,
+            ),
         };
         ParametersLiteral {
             name: name.to_string(),

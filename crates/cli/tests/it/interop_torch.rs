@@ -52,6 +52,8 @@ fn import_reads_weights_written_by_safetensors_numpy() {
         "ciphernet",
         "--dataset",
         "mnist",
+        "--normalization",
+        "dataset",
         "--out",
         "imported",
         "--data",
@@ -86,6 +88,8 @@ fn import_reads_weights_written_by_safetensors_numpy() {
         "ciphernet-wide",
         "--dataset",
         "mnist",
+        "--normalization",
+        "dataset",
         "--out",
         "x",
     ]);

@@ -1,15 +1,9 @@
-//! HE-friendly convolutional networks: polynomial activations only (x^2), so that a CKKS
-//! circuit can evaluate them exactly as trained.
+//! Training HE-friendly networks (the model description itself is `unseen-model`'s).
 //!
-//! * [`arch`]: layer specifications and the named architectures.
-//! * [`network`]: parameters and plaintext inference.
-//! * [`train`]: back-propagation, Adam and the training loop.
-//! * [`files`]: model folders (safetensors weights plus a JSON description), PyTorch import.
+//! * [`train`]: the loss, Adam and the training loop over any architecture.
+//! * [`files`]: model cards for the data sets unseen ships (class names, normalisation).
 
-pub mod arch;
 pub mod files;
-pub mod network;
 pub mod train;
 
-pub use arch::{Architecture, Layer};
-pub use network::Network;
+pub use unseen_model::{Architecture, Layer, LayerParams, Network, Shape};

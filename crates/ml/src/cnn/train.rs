@@ -5,10 +5,9 @@ use rand::Rng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::arch::{Layer, Shape};
-use super::network::{argmax, batch_stats, col2im, dims, im2col, LayerParams, Network, BN_EPS};
-use crate::digits::{DatasetKind, Images};
-use crate::linalg::{gemm, Layout};
+use unseen_model::{argmax, Layer, LayerParams, Network, Normalization, Shape};
+
+use crate::digits::Images;
 
 /// Hyper-parameters of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,10 +63,14 @@ pub struct EpochStats {
     pub test_accuracy: f64,
 }
 
-/// Images scaled to [0, 1] and normalised with the dataset's mean and deviation.
-pub fn normalize(images: &Images, kind: DatasetKind) -> Vec<f32> {
-    let (mean, std) = kind.normalization();
-    crate::cnn::files::Normalization { mean, std }.apply_all(&images.pixels)
+/// Images as a network trained with `normalization` sees them.
+pub fn normalize(images: &Images, normalization: &Normalization) -> Vec<f32> {
+    let shape = Shape::Image(1, images.rows, images.cols);
+    images
+        .pixels
+        .chunks(images.rows * images.cols)
+        .flat_map(|im| normalization.image(im, shape))
+        .collect()
 }
 
 /// Accuracy and confusion matrix (`[true][predicted]`) of a network on normalised images.
@@ -175,169 +178,7 @@ pub fn gradients(net: &Network, x: &[f32], labels: &[u8]) -> (f64, usize, Vec<La
             *dj = ((e / sum) as f32 - if j == y { 1.0 } else { 0.0 }) / batch as f32;
         }
     }
-    let mut grads: Vec<LayerParams> = net.params.iter().map(LayerParams::zeros_like).collect();
-    for (i, layer) in net.arch.layers.iter().enumerate().rev() {
-        let (sin, sout) = (net.shapes[i], net.shapes[i + 1]);
-        let (nin, nout) = (sin.len(), sout.len());
-        let xin = &acts[i];
-        let need_dx = i > 0;
-        let p = &net.params[i];
-        let g = &mut grads[i];
-        dy = match layer {
-            Layer::Linear {
-                in_features,
-                out_features,
-            } => {
-                gemm(
-                    1.0,
-                    &dy,
-                    Layout::transposed(*out_features, batch),
-                    xin,
-                    Layout::row_major(batch, *in_features),
-                    1.0,
-                    &mut g.weight,
-                    Layout::row_major(*out_features, *in_features),
-                );
-                for row in dy.chunks(*out_features) {
-                    for (b, d) in g.bias.iter_mut().zip(row) {
-                        *b += d;
-                    }
-                }
-                if need_dx {
-                    let mut dx = vec![0.0f32; batch * in_features];
-                    gemm(
-                        1.0,
-                        &dy,
-                        Layout::row_major(batch, *out_features),
-                        &p.weight,
-                        Layout::row_major(*out_features, *in_features),
-                        0.0,
-                        &mut dx,
-                        Layout::row_major(batch, *in_features),
-                    );
-                    dx
-                } else {
-                    Vec::new()
-                }
-            }
-            Layer::Square => xin.iter().zip(&dy).map(|(x, d)| 2.0 * x * d).collect(),
-            Layer::BatchNorm { features } => {
-                let (mean, var) = batch_stats(xin, sin, batch);
-                let area = nin / features;
-                let m = (batch * area) as f32;
-                let mut dx = vec![0.0f32; xin.len()];
-                for ci in 0..*features {
-                    let inv_std = 1.0 / (var[ci] + BN_EPS).sqrt();
-                    let (mut dbeta, mut dgamma) = (0.0f32, 0.0f32);
-                    for (xs, ds) in xin.chunks(nin).zip(dy.chunks(nin)) {
-                        for (xv, dv) in xs[ci * area..(ci + 1) * area]
-                            .iter()
-                            .zip(&ds[ci * area..(ci + 1) * area])
-                        {
-                            dbeta += dv;
-                            dgamma += dv * (xv - mean[ci]) * inv_std;
-                        }
-                    }
-                    g.weight[ci] += dgamma;
-                    g.bias[ci] += dbeta;
-                    let k = p.weight[ci] * inv_std / m;
-                    for ((xs, ds), dxs) in
-                        xin.chunks(nin).zip(dy.chunks(nin)).zip(dx.chunks_mut(nin))
-                    {
-                        for ((xv, dv), out) in xs[ci * area..(ci + 1) * area]
-                            .iter()
-                            .zip(&ds[ci * area..(ci + 1) * area])
-                            .zip(&mut dxs[ci * area..(ci + 1) * area])
-                        {
-                            let xhat = (xv - mean[ci]) * inv_std;
-                            *out = k * (m * dv - dbeta - xhat * dgamma);
-                        }
-                    }
-                }
-                dx
-            }
-            Layer::Flatten => dy,
-            Layer::AvgPool2d { kernel, stride } => {
-                let (c, h, w) = dims(sin);
-                let (_, oh, ow) = dims(sout);
-                let scale = 1.0 / (kernel * kernel) as f32;
-                let mut dx = vec![0.0f32; batch * nin];
-                for (dxs, dys) in dx.chunks_mut(nin).zip(dy.chunks(nout)) {
-                    for ci in 0..c {
-                        for oy in 0..oh {
-                            for ox in 0..ow {
-                                let d = dys[ci * oh * ow + oy * ow + ox] * scale;
-                                for ky in 0..*kernel {
-                                    for kx in 0..*kernel {
-                                        dxs[ci * h * w
-                                            + (oy * stride + ky) * w
-                                            + ox * stride
-                                            + kx] += d;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                dx
-            }
-            Layer::Conv2d {
-                out_channels,
-                kernel,
-                stride,
-                padding,
-                ..
-            } => {
-                let (_, oh, ow) = dims(sout);
-                let positions = oh * ow;
-                let kk = p.weight.len() / out_channels;
-                let mut dx = if need_dx {
-                    vec![0.0f32; batch * nin]
-                } else {
-                    Vec::new()
-                };
-                for (s, (xs, dys)) in xin.chunks(nin).zip(dy.chunks(nout)).enumerate() {
-                    let cols = im2col(xs, dims(sin), *kernel, *stride, *padding, (oh, ow));
-                    gemm(
-                        1.0,
-                        dys,
-                        Layout::row_major(*out_channels, positions),
-                        &cols,
-                        Layout::row_major(positions, kk),
-                        1.0,
-                        &mut g.weight,
-                        Layout::row_major(*out_channels, kk),
-                    );
-                    for (b, row) in g.bias.iter_mut().zip(dys.chunks(positions)) {
-                        *b += row.iter().sum::<f32>();
-                    }
-                    if need_dx {
-                        let mut dcols = vec![0.0f32; positions * kk];
-                        gemm(
-                            1.0,
-                            dys,
-                            Layout::transposed(positions, *out_channels),
-                            &p.weight,
-                            Layout::row_major(*out_channels, kk),
-                            0.0,
-                            &mut dcols,
-                            Layout::row_major(positions, kk),
-                        );
-                        col2im(
-                            &dcols,
-                            &mut dx[s * nin..(s + 1) * nin],
-                            dims(sin),
-                            *kernel,
-                            *stride,
-                            *padding,
-                            (oh, ow),
-                        );
-                    }
-                }
-                dx
-            }
-        };
-    }
+    let grads = net.backward(&acts, dy, batch);
     (loss / batch.max(1) as f64, correct, grads)
 }
 
@@ -377,14 +218,15 @@ fn update_running_stats(net: &mut Network, x: &[f32], batch: usize) {
         .arch
         .layers
         .iter()
-        .any(|l| matches!(l, Layer::BatchNorm { .. }))
+        .any(|l| matches!(l, Layer::BatchNorm(_)))
     {
         return;
     }
     let acts = net.forward_train(x, batch);
     for (i, layer) in net.arch.layers.iter().enumerate() {
-        if let Layer::BatchNorm { features } = layer {
-            let (mean, var) = batch_stats(&acts[i], net.shapes[i], batch);
+        if let Layer::BatchNorm(bn) = layer {
+            let features = &bn.features;
+            let (mean, var) = unseen_model::layers::batch_stats(&acts[i], net.shapes[i], batch);
             let count = (batch * net.shapes[i].len() / features) as f32;
             let unbias = count / (count - 1.0).max(1.0);
             let r = &mut net.params[i].running;
@@ -489,7 +331,7 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cnn::arch::Architecture;
+    use unseen_model::Architecture;
 
     /// Central differences against the analytic gradient on a tiny network.
     #[test]
@@ -498,37 +340,23 @@ mod tests {
             name: "tiny".into(),
             input: Shape::Image(1, 6, 6),
             layers: vec![
-                Layer::Conv2d {
-                    in_channels: 1,
-                    out_channels: 2,
-                    kernel: 3,
-                    stride: 1,
-                    padding: 1,
-                },
-                Layer::BatchNorm { features: 2 },
+                Layer::conv(1, 2, 3, 1, 1),
+                Layer::BatchNorm(unseen_model::layers::BatchNorm { features: 2 }),
                 Layer::Square,
-                Layer::AvgPool2d {
+                Layer::AvgPool2d(unseen_model::layers::AvgPool2d {
                     kernel: 2,
                     stride: 2,
-                },
-                Layer::Conv2d {
-                    in_channels: 2,
-                    out_channels: 2,
-                    kernel: 2,
-                    stride: 1,
-                    padding: 0,
-                },
+                }),
+                Layer::conv(2, 2, 2, 1, 0),
+                Layer::Poly(unseen_model::layers::Poly {
+                    coefficients: vec![0.1, 0.5, 0.25, -0.05, 0.02],
+                }),
+                Layer::GlobalAvgPool,
                 Layer::Flatten,
-                Layer::Linear {
-                    in_features: 8,
-                    out_features: 5,
-                },
-                Layer::BatchNorm { features: 5 },
+                Layer::linear(2, 5),
+                Layer::BatchNorm(unseen_model::layers::BatchNorm { features: 5 }),
                 Layer::Square,
-                Layer::Linear {
-                    in_features: 5,
-                    out_features: 3,
-                },
+                Layer::linear(5, 3),
             ],
         };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
