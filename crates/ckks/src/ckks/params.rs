@@ -84,9 +84,9 @@ pub enum Preset {
     /// Small and fast: N = 4096, data primes 39 + 30 bits, 40-bit special
     /// prime (109 bits), scale 2^30, depth 1. 128-bit secure.
     Small4096,
-    /// Deeper CNNs: N = 16384, data primes 40 + 12 x 30 bits, one 38-bit
-    /// special prime (438 bits, the 128-bit bound at N = 16384), scale 2^30,
-    /// depth 12. 128-bit secure.
+    /// Deeper CNNs: N = 16384, data primes 40 + 11 x 30 bits, one 40-bit
+    /// special prime (410 bits of at most 438), scale 2^30, depth 11.
+    /// 128-bit secure.
     Cnn16384,
     /// Deepest CNNs: N = 32768, data primes 40 + 25 x 30 bits, one 40-bit
     /// special prime (830 bits of at most 881), scale 2^30, depth 25.
@@ -126,9 +126,9 @@ impl Preset {
                 "n16384-cnn",
                 14,
                 std::iter::once(40)
-                    .chain(std::iter::repeat_n(30, 12))
+                    .chain(std::iter::repeat_n(30, 11))
                     .collect(),
-                38,
+                40,
                 30,
             ),
             Preset::Cnn32768 => (
