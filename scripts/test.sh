@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The test command: set-up, a Python venv with the peers the interop tests run against
-# (python-paillier and its pheutil; numpy and safetensors for PyTorch-layout weights), then
-# every test of the workspace.
+# (python-paillier and its pheutil; numpy and safetensors for PyTorch-layout weights;
+# onnxruntime, the reference for imported ONNX models), then every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 venv="${PHE_VENV:-$PWD/target/phe-venv}"
-if ! "$venv/bin/python" -c "import phe, click, numpy, safetensors" >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c "import phe, click, numpy, safetensors, onnxruntime" >/dev/null 2>&1; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check phe==1.5.0 click numpy safetensors
+  "$venv/bin/pip" install --quiet --disable-pip-version-check phe==1.5.0 click numpy safetensors \
+    onnxruntime==1.32.0
 fi
 export UNSEEN_PYTHON="$venv/bin/python"
 log=$(mktemp)

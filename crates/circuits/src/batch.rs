@@ -162,52 +162,61 @@ impl BatchProgram {
             .iter()
             .rposition(|o| matches!(o, BatchOp::Affine(_)));
         let mut x = inputs;
-        for (k, op) in self.ops.iter().enumerate() {
-            x = match op {
-                BatchOp::Affine(rows) => {
-                    let first = x
-                        .first()
-                        .ok_or_else(|| Error::InvalidArgument("no input".into()))?;
-                    if first.level() == 0 {
-                        return Err(Error::LevelTooLow(
-                            "the batch circuit ran out of levels".into(),
-                        ));
-                    }
-                    // the last map leaves the outputs their headroom in the last modulus
-                    let prime = if Some(k) == last_affine {
-                        crate::plan::last_multiplier_scale(
-                            params,
-                            first.level(),
-                            first.scale(),
-                            crate::plan::output_headroom_bits(self.output_bound),
-                        )
-                    } else {
-                        params.data_primes()[first.level()] as f64
-                    };
-                    rows.par_iter()
-                        .map(|row| {
-                            let mut acc: Option<Ciphertext> = None;
-                            for (i, w) in &row.terms {
-                                let term = ev.mul_scalar(&x[*i], *w, prime)?;
-                                acc = Some(match acc {
-                                    Some(a) => ev.add(&a, &term)?,
-                                    None => term,
-                                });
-                            }
-                            let sum = match acc {
-                                Some(a) => a,
-                                None => ev.mul_scalar(first, 0.0, prime)?,
-                            };
-                            let out = ev.rescale(&sum)?;
-                            ev.add_scalar(&out, row.bias)
-                        })
-                        .collect::<Result<Vec<_>, Error>>()?
+        let mut k = 0;
+        while k < self.ops.len() {
+            // An activation right after an affine map runs in the same pass, output by output,
+            // so the map's outputs before the activation never all exist at once.
+            let (op, fused) = match (&self.ops[k], self.ops.get(k + 1)) {
+                (BatchOp::Affine(rows), Some(BatchOp::Activation(f))) => ((rows, Some(*f)), 2),
+                (BatchOp::Affine(rows), _) => ((rows, None), 1),
+                (BatchOp::Activation(f), _) => {
+                    x = x
+                        .par_iter()
+                        .map(|c| activation(&ev, relin, *f, c))
+                        .collect::<Result<Vec<_>, Error>>()?;
+                    k += 1;
+                    continue;
                 }
-                BatchOp::Activation(f) => x
-                    .par_iter()
-                    .map(|c| activation(&ev, relin, *f, c))
-                    .collect::<Result<Vec<_>, Error>>()?,
             };
+            let (rows, then) = op;
+            let first = x
+                .first()
+                .ok_or_else(|| Error::InvalidArgument("no input".into()))?;
+            if first.level() == 0 {
+                return Err(Error::LevelTooLow(
+                    "the batch circuit ran out of levels".into(),
+                ));
+            }
+            // the last map leaves the outputs their headroom in the last modulus
+            let prime = if Some(k) == last_affine {
+                crate::plan::last_multiplier_scale(
+                    params,
+                    first.level(),
+                    first.scale(),
+                    crate::plan::output_headroom_bits(self.output_bound),
+                )
+            } else {
+                params.data_primes()[first.level()] as f64
+            };
+            x = rows
+                .par_iter()
+                .map(|row| {
+                    let mut terms = row.terms.iter();
+                    let mut acc = match terms.next() {
+                        Some((i, w)) => ev.mul_scalar(&x[*i], *w, prime)?,
+                        None => ev.mul_scalar(first, 0.0, prime)?,
+                    };
+                    for (i, w) in terms {
+                        ev.mul_scalar_acc(&mut acc, &x[*i], *w, prime)?;
+                    }
+                    let out = ev.add_scalar(&ev.rescale(&acc)?, row.bias)?;
+                    match then {
+                        Some(f) => activation(&ev, relin, f, &out),
+                        None => Ok(out),
+                    }
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            k += fused;
         }
         Ok(x)
     }

@@ -34,7 +34,7 @@ pub use ckks_backend::CkksBackend;
 pub use compile::{compile_lowered, compile_single};
 pub use keys::EvaluationKeys;
 pub use lower::{lower, Activation, LoweredNet, Stage};
-pub use model::{compile_model, CompiledModel};
+pub use model::{compile_card, compile_model, CompiledModel};
 pub use plan::{output_headroom_bits, CkksPlan, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN};
 pub use program::{LinearMap, Op, Program};
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use unseen_ckks::{Parameters, Preset};
-use unseen_model::Network;
+use unseen_model::{ModelCard, Network};
 
 use crate::batch::{compile_batch_lowered, BatchProgram};
 use crate::compile::compile_lowered;
@@ -49,6 +49,22 @@ impl CompiledModel {
             "single"
         }
     }
+}
+
+/// Compiles a model folder's network as its card says: at the preset recorded in
+/// `card.compiled` (chosen, or forced with `--preset`, when the model was imported or trained),
+/// or at the smallest that fits when the card records none; outputs sized by `card.logit_bound`.
+pub fn compile_card(net: &Network, card: &ModelCard) -> Result<CompiledModel, Error> {
+    let preset = match &card.compiled {
+        Some(c) => Some(Preset::from_name(&c.preset).ok_or_else(|| {
+            Error::DoesNotFit(format!(
+                "the model card names an unknown preset '{}'",
+                c.preset
+            ))
+        })?),
+        None => None,
+    };
+    compile_model(net, card.logit_bound, preset)
 }
 
 /// Compiles `net` at `preset`, or at the smallest of [`Preset::CNN`] whose depth and slots its

@@ -156,3 +156,72 @@ fn random_networks_compile_to_programs_equal_to_their_forward_pass() {
         }
     }
 }
+
+/// Relative precision, in bits of the output bound, that every CKKS evaluation keeps: the
+/// plan gives the outputs [`unseen_circuits::OUTPUT_MARGIN`] times their bound of room below
+/// the last modulus, and the 30-bit scales leave well over this much after the noise.
+const CKKS_PRECISION_BITS: i32 = 12;
+
+#[test]
+fn a_sample_of_random_networks_runs_on_ckks_within_the_plan_precision() {
+    use std::sync::Arc;
+    use unseen_circuits::{compile_model, CkksBackend};
+    use unseen_ckks::{Encoder, SecretKey};
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut key_rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    for case in 0..4 {
+        let net = random_net(&mut rng);
+        let what = format!("case {case}: {:?} {:?}", net.arch.input, net.arch.layers);
+        let inputs: Vec<Vec<f64>> = (0..3)
+            .map(|_| {
+                (0..net.inputs())
+                    .map(|_| rng.gen_range(-1.0..1.0))
+                    .collect()
+            })
+            .collect();
+        let bound = inputs
+            .iter()
+            .flat_map(|x| net.logits_f64(x))
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let compiled =
+            compile_model(&net, Some(bound), None).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (params, program, plan) = (&compiled.params, &compiled.program, &compiled.plan);
+        let sk = SecretKey::generate(params, &mut key_rng);
+        let keys = plan.make_keys(&sk, &mut key_rng);
+        let keyless = CkksBackend::new(params, program).expect("backend");
+        let prepared = Prepared::new(&keyless, program).expect("prepare");
+        let backend = keyless.with_keys(Arc::new(keys)).expect("keys");
+        let encoder = Encoder::new(params);
+        let tolerance = bound.max(1.0) * 2f64.powi(-CKKS_PRECISION_BITS);
+        for x in &inputs {
+            let pt = encoder
+                .encode_real(
+                    &program.encode_input(x),
+                    plan.start_level,
+                    backend.input_scale(),
+                )
+                .expect("encode");
+            let ct = sk.encrypt(&pt, &mut key_rng).expect("encrypt");
+            let out = prepared.run(&backend, &ct).expect("run");
+            let got = program.decode_output(
+                &encoder
+                    .decode_real(&sk.decrypt(&out).expect("decrypt"))
+                    .expect("decode"),
+            );
+            let want = net.logits_f64(x);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f64, f64::max);
+            eprintln!(
+                "{what}: preset {}, bound {bound:.3}, error {worst:.2e} (tolerance {tolerance:.2e})",
+                params.name()
+            );
+            assert!(
+                worst <= tolerance,
+                "{what}: error {worst} above {tolerance}"
+            );
+        }
+    }
+}

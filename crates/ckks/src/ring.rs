@@ -366,6 +366,21 @@ pub fn mul_acc(acc: &mut [u64], a: &[u64], b: &[u64], basis: &[&Modulus], n: usi
         .for_each(|(((z, x), y), m)| m.mul_acc_vec(z, x, y));
 }
 
+/// `acc += a * c[i]` in residue `i` (the SIMD multiply-accumulate against the constant
+/// broadcast once per residue; sequential, for callers that already run many of these in
+/// parallel).
+pub fn mul_scalar_acc(acc: &mut [u64], a: &[u64], c: &[u64], basis: &[&Modulus], n: usize) {
+    let mut broadcast = vec![0u64; n];
+    for ((z, x), (&w, m)) in acc
+        .chunks_exact_mut(n)
+        .zip(a.chunks_exact(n))
+        .zip(c.iter().zip(basis))
+    {
+        broadcast.fill(w);
+        m.mul_acc_vec(z, x, &broadcast);
+    }
+}
+
 /// Multiplies residue `i` by the constant `c[i]`.
 pub fn mul_scalar_assign(a: &mut [u64], c: &[u64], basis: &[&Modulus], n: usize) {
     a.par_chunks_exact_mut(n)

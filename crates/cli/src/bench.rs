@@ -155,10 +155,17 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     let root = crate::cnn_cmd::data_root(a.data.clone())?;
     let dataset = unseen_ml::cnn::files::card_dataset(&card)
         .context("the model card names no data set unseen ships (mnist, fashion-mnist)")?;
-    let test = Images::load(&root, dataset, Split::Test)?;
-    let mut single = test.clone();
-    single.truncate(a.images.max(1));
-    let s = pool.install(|| crate::encrypted::eval_encrypted(&a.model, &net, &card, &single))?;
+    let test = crate::samples::Samples::from_images(
+        &Images::load(&root, dataset, Split::Test)?,
+        net.arch.input,
+        &card.normalization,
+        format!("{dataset} test set"),
+    )?;
+    let compiled = unseen_circuits::compile_card(&net, &card)
+        .context("compiling the network to a CKKS circuit")?;
+    let single = test.first(a.images.max(1));
+    let (s, _) = pool
+        .install(|| crate::encrypted::eval_encrypted(&a.model, &net, compiled.clone(), &single))?;
     let mut out = json!({
         "model": a.model.display().to_string(),
         "threads": a.threads.max(1),
@@ -176,10 +183,9 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         "single_max_logit_error": s["max_logit_error"],
     });
     if a.batch_images > 0 {
-        let mut batch = test;
-        batch.truncate(a.batch_images);
-        let b =
-            pool.install(|| crate::encrypted::eval_encrypted_batch(&a.model, &net, &card, &batch))?;
+        let batch = test.first(a.batch_images);
+        let (b, _) = pool
+            .install(|| crate::encrypted::eval_encrypted_batch(&a.model, &net, compiled, &batch))?;
         if let Some(o) = out.as_object_mut() {
             o.insert("batch_images".into(), b["images"].clone());
             o.insert("batch_slots".into(), b["batch_images"].clone());

@@ -146,8 +146,9 @@ struct ServeArgs {
     /// Where clients' evaluation keys are stored (content-addressed, kept across restarts).
     #[arg(long, default_value = "unseen-data")]
     data_dir: PathBuf,
-    /// Largest evaluation-key upload, in bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    /// Largest evaluation-key upload, in bytes (ciphernet's keys are 22 MB, the LeNet-5 model's
+    /// about 540 MB).
+    #[arg(long, default_value_t = 1 << 30)]
     max_key_bytes: u64,
     /// Total bytes of stored evaluation keys; the least recently used are evicted beyond that.
     #[arg(long, default_value_t = 4 << 30)]

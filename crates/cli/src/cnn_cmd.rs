@@ -14,7 +14,9 @@ use unseen_ml::digits::{DatasetKind, Images, Split};
 use unseen_ml::plots;
 use unseen_model::folder::{load_model, save_model, weights_from_safetensors};
 use unseen_model::layers::ARCHITECTURES;
-use unseen_model::{Architecture, ModelCard, Network, Normalization};
+use unseen_model::{Architecture, ModelCard, Network, Normalization, Shape};
+
+use crate::samples::Samples;
 
 #[derive(Debug, Args)]
 pub struct TrainCnnArgs {
@@ -63,6 +65,10 @@ pub struct TrainCnnArgs {
     /// Train on the first N training images only (quick runs).
     #[arg(long)]
     limit_train: Option<usize>,
+    /// CKKS preset to compile for instead of the smallest whose depth fits: n8192-cnn,
+    /// n16384-cnn or n32768-cnn.
+    #[arg(long)]
+    preset: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -70,52 +76,103 @@ pub struct EvalArgs {
     /// Model folder (model.json + model.safetensors).
     #[arg(long)]
     model: PathBuf,
-    /// Evaluate the first N images only.
+    /// Evaluate the first N samples only.
     #[arg(long)]
     limit: Option<usize>,
-    /// Which part of the dataset: test (default) or train.
+    /// Which part of the model's data set: test (default) or train.
     #[arg(long, default_value = "test", value_parser = ["test", "train"])]
     split: String,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Evaluate on the rows of this CSV file instead of a data set: a header, the input values
+    /// of one sample per row (pixels 0-255 or raw features) and a `label` column.
+    #[arg(long)]
+    csv: Option<PathBuf>,
     /// Also draw the confusion matrix into this PNG file.
     #[arg(long)]
     confusion: Option<PathBuf>,
-    /// Evaluate on CKKS-encrypted images (single-image packing, preset n8192-cnn): the client
-    /// encrypts each image, the compiled circuit runs on the ciphertext, the client decrypts.
+    /// Evaluate on CKKS-encrypted inputs: the client encrypts each, the compiled circuit runs on
+    /// the ciphertexts, the client decrypts.
     #[arg(long)]
     encrypted: bool,
-    /// Encrypted mode: single (one image per ciphertext, low latency) or batch (one image per
-    /// slot, high throughput).
-    #[arg(long, default_value = "single")]
+    /// Encrypted mode: single (one input per ciphertext, low latency), batch (one input per
+    /// slot, high throughput) or auto (the compiler's cost estimate for this many inputs).
+    #[arg(long, default_value = "auto", requires = "encrypted")]
     mode: crate::encrypted::Mode,
+    /// Encrypted: draw per-class accuracy, plaintext against encrypted, into this PNG file.
+    #[arg(long, requires = "encrypted")]
+    plot: Option<PathBuf>,
+    /// Encrypted: write the decrypted logits into this CSV file, one row per sample.
+    #[arg(long, requires = "encrypted")]
+    save_logits: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// A PyTorch state_dict saved with safetensors (tensors conv1.weight, conv1.bias, fc1.weight, ...).
+    /// An ONNX model exported by `torch.onnx.export` (TorchScript or dynamo exporter, opset 13
+    /// or later).
+    #[arg(long, conflicts_with_all = ["weights", "arch", "arch_file"], required_unless_present = "weights")]
+    onnx: Option<PathBuf>,
+    /// A PyTorch state_dict saved with safetensors (tensors conv1.weight, conv1.bias, fc1.weight,
+    /// ...), of the architecture given by --arch or --arch-file.
     #[arg(long)]
-    weights: PathBuf,
+    weights: Option<PathBuf>,
     /// The architecture the weights belong to.
     #[arg(long, default_value = "ciphernet", conflicts_with = "arch_file")]
     arch: String,
     /// Architecture file (as for `unseen train cnn --arch-file`).
     #[arg(long)]
     arch_file: Option<PathBuf>,
-    /// The dataset it was trained on (its class names; its test set measures the accuracy).
-    #[arg(long)]
-    dataset: DatasetKind,
+    /// The data set it was trained on, if unseen ships it (mnist or fashion-mnist): its class
+    /// names, its test set for the accuracy, its training set for calibration.
+    #[arg(long, required_unless_present = "onnx")]
+    dataset: Option<DatasetKind>,
+    /// Class names, comma-separated, one per output (default: the data set's, or 0, 1, ...).
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
     /// The input preprocessing the model was trained with: `unit` (pixels / 255 only, as with
-    /// `ToTensor()` alone), `dataset` (the data set's mean and deviation), or `MEAN,STD`.
+    /// `ToTensor()` alone), `dataset` (the data set's mean and deviation), `MEAN,STD`, or a JSON
+    /// file `{"mean": [...], "std": [...]}` with one value per channel or feature.
     #[arg(long)]
     normalization: String,
+    /// Calibration inputs: a CSV file with a header, one sample per row (pixels 0-255 or raw
+    /// features, in the model's input order) and an optional `label` column (default: 5,000
+    /// training images of --dataset). Used to fit approximated activations and, without a data
+    /// set, for the logit bound and (with labels) the accuracy.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Replace ReLU, sigmoid, tanh, SiLU and GELU by least-squares polynomials fitted on the
+    /// range their inputs reach on the calibration data (the plaintext accuracy before and
+    /// after is printed).
+    #[arg(long, requires = "onnx")]
+    approximate_activations: bool,
+    /// Degree of the fitted polynomials: 2 costs one level per activation, 3 and 4 two.
+    #[arg(long, default_value_t = 2, requires = "approximate_activations")]
+    activation_degree: usize,
+    /// CKKS preset to compile for instead of the smallest whose depth fits (a larger one buys
+    /// output precision for models with large logits): n8192-cnn, n16384-cnn or n32768-cnn.
+    #[arg(long)]
+    preset: Option<String>,
     /// Output model folder.
     #[arg(long)]
     out: PathBuf,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
     #[arg(long)]
     data: Option<PathBuf>,
+}
+
+/// `--preset NAME`, one of the CNN presets.
+fn preset(name: Option<&str>) -> Result<Option<unseen_ckks::Preset>> {
+    let Some(name) = name else { return Ok(None) };
+    unseen_ckks::Preset::CNN
+        .into_iter()
+        .find(|p| p.name() == name)
+        .map(Some)
+        .with_context(|| {
+            let known: Vec<String> = unseen_ckks::Preset::CNN.iter().map(|p| p.name()).collect();
+            format!("--preset: '{name}' is not one of {}", known.join(", "))
+        })
 }
 
 /// The data folder: given, or the vendored `data/`.
@@ -127,7 +184,7 @@ pub fn data_root(given: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// `--normalization`: `unit`, `dataset` or `MEAN,STD`.
+/// `--normalization`: `unit`, `dataset`, `MEAN,STD` or a JSON file.
 pub fn parse_normalization(text: &str, dataset: Option<DatasetKind>) -> Result<Normalization> {
     match text {
         "unit" => Ok(Normalization::unit()),
@@ -136,10 +193,18 @@ pub fn parse_normalization(text: &str, dataset: Option<DatasetKind>) -> Result<N
             let (mean, std) = d.normalization();
             Ok(Normalization::scalar(mean, std))
         }
+        file if file.ends_with(".json") => {
+            let text = std::fs::read_to_string(file).with_context(|| file.to_string())?;
+            serde_json::from_str(&text).with_context(|| {
+                format!("{file}: not a normalization {{\"mean\": [...], \"std\": [...]}}")
+            })
+        }
         other => {
             let parts: Vec<&str> = other.split(',').collect();
             let (Some(mean), Some(std), 2) = (parts.first(), parts.get(1), parts.len()) else {
-                bail!("--normalization must be unit, dataset or MEAN,STD, not '{other}'");
+                bail!(
+                    "--normalization must be unit, dataset, MEAN,STD or FILE.json, not '{other}'"
+                );
             };
             let mean: f32 = mean
                 .trim()
@@ -223,6 +288,7 @@ fn write_plots(dir: &Path, card: &ModelCard, confusion: &[Vec<usize>]) -> Result
 
 /// `unseen train cnn`.
 pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
+    let forced_preset = preset(a.preset.as_deref())?;
     let arch = arch_from(&a.arch, a.arch_file.as_deref())?;
     if !matches!(arch.input, unseen_model::Shape::Image(1, 28, 28)) {
         bail!(
@@ -304,7 +370,7 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
         .collect();
     card.train_seconds = Some(train_seconds);
     card.logit_bound = Some(unseen_ml::cnn::train::max_abs_logit(&net, &tx));
-    crate::encrypted::record_compilation(&net, &mut card)?;
+    crate::encrypted::record_compilation(&net, &mut card, forced_preset)?;
     save_model(&a.out, &net, &card)?;
     write_plots(&a.out, &card, &confusion)?;
     println!(
@@ -317,43 +383,52 @@ pub fn train_cnn(a: TrainCnnArgs) -> Result<()> {
 /// `unseen eval`.
 pub fn eval(a: EvalArgs) -> Result<()> {
     let (net, card) = load_model(&a.model)?;
-    let root = data_root(a.data.clone())?;
-    let split = if a.split == "train" {
-        Split::Train
-    } else {
-        Split::Test
+    let input = net.arch.input;
+    let mut samples = match &a.csv {
+        Some(csv) => Samples::from_csv(csv, input, &card.normalization, net.outputs(), true)?,
+        None => {
+            let dataset = card_dataset(&card).with_context(|| {
+                format!(
+                    "{}: the model card names no data set unseen ships (mnist, fashion-mnist): give --csv FILE with labelled samples",
+                    a.model.display()
+                )
+            })?;
+            let split = if a.split == "train" {
+                Split::Train
+            } else {
+                Split::Test
+            };
+            let root = data_root(a.data.clone())?;
+            Samples::from_images(
+                &Images::load(&root, dataset, split)?,
+                input,
+                &card.normalization,
+                format!("{dataset} {} set", a.split),
+            )?
+        }
     };
-    let dataset = card_dataset(&card).with_context(|| {
-        format!(
-            "{}: the model card names no data set unseen knows (mnist, fashion-mnist), so there is nothing to evaluate on",
-            a.model.display()
-        )
-    })?;
-    let mut test_set = Images::load(&root, dataset, split)?;
     if let Some(n) = a.limit {
-        test_set.truncate(n);
+        samples.truncate(n);
+    }
+    if samples.len() == 0 {
+        bail!("nothing to evaluate: no samples");
     }
     if a.encrypted {
-        let report = match a.mode {
-            crate::encrypted::Mode::Single => {
-                crate::encrypted::eval_encrypted(&a.model, &net, &card, &test_set)?
-            }
-            crate::encrypted::Mode::Batch => {
-                crate::encrypted::eval_encrypted_batch(&a.model, &net, &card, &test_set)?
-            }
-        };
-        println!("{report}");
-        return Ok(());
+        return eval_encrypted(&a, &net, &card, &samples);
     }
     let started = Instant::now();
-    let x = normalize(&test_set, &card.normalization);
-    let (accuracy, confusion) = evaluate(&net, &x, &test_set.labels);
+    let labels: Vec<u8> = samples
+        .labels
+        .iter()
+        .map(|l| u8::try_from(*l).unwrap_or(u8::MAX))
+        .collect();
+    let (accuracy, confusion) = evaluate(&net, &samples.x, &labels);
     if let Some(png) = &a.confusion {
         let title = format!(
-            "{} on {}: confusion matrix, {} test images ({:.2}%)",
+            "{} on {}: confusion matrix, {} samples ({:.2}%)",
             card.architecture.name,
-            dataset,
-            test_set.len(),
+            samples.source,
+            samples.len(),
             accuracy * 100.0
         );
         let names: Vec<&str> = card.classes.iter().map(String::as_str).collect();
@@ -364,42 +439,274 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         json!({
             "model": a.model.display().to_string(),
             "dataset": card.dataset,
+            "samples": samples.source,
             "split": a.split,
-            "images": test_set.len(),
+            "images": samples.len(),
             "accuracy": accuracy,
-            "max_abs_logit": unseen_ml::cnn::train::max_abs_logit(&net, &x),
+            "max_abs_logit": unseen_ml::cnn::train::max_abs_logit(&net, &samples.x),
             "seconds": started.elapsed().as_secs_f64(),
         })
     );
     Ok(())
 }
 
-/// `unseen import`: PyTorch weights (safetensors) into a model folder.
-pub fn import(a: ImportArgs) -> Result<()> {
-    let arch = arch_from(&a.arch, a.arch_file.as_deref())?;
-    let norm = parse_normalization(&a.normalization, Some(a.dataset))?;
-    let meta = std::fs::metadata(&a.weights).with_context(|| a.weights.display().to_string())?;
-    if meta.len() > 256 << 20 {
-        bail!("{}: larger than 256 MiB", a.weights.display());
+/// `unseen eval --encrypted`.
+fn eval_encrypted(a: &EvalArgs, net: &Network, card: &ModelCard, samples: &Samples) -> Result<()> {
+    use crate::encrypted::Mode;
+    let compiled = unseen_circuits::compile_card(net, card)
+        .context("compiling the network to a CKKS circuit")?;
+    let (report, tally) = match a.mode.resolve(&compiled, samples.len()) {
+        Mode::Batch => crate::encrypted::eval_encrypted_batch(&a.model, net, compiled, samples)?,
+        _ => crate::encrypted::eval_encrypted(&a.model, net, compiled, samples)?,
+    };
+    if let Some(png) = &a.plot {
+        let pct = |k: usize, n: usize| 100.0 * k as f64 / n.max(1) as f64;
+        let plain: Vec<f64> = tally.per_class.iter().map(|c| pct(c.1, c.0)).collect();
+        let enc: Vec<f64> = tally.per_class.iter().map(|c| pct(c.2, c.0)).collect();
+        let counts: Vec<usize> = tally.per_class.iter().map(|c| c.0).collect();
+        let names: Vec<&str> = card.classes.iter().map(String::as_str).collect();
+        let title = format!(
+            "{}: accuracy per class on {} samples, plaintext and encrypted ({}, {})",
+            crate::image_cmd::folder_name(&a.model),
+            samples.len(),
+            report["mode"].as_str().unwrap_or(""),
+            report["preset"].as_str().unwrap_or(""),
+        );
+        plots::class_accuracy(png, &names, &plain, &enc, &counts, &title)?;
     }
-    let bytes = std::fs::read(&a.weights).with_context(|| a.weights.display().to_string())?;
-    let net = weights_from_safetensors(arch.clone(), &bytes, &a.weights.display().to_string())?;
-    let mut card = dataset_card(arch, a.dataset, Some(norm));
-    card.source = Some(format!("safetensors: {}", a.weights.display()));
+    if let Some(csv) = &a.save_logits {
+        let mut text = card
+            .classes
+            .iter()
+            .map(|c| format!("logit_{}", c.replace([',', '"', '\n'], "_")))
+            .collect::<Vec<_>>()
+            .join(",");
+        text.push('\n');
+        for row in &tally.logits {
+            let line: Vec<String> = row.iter().map(|v| format!("{v:e}")).collect();
+            text.push_str(&line.join(","));
+            text.push('\n');
+        }
+        unseen_fs::write_atomic(csv, text.as_bytes()).with_context(|| csv.display().to_string())?;
+    }
+    println!("{report}");
+    Ok(())
+}
+
+/// Reads a model file of at most 256 MiB.
+fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| path.display().to_string())?;
+    if meta.len() > 256 << 20 {
+        bail!("{}: larger than 256 MiB", path.display());
+    }
+    std::fs::read(path).with_context(|| path.display().to_string())
+}
+
+/// `unseen import`: an ONNX model, or PyTorch weights (safetensors) of a known architecture,
+/// into a model folder.
+pub fn import(a: ImportArgs) -> Result<()> {
+    match (a.onnx.clone(), a.weights.clone(), a.dataset) {
+        (Some(onnx), None, _) => import_onnx(a, &onnx),
+        (None, Some(weights), Some(dataset)) => import_safetensors(a, &weights, dataset),
+        _ => bail!("give --onnx FILE, or --weights FILE with --dataset"),
+    }
+}
+
+/// Training images the approximated activations are fitted on when no `--calibration` file is
+/// given.
+const CALIBRATION_IMAGES: usize = 5000;
+
+/// Prints one JSON line on stderr (progress of a command whose result goes to stdout).
+fn note(v: serde_json::Value) {
+    eprintln!("{v}");
+}
+
+fn import_onnx(a: ImportArgs, path: &Path) -> Result<()> {
+    let bytes = read_model_file(path)?;
+    let options = unseen_onnx::ImportOptions {
+        approximate_activations: a.approximate_activations,
+    };
+    let mut imported =
+        unseen_onnx::import(&bytes, &options).with_context(|| path.display().to_string())?;
+    let input = imported.network.arch.input;
+    let outputs = imported.network.outputs();
+    if let Some(d) = a.dataset {
+        let classes = d.classes().len();
+        if input != Shape::Image(1, 28, 28) || outputs != classes {
+            bail!(
+                "{}: the model maps {input} to {outputs} outputs; {d} has 1x28x28 images in {classes} classes",
+                path.display()
+            );
+        }
+    }
+    let classes: Vec<String> = if !a.classes.is_empty() {
+        if a.classes.len() != outputs {
+            bail!(
+                "--classes names {} classes, the model has {outputs} outputs",
+                a.classes.len()
+            );
+        }
+        a.classes.clone()
+    } else if let Some(d) = a.dataset {
+        d.classes().iter().map(|c| c.to_string()).collect()
+    } else {
+        (0..outputs).map(|c| c.to_string()).collect()
+    };
+    let norm = parse_normalization(&a.normalization, a.dataset)?;
+    norm.check(input)
+        .map_err(|e| anyhow::anyhow!("--normalization: {e} (the model takes {input})"))?;
+    // Calibration data and test data.
+    let root = match a.dataset {
+        Some(_) => Some(data_root(a.data.clone())?),
+        None => None,
+    };
+    // The training set, when the data set is known: the logit bound is measured on all of it.
+    let train = match (a.dataset, &root) {
+        (Some(d), Some(root)) => Some(Samples::from_images(
+            &Images::load(root, d, Split::Train)?,
+            input,
+            &norm,
+            format!("{d} training images"),
+        )?),
+        _ => None,
+    };
+    let calibration = match (&a.calibration, &train) {
+        (Some(csv), _) => Some(Samples::from_csv(csv, input, &norm, outputs, false)?),
+        (None, Some(train)) => Some(train.first(CALIBRATION_IMAGES)),
+        _ => None,
+    };
+    let test = match (a.dataset, &root) {
+        (Some(d), Some(root)) => Some(Samples::from_images(
+            &Images::load(root, d, Split::Test)?,
+            input,
+            &norm,
+            format!("{d} test set"),
+        )?),
+        _ => calibration
+            .as_ref()
+            .filter(|c| !c.labels.is_empty())
+            .map(|c| c.first(c.len())),
+    };
+    if !imported.replaced.is_empty() {
+        let calib = calibration.as_ref().context(
+            "fitting the approximated activations needs calibration inputs: give --calibration FILE.csv or --dataset",
+        )?;
+        let before = match &test {
+            Some(t) => t.accuracy_of(
+                &unseen_onnx::exact_logits(&imported, &t.x, t.len())?,
+                outputs,
+            ),
+            None => None,
+        };
+        let fitted =
+            unseen_onnx::calibrate(&mut imported, &calib.x, calib.len(), a.activation_degree)?;
+        let after = test.as_ref().and_then(|t| t.accuracy(&imported.network));
+        note(json!({
+            "approximated": fitted.iter().map(|f| json!({
+                "node": f.node,
+                "op_type": f.op_type,
+                "layer": f.layer_index,
+                "measured_range": [f.measured.0, f.measured.1],
+                "fit_range": [f.range.0, f.range.1],
+                "coefficients": f.coefficients,
+                "max_fit_error": f.max_error,
+            })).collect::<Vec<_>>(),
+            "calibration": format!("{} ({} samples)", calib.source, calib.len()),
+            "accuracy_exact_activations": before,
+            "accuracy_polynomial_activations": after,
+            "evaluated_on": test.as_ref().map(|t| format!("{} ({} samples)", t.source, t.len())),
+        }));
+    }
+    let mut net = imported
+        .network
+        .fold_batch_norm()
+        .map_err(anyhow::Error::msg)?;
+    // PyTorch's exporters name every graph `main_graph`: the file's name says more.
+    if matches!(net.arch.name.as_str(), "" | "main_graph" | "torch_jit") {
+        if let Some(stem) = path.file_stem() {
+            net.arch.name = stem.to_string_lossy().into_owned();
+        }
+    }
+    let mut card = ModelCard::new(net.arch.clone(), classes, norm);
+    card.dataset = a.dataset.map(|d| d.dir_name().to_string());
+    card.source = Some(format!(
+        "onnx: {} ({}, opset {}{})",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        imported.producer,
+        imported.opset,
+        if imported.replaced.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} activations replaced by degree-{} polynomials",
+                imported.replaced.len(),
+                a.activation_degree
+            )
+        }
+    ));
+    card.test_accuracy = test.as_ref().and_then(|t| t.accuracy(&net));
+    card.logit_bound = train.as_ref().or(calibration.as_ref()).map(|c| {
+        c.logits(&net)
+            .iter()
+            .fold(0.0f64, |m, v| m.max(f64::from(v.abs())))
+    });
+    crate::encrypted::record_compilation(&net, &mut card, preset(a.preset.as_deref())?)?;
+    save_model(&a.out, &net, &card)?;
+    if let (Some(t), true) = (&test, a.dataset.is_some()) {
+        let labels: Vec<u8> = t.labels.iter().map(|l| *l as u8).collect();
+        let (_, confusion) = evaluate(&net, &t.x, &labels);
+        write_plots(&a.out, &card, &confusion)?;
+    }
+    let compiled = card.compiled.as_ref();
+    println!(
+        "{}",
+        json!({
+            "model": a.out.display().to_string(),
+            "layers": net.arch.layers.iter().map(|l| l.ops().kind()).collect::<Vec<_>>(),
+            "input": input.to_string(),
+            "classes": card.classes.len(),
+            "test_accuracy": card.test_accuracy,
+            "evaluated_on": test.as_ref().map(|t| format!("{} ({} samples)", t.source, t.len())),
+            "preset": compiled.map(|c| c.preset.clone()),
+            "depth": compiled.map(|c| c.depth),
+        })
+    );
+    Ok(())
+}
+
+fn import_safetensors(a: ImportArgs, weights: &Path, dataset: DatasetKind) -> Result<()> {
+    let arch = arch_from(&a.arch, a.arch_file.as_deref())?;
+    let norm = parse_normalization(&a.normalization, Some(dataset))?;
+    let bytes = read_model_file(weights)?;
+    let net = weights_from_safetensors(arch.clone(), &bytes, &weights.display().to_string())?;
+    let mut card = dataset_card(arch, dataset, Some(norm));
+    if !a.classes.is_empty() {
+        if a.classes.len() != card.classes.len() {
+            bail!(
+                "--classes names {} classes, the model has {} outputs",
+                a.classes.len(),
+                card.classes.len()
+            );
+        }
+        card.classes = a.classes.clone();
+    }
+    card.source = Some(format!("safetensors: {}", weights.display()));
     let root = data_root(a.data)?;
-    let test_set = Images::load(&root, a.dataset, Split::Test)?;
+    let test_set = Images::load(&root, dataset, Split::Test)?;
     let (accuracy, confusion) = evaluate(
         &net,
         &normalize(&test_set, &card.normalization),
         &test_set.labels,
     );
     card.test_accuracy = Some(accuracy);
-    let train_set = Images::load(&root, a.dataset, Split::Train)?;
+    let train_set = Images::load(&root, dataset, Split::Train)?;
     card.logit_bound = Some(unseen_ml::cnn::train::max_abs_logit(
         &net,
         &normalize(&train_set, &card.normalization),
     ));
-    crate::encrypted::record_compilation(&net, &mut card)?;
+    crate::encrypted::record_compilation(&net, &mut card, preset(a.preset.as_deref())?)?;
     save_model(&a.out, &net, &card)?;
     write_plots(&a.out, &card, &confusion)?;
     println!(

@@ -8,34 +8,53 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::OsRng;
 use serde_json::json;
-use unseen_circuits::{compile_model, CkksBackend, Prepared};
+use unseen_circuits::{compile_model, CkksBackend, CompiledModel, Prepared};
 use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
-use unseen_ml::digits::Images;
-use unseen_model::{argmax, Compiled, ModelCard, Network, Normalization, Shape};
+use unseen_model::{argmax, Compiled, ModelCard, Network};
+
+use crate::samples::Samples;
 
 /// Packing of encrypted evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
+    /// Whichever the compiler's cost estimate prefers for the number of inputs.
+    Auto,
     /// One image per ciphertext.
     Single,
     /// One image per slot, one ciphertext per pixel.
     Batch,
 }
 
-/// Accuracy, agreement and logit error, accumulated image by image.
+impl Mode {
+    /// `Single` or `Batch`: `Auto` resolved for `inputs` inputs of `compiled`.
+    pub fn resolve(self, compiled: &CompiledModel, inputs: usize) -> Mode {
+        match self {
+            Mode::Auto if compiled.preferred_mode(inputs) == "batch" => Mode::Batch,
+            Mode::Auto => Mode::Single,
+            m => m,
+        }
+    }
+}
+
+/// Accuracy, agreement and logit error, accumulated image by image, and the decrypted logits.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     images: usize,
     correct: usize,
     plain_correct: usize,
     agree: usize,
     max_err: f64,
     max_abs_logit: f64,
+    /// Per class: samples, correct in the clear, correct encrypted.
+    pub per_class: Vec<(usize, usize, usize)>,
+    /// Decrypted logits, sample by sample.
+    pub logits: Vec<Vec<f64>>,
 }
 
 impl Tally {
     /// Records one image: decrypted logits, plaintext logits, true label.
     fn record(&mut self, logits: &[f64], plain: &[f32], label: usize) {
+        self.logits.push(logits.to_vec());
         for (a, b) in logits.iter().zip(plain) {
             self.max_err = self.max_err.max((a - f64::from(*b)).abs());
             self.max_abs_logit = self.max_abs_logit.max(f64::from(b.abs()));
@@ -49,6 +68,14 @@ impl Tally {
         self.correct += usize::from(enc_class == label);
         self.plain_correct += usize::from(plain_class == label);
         self.agree += usize::from(enc_class == plain_class);
+        if self.per_class.len() < plain.len() {
+            self.per_class.resize(plain.len(), (0, 0, 0));
+        }
+        if let Some(c) = self.per_class.get_mut(label) {
+            c.0 += 1;
+            c.1 += usize::from(plain_class == label);
+            c.2 += usize::from(enc_class == label);
+        }
     }
 
     /// `accuracy`, `plaintext_accuracy`, `agreement`, `max_logit_error`.
@@ -65,15 +92,15 @@ impl Tally {
     }
 }
 
-/// Image `i` normalised as the model was trained.
-fn normalized(images: &Images, i: usize, norm: &Normalization) -> Vec<f32> {
-    norm.image(images.image(i), Shape::Image(1, images.rows, images.cols))
-}
-
-/// Compiles the network and records the compiler's choice (preset, depth, costs) in its card;
-/// a network that fits no preset is refused here, before anything is saved.
-pub fn record_compilation(net: &Network, card: &mut ModelCard) -> Result<()> {
-    let c = compile_model(net, card.logit_bound, None)
+/// Compiles the network at `preset` (or the smallest that fits) and records the compiler's
+/// choice (preset, depth, costs) in its card, which every later use follows; a network that fits
+/// no preset is refused here, before anything is saved.
+pub fn record_compilation(
+    net: &Network,
+    card: &mut ModelCard,
+    preset: Option<unseen_ckks::Preset>,
+) -> Result<()> {
+    let c = compile_model(net, card.logit_bound, preset)
         .context("compiling the network to a CKKS circuit")?;
     card.compiled = Some(Compiled {
         preset: c.params.name().to_string(),
@@ -98,15 +125,14 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Encrypted evaluation of `images`, one ciphertext per image; the report as JSON.
+/// Encrypted evaluation of `images`, one ciphertext per image; the report as JSON and the
+/// tally.
 pub fn eval_encrypted(
     model: &Path,
     net: &Network,
-    card: &ModelCard,
-    images: &Images,
-) -> Result<serde_json::Value> {
-    let compiled = compile_model(net, card.logit_bound, None)
-        .context("compiling the network to a CKKS circuit")?;
+    compiled: CompiledModel,
+    images: &Samples,
+) -> Result<(serde_json::Value, Tally)> {
     let (params, program, plan) = (compiled.params, compiled.program, compiled.plan);
     // Client: keys, only for the rotation steps the circuit uses.
     let t = Instant::now();
@@ -123,7 +149,6 @@ pub fn eval_encrypted(
     let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
     let encoder = Encoder::new(&params);
     let evaluator = Evaluator::new(&params);
-    let norm = &card.normalization;
     let bar = ProgressBar::new(images.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -136,7 +161,7 @@ pub fn eval_encrypted(
     let mut tally = Tally::default();
     let (mut upload, mut download) = (0usize, 0usize);
     for i in 0..images.len() {
-        let x = normalized(images, i, norm);
+        let x = images.sample(i);
         let t = Instant::now();
         let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
         let pt = encoder.encode_real(&slots, plan.start_level, backend.input_scale())?;
@@ -152,7 +177,7 @@ pub fn eval_encrypted(
         let t = Instant::now();
         let logits = program.decode_output(&encoder.decode_real(&sk.decrypt(&out)?)?);
         dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        tally.record(&logits, &net.logits(&x, 1), usize::from(images.labels[i]));
+        tally.record(&logits, &net.logits(x, 1), images.labels[i]);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -173,26 +198,23 @@ pub fn eval_encrypted(
             "rotations_per_image": program.rotation_count(),
             "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
     });
-    Ok(merged(report, tally.json()))
+    Ok((merged(report, tally.json()), tally))
 }
 
 /// Batch-mode encrypted evaluation of `images` (as many per batch as there are slots); the
-/// report as JSON.
+/// report as JSON and the tally.
 pub fn eval_encrypted_batch(
     model: &Path,
     net: &Network,
-    card: &ModelCard,
-    images: &Images,
-) -> Result<serde_json::Value> {
-    let compiled = compile_model(net, card.logit_bound, None)
-        .context("compiling the network to a CKKS circuit")?;
+    compiled: CompiledModel,
+    images: &Samples,
+) -> Result<(serde_json::Value, Tally)> {
     let (params, program) = (compiled.params, compiled.batch);
     let sk = SecretKey::generate(&params, &mut OsRng);
     let level = program.start_level();
     let rlk = RelinKey::generate_for_level(&sk, level.saturating_sub(1), &mut OsRng);
     let eval_keys_bytes = rlk.to_bytes().len();
     let encoder = Encoder::new(&params);
-    let norm = &card.normalization;
     let per_batch = params.slots();
     let mut tally = Tally::default();
     let (mut server_s, mut enc_s, mut dec_s, mut upload, mut download) =
@@ -201,7 +223,7 @@ pub fn eval_encrypted_batch(
     let bar = ProgressBar::new(images.len() as u64);
     for start in (0..images.len()).step_by(per_batch) {
         let end = (start + per_batch).min(images.len());
-        let xs: Vec<Vec<f32>> = (start..end).map(|i| normalized(images, i, norm)).collect();
+        let xs: Vec<&[f32]> = (start..end).map(|i| images.sample(i)).collect();
         let t = Instant::now();
         let inputs = (0..program.inputs)
             .map(|f| {
@@ -226,11 +248,7 @@ pub fn eval_encrypted_batch(
         dec_s += t.elapsed().as_secs_f64();
         for (k, x) in xs.iter().enumerate() {
             let logits: Vec<f64> = decoded.iter().map(|d| d[k]).collect();
-            tally.record(
-                &logits,
-                &net.logits(x, 1),
-                usize::from(images.labels[start + k]),
-            );
+            tally.record(&logits, &net.logits(x, 1), images.labels[start + k]);
         }
         batch_sizes.push(end - start);
         bar.inc((end - start) as u64);
@@ -252,5 +270,5 @@ pub fn eval_encrypted_batch(
             "download_bytes_per_image": download as f64 / n,
             "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
     });
-    Ok(merged(report, tally.json()))
+    Ok((merged(report, tally.json()), tally))
 }

@@ -12,14 +12,19 @@ use unseen_ml::digits::{Images, Split};
 /// Arguments of `unseen keygen ckks`.
 #[derive(Debug, Args)]
 pub struct CkksKeygenArgs {
-    /// Model folder (model.json + model.safetensors) whose circuit the keys are for.
+    /// The model the keys are for: a model folder (model.json + model.safetensors), or with
+    /// --server the name of a model it serves.
     #[arg(long)]
-    model: PathBuf,
+    model: String,
+    /// Make the keys from the client spec the server publishes (`GET /v1/models/NAME`), with no
+    /// access to the weights.
+    #[arg(long)]
+    server: Option<String>,
     /// Key folder to write: secret.key (stays here), eval.keys (for the server), client.json.
     #[arg(long)]
     out: PathBuf,
     /// Name of the model on the server (default: the model folder's name).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "server")]
     name: Option<String>,
     /// Replace an existing key folder.
     #[arg(long)]
@@ -76,8 +81,20 @@ pub fn keygen_ckks(a: CkksKeygenArgs) -> Result<()> {
             a.out.display()
         );
     }
-    let name = a.name.unwrap_or_else(|| folder_name(&a.model));
-    let report = CnnClient::keygen(&a.model, &name, &a.out)?;
+    let (name, report) = match &a.server {
+        Some(server) => {
+            let base = http_base(server)?;
+            let spec = unseen_client::cnn::fetch_spec(&base, &a.model)
+                .with_context(|| format!("fetching the spec of model '{}'", a.model))?;
+            (a.model.clone(), CnnClient::keygen_for(&spec, &a.out)?)
+        }
+        None => {
+            let dir = PathBuf::from(&a.model);
+            let name = a.name.clone().unwrap_or_else(|| folder_name(&dir));
+            let report = CnnClient::keygen(&dir, &name, &a.out)?;
+            (name, report)
+        }
+    };
     println!(
         "{}",
         json!({

@@ -7,6 +7,7 @@ mod demo;
 mod encrypted;
 mod image_cmd;
 mod paillier_cmd;
+mod samples;
 
 use std::process::ExitCode;
 

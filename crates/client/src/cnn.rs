@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use unseen_circuits::compile_model;
-use unseen_ckks::{Ciphertext, Encoder, Parameters, SecretKey};
+use unseen_circuits::{compile_card, EvaluationKeys};
+use unseen_ckks::{Ciphertext, Encoder, GaloisKeys, Parameters, RelinKey, SecretKey};
 use unseen_model::folder::load_model;
 use unseen_model::{Normalization, Shape};
+use unseen_wire::cnn::{ModelSpec, CKKS_SCHEME, CNN_KIND};
 
 use crate::Error;
 
@@ -108,6 +109,25 @@ pub struct KeygenReport {
 }
 
 impl ClientSpec {
+    /// Checks the description against its parameters.
+    fn check(&self, params: &Parameters) -> Result<(), String> {
+        let inputs = self.input.len();
+        if self.normalization.check(self.input).is_err()
+            || self.classes.len() != self.output_slots.len()
+            || self.input_layout.len() != params.slots()
+            || self.input_layout.iter().flatten().any(|i| *i >= inputs)
+            || self.output_slots.iter().any(|s| *s >= params.slots())
+            || self.output_slots.is_empty()
+            || self.start_level > params.max_level()
+            || self.batch_start_level > params.max_level()
+            || self.batch_inputs != inputs
+            || !(self.input_scale.is_finite() && self.input_scale >= 1.0)
+        {
+            return Err("inconsistent circuit description".into());
+        }
+        Ok(())
+    }
+
     /// Rows and columns of a single-channel image input, or why the input is something else.
     pub fn gray_image(&self) -> Result<(usize, usize), Error> {
         match self.input {
@@ -123,49 +143,67 @@ impl CnnClient {
     /// Makes a key folder for the model in `model_dir` (served as `name`): compiles its circuit,
     /// checks that it fits the preset, and makes exactly the keys it needs.
     pub fn keygen(model_dir: &Path, name: &str, out: &Path) -> Result<KeygenReport, Error> {
-        let t = Instant::now();
         let (net, card) = load_model(model_dir).map_err(|e| Error::Input(e.to_string()))?;
-        let compiled = compile_model(&net, card.logit_bound, None)
+        let compiled = compile_card(&net, &card)
             .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
-        let (params, program, plan, batch) = (
-            compiled.params,
-            compiled.program,
-            compiled.plan,
-            compiled.batch,
-        );
+        Self::keygen_for(&ModelSpec::new(name, &card, &compiled), out)
+    }
+
+    /// Makes a key folder from a served model's spec (`GET /v1/models/{name}`): a secret key,
+    /// the relinearisation key and exactly the Galois keys the spec lists, each at its level.
+    pub fn keygen_for(spec: &ModelSpec, out: &Path) -> Result<KeygenReport, Error> {
+        let t = Instant::now();
+        let bad = |what: &str| Error::Input(format!("model '{}': {what}", spec.name));
+        if spec.kind != CNN_KIND || spec.scheme != CKKS_SCHEME {
+            return Err(bad(&format!(
+                "a {} model over {}, not an encrypted CNN",
+                spec.kind, spec.scheme
+            )));
+        }
+        let preset = unseen_ckks::Preset::from_name(&spec.preset)
+            .ok_or_else(|| bad(&format!("unknown preset '{}'", spec.preset)))?;
+        let params = Parameters::preset(preset)?;
+        let top = params.max_level();
         // one relinearisation key serves both modes
-        if batch.start_level().saturating_sub(1) > plan.relin_level.unwrap_or(0) {
-            return Err(Error::Input(
-                "the batch circuit is deeper than the single-image one".into(),
-            ));
+        let relin = spec.relin_level.unwrap_or(0);
+        if spec.batch.input_level.saturating_sub(1) > relin
+            || relin > top
+            || spec.rotation_keys.iter().any(|(_, l)| *l > top)
+            || spec.rotation_keys.len() > params.slots()
+        {
+            return Err(bad("key levels beyond the preset's"));
         }
         let sk = SecretKey::generate(&params, &mut OsRng);
-        let keys = plan.make_keys(&sk, &mut OsRng);
+        let keys = EvaluationKeys {
+            relin: RelinKey::generate_for_level(&sk, relin, &mut OsRng),
+            galois: GaloisKeys::generate_for_levels(&sk, &spec.rotation_keys, false, &mut OsRng),
+        };
         let bundle = keys.to_bytes();
         let id = key_id(&bundle);
-        let spec = ClientSpec {
+        let client = ClientSpec {
             format: CLIENT_FORMAT.into(),
-            model: name.into(),
-            preset: params.name().into(),
-            start_level: plan.start_level,
-            input_scale: plan.input_scale(),
-            input: card.architecture.input,
-            dataset: card.dataset.clone(),
-            normalization: card.normalization.clone(),
-            classes: card.classes.clone(),
-            input_layout: program.input_layout.clone(),
-            output_slots: program.output_slots.clone(),
-            batch_inputs: batch.inputs,
-            batch_start_level: batch.start_level(),
+            model: spec.name.clone(),
+            preset: spec.preset.clone(),
+            start_level: spec.input_level,
+            input_scale: spec.input_scale,
+            input: spec.input,
+            dataset: spec.dataset.clone(),
+            normalization: spec.normalization.clone(),
+            classes: spec.classes.clone(),
+            input_layout: spec.input_layout.clone(),
+            output_slots: spec.output_slots.clone(),
+            batch_inputs: spec.batch.ciphertexts_per_request,
+            batch_start_level: spec.batch.input_level,
             key_id: id.clone(),
         };
+        client.check(&params).map_err(|e| bad(&e))?;
         std::fs::create_dir_all(out).map_err(io(out))?;
         let sk_path = out.join("secret.key");
         unseen_fs::write_atomic_private(&sk_path, &sk.to_bytes()).map_err(io(&sk_path))?;
         let ek_path = out.join("eval.keys");
         unseen_fs::write_atomic(&ek_path, &bundle).map_err(io(&ek_path))?;
         let spec_path = out.join("client.json");
-        let json = serde_json::to_vec_pretty(&spec).map_err(|e| key_err(&spec_path, e))?;
+        let json = serde_json::to_vec_pretty(&client).map_err(|e| key_err(&spec_path, e))?;
         unseen_fs::write_atomic(&spec_path, &json).map_err(io(&spec_path))?;
         Ok(KeygenReport {
             eval_keys_bytes: bundle.len(),
@@ -190,20 +228,7 @@ impl CnnClient {
         let preset = unseen_ckks::Preset::from_name(&spec.preset)
             .ok_or_else(|| key_err(&spec_path, format!("unknown preset '{}'", spec.preset)))?;
         let params = Parameters::preset(preset)?;
-        let inputs = spec.input.len();
-        if spec.normalization.check(spec.input).is_err()
-            || spec.classes.len() != spec.output_slots.len()
-            || spec.input_layout.len() != params.slots()
-            || spec.input_layout.iter().flatten().any(|i| *i >= inputs)
-            || spec.output_slots.iter().any(|s| *s >= params.slots())
-            || spec.output_slots.is_empty()
-            || spec.start_level > params.max_level()
-            || spec.batch_start_level > params.max_level()
-            || spec.batch_inputs != inputs
-            || !(spec.input_scale.is_finite() && spec.input_scale >= 1.0)
-        {
-            return Err(key_err(&spec_path, "inconsistent circuit description"));
-        }
+        spec.check(&params).map_err(|e| key_err(&spec_path, e))?;
         let sk_path = dir.join("secret.key");
         let sk_bytes = zeroize::Zeroizing::new(std::fs::read(&sk_path).map_err(io(&sk_path))?);
         let sk = SecretKey::from_bytes(&sk_bytes, &params).map_err(|e| key_err(&sk_path, e))?;
@@ -437,29 +462,61 @@ fn server_error(base: &str, status: u16, body: &[u8]) -> Error {
     }
 }
 
+/// The JSON body of a successful reply of at most `limit` bytes, or the server's error.
+fn json_reply(
+    base: &str,
+    mut response: ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<serde_json::Value, Error> {
+    let conn = |message: String| Error::Connection {
+        server: base.into(),
+        message,
+    };
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| conn(format!("reading the reply: {e}")))?;
+    if !(200..300).contains(&status) {
+        return Err(server_error(base, status, &body));
+    }
+    serde_json::from_slice(&body).map_err(|_| conn("reply is not JSON".into()))
+}
+
+/// The client spec of the model `name` served at `base` (`GET /v1/models/{name}`).
+pub fn fetch_spec(base: &str, name: &str) -> Result<ModelSpec, Error> {
+    let conn = |message: String| Error::Connection {
+        server: base.into(),
+        message,
+    };
+    let response = agent()
+        .get(&format!("{base}/v1/models/{name}"))
+        .call()
+        .map_err(|e| conn(e.to_string()))?;
+    let json = json_reply(base, response, MAX_REPLY)?;
+    if json["kind"] != CNN_KIND {
+        return Err(Error::Input(format!(
+            "model '{name}' is not an encrypted CNN (kind {})",
+            json["kind"]
+        )));
+    }
+    serde_json::from_value(json).map_err(|e| conn(format!("not a model spec: {e}")))
+}
+
 /// Registers a key bundle; returns the server's key id.
 pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
     let conn = |message: String| Error::Connection {
         server: base.into(),
         message,
     };
-    let mut response = agent()
+    let response = agent()
         .post(&format!("{base}/v1/keys"))
         .header("content-type", "application/octet-stream")
         .send(bundle)
         .map_err(|e| conn(e.to_string()))?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .map_err(|e| conn(format!("reading the reply: {e}")))?;
-    if !(200..300).contains(&status) {
-        return Err(server_error(base, status, &body));
-    }
-    let json: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| conn("reply is not JSON".into()))?;
+    let json = json_reply(base, response, 1 << 20)?;
     json["key_id"]
         .as_str()
         .map(str::to_string)

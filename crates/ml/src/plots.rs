@@ -1,8 +1,10 @@
-//! PNG plots of a training run: loss and accuracy per epoch, and the confusion matrix.
+//! PNG plots of a training run (loss and accuracy per epoch, the confusion matrix) and of an
+//! encrypted evaluation (accuracy per class, in the clear and encrypted).
 
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -28,6 +30,22 @@ fn font() -> Result<()> {
 
 fn plot_err(path: &Path) -> impl Fn(String) -> Error + '_ {
     move |e| Error::Invalid(format!("cannot draw {}: {e}", path.display()))
+}
+
+/// The series' legend in a box at `position`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", size))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// Draws one or more series against the epoch number.
@@ -81,14 +99,7 @@ fn curves(
             )
             .map_err(|e| err(e.to_string()))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 18))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight, 18).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
 }
@@ -205,6 +216,102 @@ pub fn confusion_matrix(
                 .map_err(|e| err(e.to_string()))?;
         }
     }
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// Per-class accuracy in the clear and encrypted, side by side (percent; `plain` and
+/// `encrypted` hold one value per class, `counts` the test samples of each class).
+pub fn class_accuracy(
+    path: &Path,
+    classes: &[&str],
+    plain: &[f64],
+    encrypted: &[f64],
+    counts: &[usize],
+    title: &str,
+) -> Result<()> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    font()?;
+    let err = plot_err(path);
+    let k = classes.len().max(1);
+    // The axis starts a little below the worst class, so that differences are visible.
+    let worst = plain
+        .iter()
+        .chain(encrypted)
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(100.0f64, f64::min);
+    let lo = ((worst - 2.0) / 5.0).floor().clamp(0.0, 19.0) * 5.0;
+    // Room above 100% for the legend.
+    let hi = 100.0 + (100.0 - lo) * 0.18;
+    let width = (160 + 90 * k).clamp(900, 1800) as u32;
+    let root = BitMapBackend::new(path, (width, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..k as f64, lo..hi)
+        .map_err(|e| err(e.to_string()))?;
+    let label = |x: &f64| {
+        let i = x.floor() as usize;
+        if (x - x.floor() - 0.5).abs() < 1e-6 {
+            let n = counts.get(i).copied().unwrap_or(0);
+            classes
+                .get(i)
+                .map(|c| format!("{c} ({n})"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("class (test samples)")
+        .y_desc("accuracy (%)")
+        .y_label_formatter(&|v| {
+            if *v <= 100.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
+        .x_labels(2 * k + 1)
+        .x_label_formatter(&label)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let series = [
+        ("plaintext", plain, RGBColor(31, 119, 180), 0.12),
+        ("encrypted (CKKS)", encrypted, RGBColor(255, 127, 14), 0.5),
+    ];
+    for (name, values, color, offset) in series {
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, v)| {
+                let x0 = i as f64 + offset;
+                Rectangle::new([(x0, lo), (x0 + 0.38, v.max(lo))], color.filled())
+            }))
+            .map_err(|e| err(e.to_string()))?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 18, y + 6)], color.filled()));
+        let style = ("sans-serif", 13)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, v)| {
+                Text::new(
+                    format!("{v:.1}"),
+                    (i as f64 + offset + 0.19, v.max(lo)),
+                    style.clone(),
+                )
+            }))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 16).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
 }

@@ -159,12 +159,20 @@ impl Network {
     /// Logits for a batch of normalised inputs.
     pub fn logits(&self, input: &[f32], batch: usize) -> Vec<f32> {
         let mut x = input.to_vec();
-        for (i, layer) in self.arch.layers.iter().enumerate() {
-            x = layer
-                .ops()
-                .forward(&self.params[i], self.io(i, batch), &x, false);
+        for i in 0..self.arch.layers.len() {
+            x = self.layer_forward(i, &x, batch);
         }
         x
+    }
+
+    /// Layer `i` alone (inference) on a batch of its inputs.
+    ///
+    /// # Panics
+    /// If `i` is not a layer index.
+    pub fn layer_forward(&self, i: usize, x: &[f32], batch: usize) -> Vec<f32> {
+        self.arch.layers[i]
+            .ops()
+            .forward(&self.params[i], self.io(i, batch), x, false)
     }
 
     /// Logits for one input, computed in `f64` (the reference the compiled circuits are

@@ -5,12 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use unseen_circuits::{
-    compile_model, BatchProgram, CkksBackend, EvaluationKeys, Prepared, Program,
-};
+use unseen_circuits::{compile_card, BatchProgram, CkksBackend, EvaluationKeys, Prepared, Program};
 use unseen_ckks::{Ciphertext, Evaluator, Parameters};
 use unseen_model::folder::load_model;
 use unseen_model::ModelCard;
+use unseen_wire::cnn::ModelSpec;
 
 use crate::ApiError;
 
@@ -24,6 +23,8 @@ pub struct CnnModel {
     pub program: Program,
     /// The batch circuit (one image per slot, one ciphertext per pixel).
     pub batch: BatchProgram,
+    /// What clients need to make keys and encrypt inputs (`GET /v1/models/{name}`).
+    pub spec: ModelSpec,
     params: Arc<Parameters>,
     backend: CkksBackend,
     prepared: Prepared<CkksBackend>,
@@ -41,8 +42,8 @@ impl CnnModel {
     /// Loads the model folder `dir`, compiles it and encodes its plaintexts.
     pub fn load(dir: &Path, name: &str) -> Result<Self, String> {
         let (net, card) = load_model(dir).map_err(|e| e.to_string())?;
-        let compiled = compile_model(&net, card.logit_bound, None)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let compiled = compile_card(&net, &card).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let spec = ModelSpec::new(name, &card, &compiled);
         let (params, program, batch) = (compiled.params, compiled.program, compiled.batch);
         let backend =
             CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -53,6 +54,7 @@ impl CnnModel {
             card,
             program,
             batch,
+            spec,
             params,
             backend,
             prepared,
@@ -66,34 +68,7 @@ impl CnnModel {
 
     /// JSON description for `GET /v1/models`.
     pub fn describe(&self) -> serde_json::Value {
-        let plan = self.backend.plan();
-        serde_json::json!({
-            "name": self.name,
-            "kind": "cnn",
-            "scheme": "ckks",
-            "architecture": self.card.architecture.name,
-            "dataset": self.card.dataset,
-            "classes": self.card.classes,
-            "input": self.card.architecture.input,
-            "normalization": self.card.normalization,
-            "depth": self.program.depth(),
-            "test_accuracy": self.card.test_accuracy,
-            "preset": self.params.name(),
-            "security": self.params.security_level().to_string(),
-            "input_level": plan.start_level,
-            "logit_bound": self.card.logit_bound,
-            "batch": {
-                "images_per_request": self.params.slots(),
-                "ciphertexts_per_request": self.batch.inputs,
-                "input_level": self.batch.start_level(),
-            },
-            "rotation_steps": plan.rotation_keys.keys().collect::<Vec<_>>(),
-            "rotation_keys": plan.galois_key_levels(),
-            "relin_level": plan.relin_level,
-            "input_scale": plan.input_scale(),
-            "input_layout": self.program.input_layout,
-            "output_slots": self.program.output_slots,
-        })
+        serde_json::to_value(&self.spec).unwrap_or_default()
     }
 
     fn decode_error(&self, e: unseen_ckks::Error) -> ApiError {

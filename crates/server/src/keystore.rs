@@ -29,7 +29,7 @@ pub struct StoreLimits {
 impl Default for StoreLimits {
     fn default() -> Self {
         Self {
-            max_key_bytes: 64 << 20,
+            max_key_bytes: 1 << 30,
             max_total_bytes: 4 << 30,
             loaded: 8,
         }

@@ -2,8 +2,10 @@
 //!
 //! * [`salary`]: the encrypted linear-prediction request and its replies, in the JSON of the
 //!   original python-paillier service (legacy TCP) and of the HTTP API.
+//! * [`cnn`]: the client spec of an encrypted CNN (`GET /v1/models/{name}`).
 //! * [`framing`]: splitting a TCP byte stream into complete JSON values, with a size cap.
 
+pub mod cnn;
 pub mod framing;
 pub mod salary;
 

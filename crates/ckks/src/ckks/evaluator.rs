@@ -291,6 +291,33 @@ impl Evaluator {
         Ok(self.mul_int_raw(ct, v, new_scale))
     }
 
+    /// `acc += ct * c`, in place: `c` encoded as the integer `round(c * scale)` as in
+    /// [`Self::mul_scalar`], so `acc` must be at the level of `ct` with scale `ct.scale * scale`
+    /// (a weighted sum accumulated without a temporary ciphertext per term).
+    pub fn mul_scalar_acc(
+        &self,
+        acc: &mut Ciphertext,
+        ct: &Ciphertext,
+        c: f64,
+        scale: f64,
+    ) -> Result<()> {
+        self.check_pair(acc, ct)?;
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid scalar scale {scale}"
+            )));
+        }
+        Self::check_scales(acc.scale, ct.scale * scale)?;
+        let v = self.scalar_int(c * scale, ct.level)?;
+        let n = self.params.n();
+        let basis = self.params.basis(ct.level);
+        let consts: Vec<u64> = basis.iter().map(|m| m.from_i128(v)).collect();
+        ring::mul_scalar_acc(&mut acc.c0, &ct.c0, &consts, &basis, n);
+        ring::mul_scalar_acc(&mut acc.c1, &ct.c1, &consts, &basis, n);
+        acc.seed = None;
+        Ok(())
+    }
+
     /// Multiplies every slot by the integer `k` (scale unchanged, exact).
     pub fn mul_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
         self.check_params(&ct.params)?;

@@ -8,6 +8,7 @@ mod cnn_service;
 mod harness;
 mod interop_phe;
 mod interop_torch;
+mod onnx_models;
 
 use harness::{repo_file, Unseen};
 

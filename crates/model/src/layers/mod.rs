@@ -17,7 +17,7 @@ pub use conv::Conv2d;
 pub use flatten::Flatten;
 pub use linear::Linear;
 pub use norm::{batch_stats, BatchNorm, BN_EPS};
-pub use poly::{Poly, Square};
+pub use poly::{Poly, Square, MAX_DEGREE};
 pub use pool::{AvgPool2d, GlobalAvgPool};
 
 use crate::affine::SparseAffine;
