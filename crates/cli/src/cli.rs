@@ -168,9 +168,19 @@ struct ServeArgs {
     /// Smallest client key accepted, in bits.
     #[arg(long, default_value_t = 2048)]
     min_key_bits: u32,
+    /// Largest client key accepted, in bits.
+    #[arg(long, default_value_t = 4096)]
+    max_key_bits: u32,
     /// Seconds a client may stay silent before it is disconnected.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u64,
+    /// Slowest average rate, in bytes per second, at which an HTTP body may arrive once the
+    /// idle timeout has passed (slower uploads get 408; 0 turns the floor off).
+    #[arg(long, default_value_t = 128 << 10)]
+    min_body_rate: u64,
+    /// Key uploads and large batches received at once; more get 503 with Retry-After at once.
+    #[arg(long, default_value_t = 2)]
+    large_uploads: usize,
     /// Re-randomisation of results: fixed-base (Damgard-Jurik-Nielsen) or standard.
     #[arg(long, default_value = "fixed-base")]
     randomness: Randomness,
@@ -326,7 +336,10 @@ fn serve(a: ServeArgs) -> Result<()> {
     let limits = Limits {
         max_body: a.max_body,
         min_key_bits: a.min_key_bits,
+        max_key_bits: a.max_key_bits.max(a.min_key_bits),
         idle_timeout: Duration::from_secs(a.idle_timeout.max(1)),
+        min_body_rate: a.min_body_rate,
+        large_bodies: a.large_uploads.max(1),
         randomness: a.randomness,
         key_cache: a.key_cache,
         max_connections: a.max_connections.max(1),

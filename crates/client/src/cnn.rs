@@ -230,6 +230,9 @@ impl CnnClient {
         let params = Parameters::preset(preset)?;
         spec.check(&params).map_err(|e| key_err(&spec_path, e))?;
         let sk_path = dir.join("secret.key");
+        if let Some(warning) = unseen_fs::exposed_secret(&sk_path) {
+            tracing::warn!("{warning}");
+        }
         let sk_bytes = zeroize::Zeroizing::new(std::fs::read(&sk_path).map_err(io(&sk_path))?);
         let sk = SecretKey::from_bytes(&sk_bytes, &params).map_err(|e| key_err(&sk_path, e))?;
         Ok(Self {

@@ -66,6 +66,9 @@ pub fn load(path: &Path) -> Result<KeyFile, Error> {
 
 /// Reads a key file that must hold the private key.
 pub fn load_private(path: &Path) -> Result<PrivateKey, Error> {
+    if let Some(warning) = unseen_fs::exposed_secret(path) {
+        tracing::warn!("{warning}");
+    }
     match load(path)? {
         KeyFile::Private(sk) => Ok(*sk),
         KeyFile::Public(_) => Err(Error::KeyFile {

@@ -1,6 +1,7 @@
 //! Atomic file writes: the bytes go to a temporary file in the destination's folder, are synced,
-//! and the file is renamed over the destination, so a reader sees the old file or the new one,
-//! never a partial one.
+//! the file is renamed over the destination and the folder is synced, so a reader (or a reboot)
+//! sees the old file or the new one, never a partial one. And a check that a secret file is not
+//! open to other users.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -39,12 +40,35 @@ fn write(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
         let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // the rename itself is durable only once the folder's entry is on disk
+        #[cfg(unix)]
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Why the secret file at `path` is open to more than its owner (group or world permission
+/// bits set), or `None` when it is private (or on systems without such permissions).
+pub fn exposed_secret(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "{} holds a secret key but has mode {mode:o}: others on this machine can read or change it (chmod 600 it)",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    None
 }
 
 #[cfg(test)]
@@ -73,5 +97,23 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn secret_files_open_to_others_are_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("secret.key");
+        write_atomic_private(&p, b"k").expect("write");
+        assert_eq!(exposed_secret(&p), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            let warning = exposed_secret(&p).expect("reported");
+            assert!(
+                warning.contains("644") && warning.contains("chmod 600"),
+                "{warning}"
+            );
+        }
     }
 }

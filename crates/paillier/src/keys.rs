@@ -276,10 +276,15 @@ impl PrivateKey {
                 .invert_ref(&q_square)
                 .ok_or_else(|| Error::InvalidKey("p^2 is not invertible mod q^2".into()))?,
         );
-        let phi_p2 = &p * Integer::from(&p - 1u32);
-        let phi_q2 = &q * Integer::from(&q - 1u32);
+        let mut p_minus_1 = Integer::from(&p - 1u32);
+        let mut q_minus_1 = Integer::from(&q - 1u32);
+        let mut phi_p2 = Integer::from(&p * &p_minus_1);
+        let mut phi_q2 = Integer::from(&q * &q_minus_1);
         let n_mod_phi_p2 = Integer::from(public.n() % &phi_p2);
         let n_mod_phi_q2 = Integer::from(public.n() % &phi_q2);
+        for x in [&mut p_minus_1, &mut q_minus_1, &mut phi_p2, &mut phi_q2] {
+            wipe(x);
+        }
         Ok(Self {
             public,
             p,
@@ -330,15 +335,18 @@ impl PrivateKey {
     }
 
     fn decrypt_half(&self, c: &Integer, prime: &Integer, square: &Integer, h: &Integer) -> Integer {
-        let exp = Integer::from(prime - 1u32);
-        let x = Integer::from(c % square);
-        let x = Integer::from(x.pow_mod_ref(&exp, square).expect("positive exponent"));
+        // The exponent is secret: GMP's side-channel-resilient exponentiation (`mpz_powm_sec`,
+        // the same time and memory access pattern for every exponent of this size).
+        let mut exp = Integer::from(prime - 1u32);
+        let mut x = Integer::from(c % square);
+        x.secure_pow_mod_mut(&exp, square);
+        wipe(&mut exp);
         // L(x) = (x - 1) / prime
-        let mut l = x - 1u32;
-        l /= prime;
-        l *= h;
-        l.modulo_mut(prime);
-        l
+        x -= 1u32;
+        x /= prime;
+        x *= h;
+        x.modulo_mut(prime);
+        x
     }
 
     /// `r^n mod n^2` computed through CRT mod `p^2` and `q^2` (about 3x cheaper than mod `n^2`).
@@ -369,17 +377,12 @@ impl PrivateKey {
             }
             Randomness::Standard => {
                 let mut r = random_unit(self.public.n(), rng);
-                let rp = Integer::from(&r % &self.p_square);
-                let rq = Integer::from(&r % &self.q_square);
+                let mut xp = Integer::from(&r % &self.p_square);
+                let mut xq = Integer::from(&r % &self.q_square);
                 wipe(&mut r);
-                let xp = Integer::from(
-                    rp.pow_mod_ref(&self.n_mod_phi_p2, &self.p_square)
-                        .expect("positive"),
-                );
-                let xq = Integer::from(
-                    rq.pow_mod_ref(&self.n_mod_phi_q2, &self.q_square)
-                        .expect("positive"),
-                );
+                // secret exponents (reduced with p and q): the side-channel-resilient form
+                xp.secure_pow_mod_mut(&self.n_mod_phi_p2, &self.p_square);
+                xq.secure_pow_mod_mut(&self.n_mod_phi_q2, &self.q_square);
                 self.crt_square(xp, xq)
             }
         }
@@ -427,13 +430,17 @@ impl fmt::Debug for PrivateKey {
 
 /// phe's `h_function`: `L_x(g^(x-1) mod x^2)^-1 mod x`.
 fn h_function(n: &Integer, x: &Integer, x_square: &Integer) -> Result<Integer> {
-    let g = Integer::from(n + 1u32);
-    let exp = Integer::from(x - 1u32);
-    let v = Integer::from(g.pow_mod_ref(&exp, x_square).expect("positive exponent"));
-    let l = (v - 1u32) / x;
-    let inv = l
-        .invert(x)
-        .map_err(|_| Error::InvalidKey("h is not invertible (are p and q primes?)".into()))?;
+    let mut v = Integer::from(n + 1u32);
+    let mut exp = Integer::from(x - 1u32);
+    v.secure_pow_mod_mut(&exp, x_square);
+    wipe(&mut exp);
+    v -= 1u32;
+    v /= x;
+    let inv =
+        Integer::from(v.invert_ref(x).ok_or_else(|| {
+            Error::InvalidKey("h is not invertible (are p and q primes?)".into())
+        })?);
+    wipe(&mut v);
     Ok(inv)
 }
 

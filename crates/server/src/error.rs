@@ -12,6 +12,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// One readable line.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`), for `503`s.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -21,7 +23,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with a `Retry-After` of `seconds`.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The same error as a wire error (legacy protocol).
@@ -37,17 +46,19 @@ impl From<WireError> for ApiError {
         } else {
             StatusCode::BAD_REQUEST
         };
-        Self {
-            status,
-            code: e.code,
-            message: e.message,
-        }
+        Self::new(status, e.code, e.message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }

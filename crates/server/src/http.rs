@@ -12,6 +12,7 @@ use serde_json::json;
 use unseen_model::linear::LinearModel;
 use unseen_wire::salary::PredictRequest;
 
+use crate::body;
 use crate::predict::{model, predict_async};
 use crate::{ApiError, AppState};
 
@@ -155,50 +156,28 @@ fn key_store(state: &AppState) -> Result<&crate::keystore::KeyStore, ApiError> {
     })
 }
 
-/// Reads a body of up to `max_batch_body` bytes; past `max(max_body, 4 MiB)` it waits for one
-/// of the few permits for large bodies (shared with key uploads), so that concurrent batches
-/// cannot exhaust memory. Each
-/// chunk must arrive within the idle timeout.
-async fn read_large_body(
-    state: &Arc<AppState>,
-    mut body: Body,
-) -> Result<(Vec<u8>, Option<tokio::sync::SemaphorePermit<'_>>), ApiError> {
-    use http_body_util::BodyExt;
-    let small = state.limits.max_body.max(4 << 20);
-    let limit = state.limits.max_batch_body.max(small);
-    let mut bytes = Vec::new();
-    let mut permit = None;
-    loop {
-        let frame = tokio::time::timeout(state.limits.idle_timeout, body.frame())
-            .await
-            .map_err(|_| timeout_error())?;
-        let Some(frame) = frame else { break };
-        let frame = frame.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                format!("reading the request: {e}"),
-            )
-        })?;
-        if let Some(data) = frame.data_ref() {
-            if bytes.len() + data.len() > limit {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("request body larger than {limit} bytes"),
-                ));
-            }
-            if bytes.len() + data.len() > small && permit.is_none() {
-                permit = Some(
-                    state
-                        .large_bodies
-                        .acquire()
-                        .await
-                        .map_err(|_| busy_error())?,
-                );
-            }
-            bytes.extend_from_slice(data);
+/// Reads a body of up to `max_batch_body` bytes. Past `max(max_body, 4 MiB)` (declared or
+/// received) it needs one of the few large-body slots, shared with key uploads, so that
+/// concurrent batches cannot exhaust memory; when none is free the answer is an immediate 503.
+async fn read_large_body<'a>(
+    state: &'a Arc<AppState>,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<(Vec<u8>, Option<tokio::sync::SemaphorePermit<'a>>), ApiError> {
+    let small = state.limits.max_body.max(4 << 20) as u64;
+    let limit = (state.limits.max_batch_body as u64).max(small);
+    let declared = body::declared_length(headers, limit)?;
+    let mut permit = match declared {
+        Some(n) if n > small => Some(body::large_slot(state)?),
+        _ => None,
+    };
+    let mut reader = body::Reader::new(state, body, limit);
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(small) as usize);
+    while let Some(data) = reader.next().await? {
+        if reader.received() > small && permit.is_none() {
+            permit = Some(body::large_slot(state)?);
         }
+        bytes.extend_from_slice(&data);
     }
     Ok((bytes, permit))
 }
@@ -207,37 +186,17 @@ async fn read_large_body(
 /// its SHA-256 and answers `{"key_id", "bytes", "rotation_keys"}`.
 async fn register_keys(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    use http_body_util::BodyExt;
     let store = key_store(&state)?;
-    // key uploads are large: like batches, at most a few at a time
-    let _large = state
-        .large_bodies
-        .acquire()
-        .await
-        .map_err(|_| busy_error())?;
+    body::declared_length(&headers, store.max_key_bytes())?;
+    // key uploads are large: like batches, a few at a time, and never a queue of them
+    let _large = body::large_slot(&state)?;
     let mut upload = store.begin()?;
-    let mut body = body;
-    loop {
-        let frame = tokio::time::timeout(state.limits.idle_timeout, body.frame())
-            .await
-            .map_err(|_| timeout_error())?;
-        match frame {
-            None => break,
-            Some(Err(e)) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    format!("reading the upload: {e}"),
-                ))
-            }
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    upload.push(data)?;
-                }
-            }
-        }
+    let mut reader = body::Reader::new(&state, body, store.max_key_bytes());
+    while let Some(data) = reader.next().await? {
+        upload.push(&data)?;
     }
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
@@ -287,7 +246,7 @@ async fn infer_handler(
             )
         })?
         .to_string();
-    let (bytes, _large) = read_large_body(&state, body).await?;
+    let (bytes, _large) = read_large_body(&state, &headers, body).await?;
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
     let (reply, ms) = tokio::task::spawn_blocking(move || {

@@ -21,14 +21,23 @@ impl KeyCache {
         }
     }
 
-    /// The validated key for modulus `n`, from the cache or newly checked with `min_bits`.
+    /// The validated key for modulus `n`, from the cache or newly checked: at least `min_bits`
+    /// and at most `max_bits` bits (a huge fresh modulus per request would make every request
+    /// build a costly table and flush the cache).
     pub fn get_or_insert(
         &self,
         n: Integer,
         min_bits: u32,
+        max_bits: u32,
     ) -> Result<Arc<PublicKey>, unseen_paillier::Error> {
         if let Some(key) = self.keys.get(&n) {
             return Ok(key);
+        }
+        if n.significant_bits() > max_bits {
+            return Err(unseen_paillier::Error::InvalidKey(format!(
+                "a {}-bit modulus is above this server's limit of {max_bits} bits",
+                n.significant_bits()
+            )));
         }
         let key = Arc::new(PublicKey::from_n(n.clone(), min_bits)?);
         Ok(self.keys.insert(n, key))

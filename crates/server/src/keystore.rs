@@ -131,6 +131,11 @@ impl KeyStore {
         self.dir.join(format!("{id}.keys"))
     }
 
+    /// Largest bundle accepted, in bytes.
+    pub fn max_key_bytes(&self) -> u64 {
+        self.limits.max_key_bytes
+    }
+
     /// Starts receiving a bundle.
     pub fn begin(&self) -> Result<Upload, ApiError> {
         let mut nonce = [0u8; 8];

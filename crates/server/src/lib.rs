@@ -8,6 +8,7 @@
 //! * [`cnn`]: encrypted image classification with CKKS (`/v1/models/{name}/infer`).
 //! * [`keystore`]: clients' CKKS evaluation keys on disk (`/v1/keys`).
 
+mod body;
 pub mod cnn;
 mod error;
 pub mod http;
@@ -38,8 +39,16 @@ pub struct Limits {
     pub max_batch_body: usize,
     /// Smallest client modulus accepted, in bits.
     pub min_key_bits: u32,
+    /// Largest client modulus accepted, in bits.
+    pub max_key_bits: u32,
     /// A client that sends nothing for this long is disconnected (legacy) or gets 408 (HTTP).
     pub idle_timeout: Duration,
+    /// After the first `idle_timeout`, an HTTP body must arrive at least this fast on average
+    /// (bytes per second; 0: no floor), or the request gets 408 `too_slow`.
+    pub min_body_rate: u64,
+    /// Large bodies (key uploads, batches) received at once; more get an immediate 503 with
+    /// `Retry-After`.
+    pub large_bodies: usize,
     /// Most simultaneous connections, per protocol.
     pub max_connections: usize,
     /// Client public keys kept with their precomputed randomizer tables.
@@ -54,7 +63,10 @@ impl Default for Limits {
             max_body: 1 << 20,
             max_batch_body: 256 << 20,
             min_key_bits: 2048,
+            max_key_bits: 4096,
             idle_timeout: Duration::from_secs(30),
+            min_body_rate: 128 << 10,
+            large_bodies: 2,
             max_connections: 256,
             key_cache: 256,
             randomness: Randomness::FixedBase,
@@ -128,7 +140,7 @@ impl AppState {
             legacy_model,
             keys: keys::KeyCache::new(limits.key_cache),
             compute: tokio::sync::Semaphore::new(workers),
-            large_bodies: tokio::sync::Semaphore::new(2),
+            large_bodies: tokio::sync::Semaphore::new(limits.large_bodies.max(1)),
             limits,
         }))
     }

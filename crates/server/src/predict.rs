@@ -10,6 +10,11 @@ use unseen_wire::salary::PredictRequest;
 
 use crate::{ApiError, AppState};
 
+/// Exponents python-paillier gives encrypted numbers: from the smallest subnormal double
+/// (`floor((-1073 - 53) / 4)`) to the largest (`floor((1024 - 53) / 4)`); integers get 0.
+/// Requests outside are refused: nothing but abuse needs them.
+pub const PHE_EXPONENTS: std::ops::RangeInclusive<i32> = -282..=242;
+
 /// Looks a model up by name.
 pub fn model(state: &AppState, name: &str) -> Result<Arc<LinearModel>, ApiError> {
     state.models.get(name).cloned().ok_or_else(|| {
@@ -35,13 +40,27 @@ pub fn predict(
         .map_err(|e| bad("wrong_feature_count", e.to_string()))?;
     let pk = state
         .keys
-        .get_or_insert(request.n, state.limits.min_key_bits)
+        .get_or_insert(
+            request.n,
+            state.limits.min_key_bits,
+            state.limits.max_key_bits,
+        )
         .map_err(|e| bad("bad_key", format!("public key refused: {e}")))?;
     let inputs = request
         .values
         .into_iter()
         .enumerate()
         .map(|(i, (c, e))| {
+            if !PHE_EXPONENTS.contains(&e) {
+                return Err(bad(
+                    "exponent_range",
+                    format!(
+                        "values[{i}]: exponent {e} is outside the range python-paillier produces ({} to {})",
+                        PHE_EXPONENTS.start(),
+                        PHE_EXPONENTS.end()
+                    ),
+                ));
+            }
             EncryptedNumber::new(pk.clone(), c, e)
                 .map_err(|err| bad("bad_ciphertext", format!("values[{i}]: {err}")))
         })
@@ -51,10 +70,11 @@ pub fn predict(
         .iter()
         .map(|w| EncodedNumber::encode(&pk, &Scalar::Float(*w), None, None))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
+        // the error's own text would carry digits of a weight: never pass it on
+        .map_err(|_| {
             bad(
                 "encoding",
-                format!("model weights do not fit this key: {e}"),
+                "the model's weights do not fit this key's range".into(),
             )
         })?;
     // The random factor does not depend on the result: draw it on a second core meanwhile.
@@ -62,8 +82,13 @@ pub fn predict(
         || EncryptedNumber::weighted_sum(&inputs, &weights, Some(&Scalar::Float(model.intercept))),
         || pk.obfuscator(state.limits.randomness, &mut OsRng),
     );
-    let mut result =
-        result.map_err(|e| bad("overflow", format!("cannot compute the prediction: {e}")))?;
+    // as above: an overflow message would carry digits of the intercept
+    let mut result = result.map_err(|_| {
+        bad(
+            "overflow",
+            "the prediction does not fit this key's range at these exponents".into(),
+        )
+    })?;
     result.rerandomize_with(&obfuscator);
     Ok(result)
 }

@@ -423,3 +423,194 @@ fn legacy_protocol_serves_the_first_model_given() {
     dup.intercept = 1.0;
     assert!(AppState::new(vec![model(), dup], Limits::default()).is_err());
 }
+
+/// A server with a key store (no CNN model needed to receive keys) and tight body limits: one
+/// large-body slot, bodies must keep up 1000 bytes per second after a 400 ms grace.
+fn state_with_key_store() -> Arc<AppState> {
+    let dir = std::env::temp_dir().join(format!(
+        "unseen-body-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let params = unseen_ckks::Parameters::preset(unseen_ckks::Preset::Cnn8192).expect("preset");
+    let store = unseen_server::keystore::KeyStore::open(
+        &dir,
+        vec![params],
+        unseen_server::keystore::StoreLimits::default(),
+    )
+    .expect("key store");
+    let limits = Limits {
+        min_key_bits: 1024,
+        max_body: 64 * 1024,
+        idle_timeout: Duration::from_millis(400),
+        min_body_rate: 1000,
+        large_bodies: 1,
+        ..Limits::default()
+    };
+    AppState::with_cnn(vec![model()], Vec::new(), Some(store), limits).expect("state")
+}
+
+/// Status, `Retry-After` and error code of one request.
+async fn send(
+    app: axum::Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> (StatusCode, Option<String>, String) {
+    let mut req = Request::builder().method("POST").uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .oneshot(req.body(body).expect("request"))
+        .await
+        .expect("response");
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let code = json["error"]["code"].as_str().unwrap_or("").to_string();
+    (status, retry, code)
+}
+
+/// A body that sends one byte every 200 ms, for ever.
+fn trickle() -> Body {
+    Body::from_stream(futures_util::stream::unfold((), |_| async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Some((
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"x")),
+            (),
+        ))
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_oversized_uploads_cannot_hold_the_server() {
+    let state = state_with_key_store();
+    let app = unseen_server::http::app(state.clone());
+    // A declared length over the limit is refused before anything is read or reserved.
+    let t = std::time::Instant::now();
+    let (s, _, code) = send(
+        app.clone(),
+        "/v1/keys",
+        &[("content-length", "1000000000000")],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    );
+    assert!(t.elapsed() < Duration::from_secs(1));
+    // A slow upload takes the only large-body slot...
+    let slow = tokio::spawn(send(app.clone(), "/v1/keys", &[], trickle()));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // ...so another upload is turned away at once, with Retry-After,
+    let t = std::time::Instant::now();
+    let (s, retry, code) = send(app.clone(), "/v1/keys", &[], Body::from(vec![0u8; 100])).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert_eq!(retry.as_deref(), Some("2"));
+    assert!(t.elapsed() < Duration::from_millis(500));
+    // while small requests are served as usual,
+    let (s, j) = call(
+        app.clone(),
+        "POST",
+        "/v1/models/salary/predict",
+        request_body(&FEATURES),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    // and the slow client is cut off once it falls below the rate floor.
+    let (s, _, code) = tokio::time::timeout(Duration::from_secs(5), slow)
+        .await
+        .expect("the slow upload ends")
+        .expect("task");
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::REQUEST_TIMEOUT, "too_slow")
+    );
+    // The slot is free again: a (bad) upload gets as far as the key check.
+    let (s, _, code) = send(app, "/v1/keys", &[], Body::from(vec![0u8; 100])).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{code}");
+}
+
+#[tokio::test]
+async fn abusive_keys_and_exponents_are_refused_without_leaking_the_model() {
+    let app = unseen_server::http::app(state(Duration::from_secs(5)));
+    let n = key().public_key().n().to_string();
+    let ones = |e: i32| format!("[[\"1\", {e}], [\"1\", {e}], [\"1\", {e}], [\"1\", {e}]]");
+    // A modulus over the 4096-bit default is refused before any table is built.
+    let huge = (Integer::from(1) << 8192u32) + 1u32;
+    let (s, j) = call(
+        app.clone(),
+        "POST",
+        "/v1/models/salary/predict",
+        format!(
+            "{{\"public_key\": {{\"n\": {huge}}}, \"values\": {}}}",
+            ones(0)
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, j["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_key")),
+        "{j}"
+    );
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("4096"),
+        "{j}"
+    );
+    // Exponents phe never produces are refused.
+    for e in [-4000, -283, 243] {
+        let (s, j) = call(
+            app.clone(),
+            "POST",
+            "/v1/models/salary/predict",
+            format!(
+                "{{\"public_key\": {{\"n\": {n}}}, \"values\": {}}}",
+                ones(e)
+            ),
+        )
+        .await;
+        assert_eq!(
+            (s, j["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("exponent_range")),
+            "{e}: {j}"
+        );
+    }
+    // At the most negative allowed exponent the intercept (1026.9909) encoded for a 1024-bit
+    // key overflows: the error says so without a digit of the model in it.
+    let (s, j) = call(
+        app,
+        "POST",
+        "/v1/models/salary/predict",
+        format!(
+            "{{\"public_key\": {{\"n\": {n}}}, \"values\": {}}}",
+            ones(-282)
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{j}");
+    let message = j["error"]["message"].as_str().unwrap_or("");
+    assert!(!message.is_empty(), "{j}");
+    let longest_digit_run = message
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest_digit_run < 4, "digits in {message}");
+    assert!(
+        !message.contains("1026") && !message.contains("9909"),
+        "{message}"
+    );
+}
