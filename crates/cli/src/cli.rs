@@ -54,6 +54,23 @@ enum Command {
     /// python-paillier file tools: pheutil-compatible keys and encrypted numbers.
     #[command(subcommand)]
     Paillier(crate::paillier_cmd::PaillierCommand),
+    /// API tokens for `unseen serve --tokens`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Makes a random token: prints it (give it to the client, as UNSEEN_TOKEN) and the entry
+    /// to add to the server's token file (which stores only its SHA-256).
+    New {
+        /// Who the token is for.
+        #[arg(long)]
+        tenant: String,
+        /// What it allows, comma-separated: infer, keys, admin.
+        #[arg(long, value_delimiter = ',', default_value = "infer,keys")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +179,14 @@ struct ServeArgs {
     /// Address of the legacy python-paillier TCP protocol.
     #[arg(long)]
     legacy_tcp: Option<SocketAddr>,
+    /// Token file (`unseen token new` makes entries): every /v1 request then needs a token
+    /// with the route's scope.
+    #[arg(long)]
+    tokens: Option<PathBuf>,
+    /// Serve on a non-loopback address without tokens (HTTP) or at all (the legacy protocol,
+    /// which cannot carry tokens): anyone who reaches it can use it.
+    #[arg(long)]
+    open: bool,
     /// Largest request, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
@@ -234,7 +259,54 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => crate::bench::run(b),
         Command::Paillier(p) => crate::paillier_cmd::run(p),
         Command::Ckks(CkksCommand::Params { preset }) => ckks_params(preset),
+        Command::Token(TokenCommand::New { tenant, scopes }) => token_new(tenant, scopes),
     }
+}
+
+fn token_new(tenant: String, scopes: Vec<String>) -> Result<()> {
+    use unseen_server::auth::{new_token, token_sha256, Scope, TokenEntry};
+    let scopes = scopes
+        .iter()
+        .map(|s| match s.trim() {
+            "infer" => Ok(Scope::Infer),
+            "keys" => Ok(Scope::Keys),
+            "admin" => Ok(Scope::Admin),
+            other => bail!("--scopes: '{other}' is not infer, keys or admin"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if tenant.trim().is_empty() {
+        bail!("--tenant must not be empty");
+    }
+    let token = new_token();
+    let entry = TokenEntry {
+        tenant,
+        sha256: token_sha256(&token),
+        scopes,
+    };
+    println!("{}", json!({"token": token, "entry": entry}));
+    Ok(())
+}
+
+/// Refuses to expose a server beyond this machine without protection, unless `--open`.
+fn check_exposure(a: &ServeArgs) -> Result<()> {
+    if a.open {
+        return Ok(());
+    }
+    if let Some(addr) = a.http {
+        if !addr.ip().is_loopback() && a.tokens.is_none() {
+            bail!(
+                "refusing to serve HTTP on {addr} without --tokens: anyone who reaches it could use it and fill its key store (give --tokens FILE, bind 127.0.0.1, or pass --open)"
+            );
+        }
+    }
+    if let Some(addr) = a.legacy_tcp {
+        if !addr.ip().is_loopback() {
+            bail!(
+                "refusing to serve the legacy protocol on {addr}: it cannot carry API tokens (bind 127.0.0.1 or pass --open)"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn ckks_params(preset: Option<String>) -> Result<()> {
@@ -299,6 +371,17 @@ fn serve(a: ServeArgs) -> Result<()> {
     if a.http.is_none() && a.legacy_tcp.is_none() {
         bail!("nothing to serve: give --http ADDR and/or --legacy-tcp ADDR");
     }
+    check_exposure(&a)?;
+    let tokens = match &a.tokens {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+            Some(
+                unseen_server::auth::Tokens::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let mut models = Vec::new();
     let mut cnn_models = Vec::new();
     for p in &a.model {
@@ -345,8 +428,8 @@ fn serve(a: ServeArgs) -> Result<()> {
         max_connections: a.max_connections.max(1),
         max_batch_body: a.max_batch_body,
     };
-    let state =
-        AppState::with_cnn(models, cnn_models, store, limits).map_err(anyhow::Error::msg)?;
+    let state = AppState::with_tokens(models, cnn_models, store, limits, tokens)
+        .map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let http = match a.http {

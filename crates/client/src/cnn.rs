@@ -230,11 +230,11 @@ impl CnnClient {
         let params = Parameters::preset(preset)?;
         spec.check(&params).map_err(|e| key_err(&spec_path, e))?;
         let sk_path = dir.join("secret.key");
+        let sk_bytes = zeroize::Zeroizing::new(std::fs::read(&sk_path).map_err(io(&sk_path))?);
+        let sk = SecretKey::from_bytes(&sk_bytes, &params).map_err(|e| key_err(&sk_path, e))?;
         if let Some(warning) = unseen_fs::exposed_secret(&sk_path) {
             tracing::warn!("{warning}");
         }
-        let sk_bytes = zeroize::Zeroizing::new(std::fs::read(&sk_path).map_err(io(&sk_path))?);
-        let sk = SecretKey::from_bytes(&sk_bytes, &params).map_err(|e| key_err(&sk_path, e))?;
         Ok(Self {
             encoder: Encoder::new(&params),
             params,
@@ -494,8 +494,7 @@ pub fn fetch_spec(base: &str, name: &str) -> Result<ModelSpec, Error> {
         server: base.into(),
         message,
     };
-    let response = agent()
-        .get(&format!("{base}/v1/models/{name}"))
+    let response = crate::authorized(agent().get(&format!("{base}/v1/models/{name}")))
         .call()
         .map_err(|e| conn(e.to_string()))?;
     let json = json_reply(base, response, MAX_REPLY)?;
@@ -514,8 +513,7 @@ pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
         server: base.into(),
         message,
     };
-    let response = agent()
-        .post(&format!("{base}/v1/keys"))
+    let response = crate::authorized(agent().post(&format!("{base}/v1/keys")))
         .header("content-type", "application/octet-stream")
         .send(bundle)
         .map_err(|e| conn(e.to_string()))?;
@@ -535,8 +533,7 @@ fn infer(base: &str, model: &str, key_id: &str, request: &[u8]) -> Result<Option
         server: base.into(),
         message,
     };
-    let mut response = agent()
-        .post(&format!("{base}/v1/models/{model}/infer"))
+    let mut response = crate::authorized(agent().post(&format!("{base}/v1/models/{model}/infer")))
         .header("content-type", "application/octet-stream")
         .header("unseen-key-id", key_id)
         .send(request)

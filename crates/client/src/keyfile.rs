@@ -66,11 +66,14 @@ pub fn load(path: &Path) -> Result<KeyFile, Error> {
 
 /// Reads a key file that must hold the private key.
 pub fn load_private(path: &Path) -> Result<PrivateKey, Error> {
-    if let Some(warning) = unseen_fs::exposed_secret(path) {
-        tracing::warn!("{warning}");
-    }
     match load(path)? {
-        KeyFile::Private(sk) => Ok(*sk),
+        KeyFile::Private(sk) => {
+            // only a file that did hold a private key is worth a warning
+            if let Some(warning) = unseen_fs::exposed_secret(path) {
+                tracing::warn!("{warning}");
+            }
+            Ok(*sk)
+        }
         KeyFile::Public(_) => Err(Error::KeyFile {
             path: path.display().to_string(),
             message: "holds only a public key; the private key is needed to decrypt".into(),

@@ -8,6 +8,20 @@ pub mod cnn;
 pub mod keyfile;
 pub mod salary;
 
+/// Environment variable with the API token sent (as `Authorization: Bearer`) to servers that
+/// require one.
+pub const TOKEN_ENV: &str = "UNSEEN_TOKEN";
+
+/// `request` with the token of [`TOKEN_ENV`], when it is set.
+pub(crate) fn authorized<B>(request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(token) if !token.trim().is_empty() => {
+            request.header("authorization", format!("Bearer {}", token.trim()))
+        }
+        _ => request,
+    }
+}
+
 /// Client-side failures, each one readable line.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -147,8 +147,7 @@ fn send_http(
         .http_status_as_error(false)
         .build()
         .into();
-    let mut response = agent
-        .post(&url)
+    let mut response = crate::authorized(agent.post(&url))
         .header("content-type", "application/json")
         .send(body)
         .map_err(|e| conn(e.to_string()))?;

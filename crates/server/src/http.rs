@@ -21,16 +21,75 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// The router, apart from any listener, so tests can drive it directly.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
+    let api = Router::new()
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
         .route("/v1/models/{name}/predict", post(predict_handler))
         .route("/v1/models/{name}/infer", post(infer_handler))
         .route("/v1/keys", post(register_keys))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .merge(api)
         .fallback(not_found)
         .with_state(state)
+}
+
+/// With tokens configured, a `/v1/...` request needs `Authorization: Bearer <token>` with the
+/// route's scope: `keys` to register keys, `infer` to predict or infer, any valid token to read
+/// the model list. Missing or unknown tokens get 401, a token without the scope 403.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let Some(tokens) = &state.tokens else {
+        return Ok(next.run(request).await);
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let entry = presented.and_then(|t| tokens.check(t)).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server needs an API token: send Authorization: Bearer <token>",
+        )
+    })?;
+    let path = request.uri().path();
+    let needed = if request.method() == axum::http::Method::POST {
+        Some(if path == "/v1/keys" {
+            crate::auth::Scope::Keys
+        } else {
+            crate::auth::Scope::Infer
+        })
+    } else {
+        None
+    };
+    if let Some(scope) = needed {
+        if !entry.allows(scope) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "the token of tenant '{}' does not allow {}",
+                    entry.tenant,
+                    match scope {
+                        crate::auth::Scope::Keys => "registering keys",
+                        _ => "inference",
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(next.run(request).await)
 }
 
 /// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.

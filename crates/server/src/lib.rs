@@ -8,6 +8,7 @@
 //! * [`cnn`]: encrypted image classification with CKKS (`/v1/models/{name}/infer`).
 //! * [`keystore`]: clients' CKKS evaluation keys on disk (`/v1/keys`).
 
+pub mod auth;
 mod body;
 pub mod cnn;
 mod error;
@@ -93,6 +94,8 @@ pub struct AppState {
     pub compute: tokio::sync::Semaphore,
     /// Bounds the large (batch) bodies held in memory at once.
     pub large_bodies: tokio::sync::Semaphore,
+    /// API tokens required on `/v1/...` (`None`: the API is open to whoever reaches it).
+    pub tokens: Option<auth::Tokens>,
 }
 
 impl AppState {
@@ -108,6 +111,17 @@ impl AppState {
         cnn_models: Vec<cnn::CnnModel>,
         eval_keys: Option<keystore::KeyStore>,
         limits: Limits,
+    ) -> Result<Arc<Self>, String> {
+        Self::with_tokens(models, cnn_models, eval_keys, limits, None)
+    }
+
+    /// Like [`Self::with_cnn`], with the API tokens every `/v1/...` request must carry.
+    pub fn with_tokens(
+        models: Vec<LinearModel>,
+        cnn_models: Vec<cnn::CnnModel>,
+        eval_keys: Option<keystore::KeyStore>,
+        limits: Limits,
+        tokens: Option<auth::Tokens>,
     ) -> Result<Arc<Self>, String> {
         if !cnn_models.is_empty() && eval_keys.is_none() {
             return Err("CNN models need a key store (--data-dir)".into());
@@ -142,6 +156,7 @@ impl AppState {
             compute: tokio::sync::Semaphore::new(workers),
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies.max(1)),
             limits,
+            tokens,
         }))
     }
 }

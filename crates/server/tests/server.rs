@@ -614,3 +614,108 @@ async fn abusive_keys_and_exponents_are_refused_without_leaking_the_model() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn with_tokens_every_api_route_needs_one_with_its_scope() {
+    use unseen_server::auth::{new_token, token_sha256, Tokens};
+    let (infer, keys) = (new_token(), new_token());
+    let file = format!(
+        "[{{\"tenant\": \"reader\", \"sha256\": \"{}\", \"scopes\": [\"infer\"]}},
+          {{\"tenant\": \"uploader\", \"sha256\": \"{}\", \"scopes\": [\"keys\"]}}]",
+        token_sha256(&infer),
+        token_sha256(&keys)
+    );
+    let limits = Limits {
+        min_key_bits: 1024,
+        ..Limits::default()
+    };
+    let state = AppState::with_tokens(
+        vec![model()],
+        Vec::new(),
+        None,
+        limits,
+        Some(Tokens::parse(&file).expect("tokens")),
+    )
+    .expect("state");
+    let app = unseen_server::http::app(state);
+    let request = |uri: &str, token: Option<&str>, body: String| {
+        let mut r = Request::builder().method("POST").uri(uri);
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(Body::from(body)).expect("request")
+    };
+    let status_code = |resp: axum::response::Response| async move {
+        let status = resp.status();
+        let www = resp.headers().get("www-authenticate").is_some();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let j: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        (
+            status,
+            j["error"]["code"].as_str().unwrap_or("").to_string(),
+            www,
+        )
+    };
+    let predict = "/v1/models/salary/predict";
+    for token in [None, Some("unseen_wrong"), Some(&infer[..infer.len() - 1])] {
+        let resp = app
+            .clone()
+            .oneshot(request(predict, token, request_body(&FEATURES)))
+            .await
+            .expect("response");
+        let (s, code, www) = status_code(resp).await;
+        assert_eq!(
+            (s, code.as_str(), www),
+            (StatusCode::UNAUTHORIZED, "unauthorized", true),
+            "{token:?}"
+        );
+    }
+    // the right scope is served, the wrong one refused
+    let resp = app
+        .clone()
+        .oneshot(request(predict, Some(&infer), request_body(&FEATURES)))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = app
+        .clone()
+        .oneshot(request(predict, Some(&keys), request_body(&FEATURES)))
+        .await
+        .expect("response");
+    assert_eq!(status_code(resp).await.1, "forbidden");
+    let resp = app
+        .clone()
+        .oneshot(request("/v1/keys", Some(&infer), String::new()))
+        .await
+        .expect("response");
+    assert_eq!(status_code(resp).await.1, "forbidden");
+    // the uploader gets past the token check (this server has no key store)
+    let resp = app
+        .clone()
+        .oneshot(request("/v1/keys", Some(&keys), String::new()))
+        .await
+        .expect("response");
+    assert_eq!(status_code(resp).await.1, "no_encrypted_models");
+    // health and the API description stay open
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/healthz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = app
+        .oneshot(
+            Request::builder()
+                .uri("/v1/models")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}

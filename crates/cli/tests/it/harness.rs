@@ -88,6 +88,20 @@ impl Unseen {
         stderr
     }
 
+    /// Trains the salary model on the bundled employee data into `out`.
+    pub fn train_salary(&self, out: &str) {
+        self.ok(&[
+            "train",
+            "linear",
+            "--csv",
+            &repo_file("data/employee/employee_data.csv"),
+            "--target",
+            "salary",
+            "--out",
+            out,
+        ]);
+    }
+
     /// Starts `unseen serve` on loopback ports chosen by the system (keys of 1024 bits and up).
     pub fn serve(&self, extra: &[&str]) -> Server {
         let mut args = vec![

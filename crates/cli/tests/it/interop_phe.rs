@@ -14,16 +14,7 @@ fn pheutil(dir: &std::path::Path, args: &[&str]) -> String {
 #[test]
 fn phe_legacy_client_gets_exact_predictions_with_intercept() {
     let u = Unseen::new();
-    u.ok(&[
-        "train",
-        "linear",
-        "--csv",
-        &repo_file("data/employee/employee_data.csv"),
-        "--target",
-        "salary",
-        "--out",
-        "m.json",
-    ]);
+    u.train_salary("m.json");
     let server = u.serve(&["--model", "m.json"]);
     let port = server.legacy.rsplit(':').next().expect("port").to_string();
     let client = repo_file("tests/interop/legacy_client.py");

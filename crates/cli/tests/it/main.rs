@@ -136,16 +136,7 @@ fn keygen_writes_a_private_file_and_refuses_to_overwrite() {
 #[test]
 fn predict_over_http_and_legacy_tcp_matches_plaintext() {
     let u = Unseen::new();
-    u.ok(&[
-        "train",
-        "linear",
-        "--csv",
-        &repo_file("data/employee/employee_data.csv"),
-        "--target",
-        "salary",
-        "--out",
-        "m.json",
-    ]);
+    u.train_salary("m.json");
     u.ok(&["keygen", "--out", "keys.json"]);
     let model: serde_json::Value = serde_json::from_str(&u.read("m.json")).expect("model");
     let w: Vec<f64> = model["coefficients"]
@@ -390,5 +381,57 @@ fn encrypted_batch_eval_agrees_with_plaintext() {
             .as_f64()
             .is_some_and(|x| x > 0.0),
         "{v}"
+    );
+}
+
+#[test]
+fn servers_beyond_loopback_need_tokens_and_clients_send_them() {
+    let u = Unseen::new();
+    u.train_salary("m.json");
+    for args in [
+        &["serve", "--model", "m.json", "--http", "0.0.0.0:0"][..],
+        &["serve", "--model", "m.json", "--legacy-tcp", "0.0.0.0:0"][..],
+    ] {
+        let err = u.fails(args);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("refusing") && err.contains("--open"), "{err}");
+    }
+    let made: serde_json::Value =
+        serde_json::from_str(u.ok(&["token", "new", "--tenant", "acme"]).trim()).expect("json");
+    let token = made["token"].as_str().expect("token").to_string();
+    u.write("tokens.json", &format!("[{}]", made["entry"]));
+    assert!(!u.read("tokens.json").contains(&token));
+    u.ok(&["keygen", "--out", "keys.json", "--bits", "2048"]);
+    let server = u.serve(&["--model", "m.json", "--tokens", "tokens.json"]);
+    let base = format!("http://{}", server.http);
+    let predict = |token: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"));
+        c.args([
+            "predict",
+            "--server",
+            &base,
+            "--keys",
+            "keys.json",
+            "--features",
+            "35,7,2,0",
+        ])
+        .current_dir(u.path(""))
+        .env_remove("UNSEEN_TOKEN");
+        if let Some(t) = token {
+            c.env("UNSEEN_TOKEN", t);
+        }
+        c.output().expect("run")
+    };
+    let refused = predict(None);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("unauthorized"),
+        "{err}"
+    );
+    let served = predict(Some(&token));
+    assert!(
+        served.status.success(),
+        "{}",
+        String::from_utf8_lossy(&served.stderr)
     );
 }
