@@ -402,19 +402,25 @@ fn serve(a: ServeArgs) -> Result<()> {
     let store = if cnn_models.is_empty() {
         None
     } else {
-        let params = vec![cnn_models[0].params().clone()];
-        Some(
-            unseen_server::keystore::KeyStore::open(
-                &a.data_dir,
-                params,
-                unseen_server::keystore::StoreLimits {
-                    max_key_bytes: a.max_key_bytes,
-                    max_total_bytes: a.key_store_bytes,
-                    loaded: a.loaded_keys.max(1),
-                },
-            )
-            .with_context(|| format!("opening the key store in {}", a.data_dir.display()))?,
+        // every served model's parameters (they may differ: the compiler picks each model's preset)
+        let mut params: Vec<std::sync::Arc<unseen_ckks::Parameters>> = Vec::new();
+        for m in &cnn_models {
+            if !params.iter().any(|p| p.same_as(m.params())) {
+                params.push(m.params().clone());
+            }
+        }
+        let mut store = unseen_server::keystore::KeyStore::open(
+            &a.data_dir,
+            params,
+            unseen_server::keystore::StoreLimits {
+                max_key_bytes: a.max_key_bytes,
+                max_total_bytes: a.key_store_bytes,
+                loaded: a.loaded_keys.max(1),
+            },
         )
+        .with_context(|| format!("opening the key store in {}", a.data_dir.display()))?;
+        store.expect_shapes(cnn_models.iter().map(|m| m.key_shape()).collect());
+        Some(store)
     };
     let limits = Limits {
         max_body: a.max_body,

@@ -123,11 +123,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let cnn =
         unseen_server::cnn::CnnModel::load(&cnn_dir, &cnn_name).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let store = unseen_server::keystore::KeyStore::open(
+    let mut store = unseen_server::keystore::KeyStore::open(
         &a.out.join("server-data"),
         vec![cnn.params().clone()],
         Default::default(),
     )?;
+    store.expect_shapes(vec![cnn.key_shape()]);
     let state = AppState::with_cnn(vec![model], vec![cnn], Some(store), Limits::default())
         .map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;

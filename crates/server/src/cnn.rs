@@ -61,6 +61,15 @@ impl CnnModel {
         })
     }
 
+    /// The evaluation keys its clients must register: exactly those of its spec.
+    pub fn key_shape(&self) -> crate::keystore::KeyShape {
+        crate::keystore::KeyShape {
+            params: self.params.clone(),
+            relin_level: self.spec.relin_level.unwrap_or(0),
+            rotations: self.spec.rotation_keys.clone(),
+        }
+    }
+
     /// The parameters its clients' keys and ciphertexts are made for.
     pub fn params(&self) -> &Arc<Parameters> {
         &self.params

@@ -15,6 +15,31 @@ use unseen_ckks::Parameters;
 use crate::lru::Lru;
 use crate::ApiError;
 
+/// The evaluation keys one served model needs: its parameters, the relinearisation key's level
+/// and each rotation step with its key's level.
+#[derive(Debug, Clone)]
+pub struct KeyShape {
+    /// Parameters of the model's circuit.
+    pub params: Arc<Parameters>,
+    /// Level of the relinearisation key.
+    pub relin_level: usize,
+    /// `(step, level)` of every Galois key.
+    pub rotations: Vec<(i64, usize)>,
+}
+
+impl KeyShape {
+    /// Whether `keys` are exactly these.
+    pub fn matches(&self, keys: &EvaluationKeys) -> bool {
+        keys.relin.params().same_as(&self.params)
+            && keys.relin.level() == self.relin_level
+            && keys.galois.galois_elements().len() == self.rotations.len()
+            && self
+                .rotations
+                .iter()
+                .all(|(step, level)| keys.galois.rotation_level(*step) == Some(*level))
+    }
+}
+
 /// Sizes the store keeps to.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
@@ -42,6 +67,8 @@ pub struct KeyStore {
     limits: StoreLimits,
     /// Parameter sets keys may be made for (those of the served models).
     params: Vec<Arc<Parameters>>,
+    /// The exact key sets the served models need (empty: any bundle for `params`).
+    shapes: Vec<KeyShape>,
     loaded: Lru<String, EvaluationKeys>,
 }
 
@@ -123,6 +150,7 @@ impl KeyStore {
             dir,
             limits,
             params,
+            shapes: Vec::new(),
             loaded: Lru::new(limits.loaded),
         })
     }
@@ -134,6 +162,12 @@ impl KeyStore {
     /// Largest bundle accepted, in bytes.
     pub fn max_key_bytes(&self) -> u64 {
         self.limits.max_key_bytes
+    }
+
+    /// Replaces the accepted bundles by exactly those `shapes` describe: an upload must be the
+    /// evaluation keys of one served model, no more and no less.
+    pub fn expect_shapes(&mut self, shapes: Vec<KeyShape>) {
+        self.shapes = shapes;
     }
 
     /// Starts receiving a bundle.
@@ -189,6 +223,13 @@ impl KeyStore {
             .collect();
         let bytes = std::fs::read(&upload.tmp).map_err(internal)?;
         let keys = Arc::new(self.parse(&bytes)?);
+        if !self.shapes.is_empty() && !self.shapes.iter().any(|s| s.matches(&keys)) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "keys_mismatch",
+                "these are not the evaluation keys of a served model: upload exactly the rotation keys, at the levels, and the relinearisation key that GET /v1/models/{name} lists",
+            ));
+        }
         let path = self.path(&id);
         std::fs::rename(&upload.tmp, &path).map_err(internal)?;
         if let Ok(dir) = std::fs::File::open(&self.dir) {

@@ -193,6 +193,24 @@ fn keygen_predict_image_restart_and_bad_requests() {
         );
         assert_eq!(error_code(&reply), code);
     }
+    // valid keys for the same parameters, but another model's (ciphernet-wide's 44 rotation
+    // keys): not what this server's model needs, so not stored
+    u.ok(&[
+        "keygen",
+        "ckks",
+        "--model",
+        &repo_file("models/ciphernet-wide-mnist"),
+        "--out",
+        "wide",
+    ]);
+    let wide = std::fs::read(u.path("wide/eval.keys")).expect("wide keys");
+    let (status, reply) = http(&server.http, "POST", "/v1/keys", &[], &wide);
+    assert_eq!(
+        (status, error_code(&reply).as_str()),
+        (400, "keys_mismatch"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
     // registering the same keys again gives the same id (content-addressed)
     let (status, reply) = http(&server.http, "POST", "/v1/keys", &[], &eval_keys);
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&reply));
