@@ -2,6 +2,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use unseen_wire::WireError;
 
+/// The error code of a reply, for the metrics (a response extension).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// An error reply: HTTP status plus `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -54,6 +58,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
         if self.status == axum::http::StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -22,6 +22,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The router, apart from any listener, so tests can drive it directly.
 pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
+        .route("/metrics", get(metrics))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{name}", get(get_model))
         .route("/v1/models/{name}/predict", post(predict_handler))
@@ -36,7 +37,51 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(api)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Records every request in the metrics: route template, status, latency, sizes, error code.
+async fn observe(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let length = |h: &axum::http::HeaderMap| {
+        h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let bytes_in = length(request.headers());
+    let response = next.run(request).await;
+    let code = response.extensions().get::<crate::ErrorCode>().map(|c| c.0);
+    state.metrics.record(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        bytes_in,
+        length(response.headers()),
+        code,
+    );
+    response
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(state.eval_keys.as_ref()),
+    )
 }
 
 /// With tokens configured, a `/v1/...` request needs `Authorization: Bearer <token>` with the

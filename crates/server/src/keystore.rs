@@ -69,6 +69,9 @@ pub struct KeyStore {
     params: Vec<Arc<Parameters>>,
     /// The exact key sets the served models need (empty: any bundle for `params`).
     shapes: Vec<KeyShape>,
+    /// Bytes stored after the last commit or eviction, and bundles evicted so far.
+    stored: std::sync::atomic::AtomicU64,
+    evictions: std::sync::atomic::AtomicU64,
     loaded: Lru<String, EvaluationKeys>,
 }
 
@@ -151,12 +154,25 @@ impl KeyStore {
             limits,
             params,
             shapes: Vec::new(),
+            stored: Default::default(),
+            evictions: Default::default(),
             loaded: Lru::new(limits.loaded),
         })
     }
 
     fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.keys"))
+    }
+
+    /// Bytes of stored bundles (as of the last upload) and bundles evicted since the start.
+    pub fn usage(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.stored.load(Relaxed), self.evictions.load(Relaxed))
+    }
+
+    /// Key sets parsed in memory.
+    pub fn loaded_sets(&self) -> usize {
+        self.loaded.len()
     }
 
     /// Largest bundle accepted, in bytes.
@@ -303,9 +319,13 @@ impl KeyStore {
             if std::fs::remove_file(&path).is_ok() {
                 total -= len;
                 self.loaded.remove(&id);
+                self.evictions
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(key_id = %id, "evicted evaluation keys");
             }
         }
+        self.stored
+            .store(total, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

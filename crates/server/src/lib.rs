@@ -17,6 +17,7 @@ pub mod keys;
 pub mod keystore;
 pub mod legacy;
 mod lru;
+pub mod metrics;
 pub mod predict;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 use tokio::net::TcpListener;
 use unseen_model::linear::LinearModel;
 use unseen_paillier::Randomness;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub large_bodies: tokio::sync::Semaphore,
     /// API tokens required on `/v1/...` (`None`: the API is open to whoever reaches it).
     pub tokens: Option<auth::Tokens>,
+    /// What `/metrics` reports.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -157,6 +160,7 @@ impl AppState {
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies.max(1)),
             limits,
             tokens,
+            metrics: metrics::Metrics::default(),
         }))
     }
 }

@@ -719,3 +719,50 @@ async fn with_tokens_every_api_route_needs_one_with_its_scope() {
         .expect("response");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_latency_and_rejections() {
+    let app = unseen_server::http::app(state(Duration::from_secs(5)));
+    let (s, _) = call(
+        app.clone(),
+        "POST",
+        "/v1/models/salary/predict",
+        request_body(&FEATURES),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    for _ in 0..2 {
+        let (s, _) = call(app.clone(), "POST", "/v1/models/salary/predict", "not json").await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+    }
+    let resp = app
+        .oneshot(
+            Request::builder()
+                .uri("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec(),
+    )
+    .expect("utf-8");
+    for line in [
+        "unseen_http_requests_total{route=\"/v1/models/{name}/predict\",status=\"200\"} 1",
+        "unseen_http_requests_total{route=\"/v1/models/{name}/predict\",status=\"400\"} 2",
+        "unseen_http_rejections_total{code=\"bad_request\"} 2",
+        "unseen_http_request_duration_seconds_count{route=\"/v1/models/{name}/predict\"} 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // nothing of a request's content: no ciphertext digits, no key
+    assert!(!text.contains(&key().public_key().n().to_string()[..20]));
+}

@@ -1,0 +1,166 @@
+//! `/metrics`: counters and histograms in the Prometheus (OpenMetrics) text format. Requests and
+//! their latency by route and status, bytes in and out, rejections by error code, the key
+//! store's size, evictions and parsed key sets. Labels carry route templates and error codes
+//! only: never a key id, a model's input or a ciphertext.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Route template and status of a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
+}
+
+/// Route template.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+/// Error code of a rejected request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    code: String,
+}
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    latency: Family<Route, Histogram>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    rejections: Family<Reason, Counter>,
+    key_store_bytes: Gauge,
+    key_store_evictions: Gauge,
+    loaded_key_sets: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 65 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("unseen");
+        let requests = Family::<RouteStatus, Counter>::default();
+        let latency = Family::<Route, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let (bytes_in, bytes_out) = (Counter::default(), Counter::default());
+        let rejections = Family::<Reason, Counter>::default();
+        let (key_store_bytes, key_store_evictions, loaded_key_sets) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route template",
+            latency.clone(),
+        );
+        registry.register(
+            "http_received_bytes",
+            "Request body bytes declared by Content-Length",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "http_sent_bytes",
+            "Response body bytes declared by Content-Length",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "http_rejections",
+            "Requests answered with an error, by error code",
+            rejections.clone(),
+        );
+        registry.register(
+            "key_store_bytes",
+            "Bytes of stored evaluation-key bundles",
+            key_store_bytes.clone(),
+        );
+        registry.register(
+            "key_store_evictions",
+            "Evaluation-key bundles evicted since the start",
+            key_store_evictions.clone(),
+        );
+        registry.register(
+            "loaded_key_sets",
+            "Evaluation-key sets parsed in memory",
+            loaded_key_sets.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            bytes_in,
+            bytes_out,
+            rejections,
+            key_store_bytes,
+            key_store_evictions,
+            loaded_key_sets,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub(crate) fn record(
+        &self,
+        route: &str,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+        error_code: Option<&str>,
+    ) {
+        self.requests
+            .get_or_create(&RouteStatus {
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Route {
+                route: route.to_string(),
+            })
+            .observe(seconds);
+        self.bytes_in.inc_by(bytes_in);
+        self.bytes_out.inc_by(bytes_out);
+        if let Some(code) = error_code {
+            self.rejections
+                .get_or_create(&Reason {
+                    code: code.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    /// The text exposition, after refreshing the key store's gauges.
+    pub(crate) fn render(&self, store: Option<&crate::keystore::KeyStore>) -> String {
+        if let Some(store) = store {
+            let (bytes, evictions) = store.usage();
+            self.key_store_bytes
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            self.key_store_evictions
+                .set(i64::try_from(evictions).unwrap_or(i64::MAX));
+            self.loaded_key_sets
+                .set(i64::try_from(store.loaded_sets()).unwrap_or(i64::MAX));
+        }
+        let mut out = String::new();
+        match prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            Ok(()) => out,
+            Err(_) => "# EOF\n".into(),
+        }
+    }
+}
