@@ -21,6 +21,9 @@ pub struct Cli {
     /// Log progress to stderr.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Log lines as text or as one JSON object each (for log collectors).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     command: Command,
 }

@@ -62,13 +62,25 @@ async fn observe(
     let bytes_in = length(request.headers());
     let response = next.run(request).await;
     let code = response.extensions().get::<crate::ErrorCode>().map(|c| c.0);
-    state.metrics.record(
-        &route,
+    let (status, seconds, bytes_out) = (
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
+        axum::body::HttpBody::size_hint(response.body())
+            .exact()
+            .unwrap_or_else(|| length(response.headers())),
+    );
+    state
+        .metrics
+        .record(&route, status, seconds, bytes_in, bytes_out, code);
+    // one line per request: the route template, never the path's names, keys or bodies
+    tracing::info!(
+        route = %route,
+        status,
+        ms = seconds * 1e3,
         bytes_in,
-        length(response.headers()),
-        code,
+        bytes_out,
+        error = code.unwrap_or(""),
+        "request"
     );
     response
 }

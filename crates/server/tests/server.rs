@@ -763,6 +763,12 @@ async fn metrics_count_requests_latency_and_rejections() {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
     }
     assert!(text.ends_with("# EOF\n"), "{text}");
+    let sent: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("unseen_http_sent_bytes_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("sent bytes");
+    assert!(sent > 100, "{text}");
     // nothing of a request's content: no ciphertext digits, no key
     assert!(!text.contains(&key().public_key().n().to_string()[..20]));
 }

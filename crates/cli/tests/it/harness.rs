@@ -88,8 +88,8 @@ impl Unseen {
         stderr
     }
 
-    /// Trains the salary model on the bundled employee data into `out`.
-    pub fn train_salary(&self, out: &str) {
+    /// Trains the salary model on the bundled employee data into `out`; returns what it printed.
+    pub fn train_salary(&self, out: &str) -> String {
         self.ok(&[
             "train",
             "linear",
@@ -99,7 +99,7 @@ impl Unseen {
             "salary",
             "--out",
             out,
-        ]);
+        ])
     }
 
     /// Starts `unseen serve` on loopback ports chosen by the system (keys of 1024 bits and up).

@@ -15,16 +15,7 @@ use harness::{repo_file, Unseen};
 #[test]
 fn train_linear_prints_metrics_and_writes_model() {
     let u = Unseen::new();
-    let out = u.ok(&[
-        "train",
-        "linear",
-        "--csv",
-        &repo_file("data/employee/employee_data.csv"),
-        "--target",
-        "salary",
-        "--out",
-        "m.json",
-    ]);
+    let out = u.train_salary("m.json");
     let line: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
     assert_eq!(line["rows_train"], 800);
     assert_eq!(line["rows_test"], 200);
