@@ -218,6 +218,9 @@ struct ServeArgs {
     /// Most simultaneous legacy TCP connections.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    /// Most simultaneous HTTP connections from one client address (more get 429 at once).
+    #[arg(long, default_value_t = 32)]
+    max_connections_per_client: usize,
 }
 
 #[derive(Debug, Args)]
@@ -435,6 +438,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         randomness: a.randomness,
         key_cache: a.key_cache,
         max_connections: a.max_connections.max(1),
+        max_connections_per_client: a.max_connections_per_client.max(1),
         max_batch_body: a.max_batch_body,
     };
     let state = AppState::with_tokens(models, cnn_models, store, limits, tokens)

@@ -149,6 +149,70 @@ async fn require_token(
     Ok(next.run(request).await)
 }
 
+/// Open connections per client address.
+#[derive(Clone)]
+struct PerClient {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    cap: usize,
+}
+
+/// A connection counted against its address until dropped.
+struct ClientSlot {
+    table: PerClient,
+    ip: std::net::IpAddr,
+}
+
+impl PerClient {
+    fn new(cap: usize) -> Self {
+        Self {
+            open: Default::default(),
+            cap,
+        }
+    }
+
+    /// A slot for one more connection from `ip`, or `None` at the cap.
+    fn enter(&self, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Answers a connection over its address's cap with `429` and a JSON error, then closes it.
+async fn refuse_connection(mut socket: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = r#"{"error":{"code":"too_many_connections","message":"too many open connections from this address; close some and retry"}}"#;
+    let reply = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        socket.write_all(reply.as_bytes()),
+    )
+    .await;
+    let _ = socket.shutdown().await;
+}
+
 /// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.
 ///
 /// Each connection must deliver its request headers within `limits.idle_timeout` (no
@@ -165,6 +229,7 @@ pub async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let header_timeout = limits.idle_timeout;
+    let per_client = PerClient::new(limits.max_connections_per_client.max(1));
     loop {
         let permit = tokio::select! {
             _ = crate::stopped(&mut stop) => break,
@@ -184,6 +249,11 @@ pub async fn serve(
                 }
             },
         };
+        let Some(slot) = per_client.enter(peer.ip()) else {
+            // one address holding too many connections: answered and closed at once
+            tokio::spawn(refuse_connection(socket));
+            continue;
+        };
         let service = TowerToHyperService::new(app.clone());
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -195,6 +265,7 @@ pub async fn serve(
                 tracing::debug!(%peer, "HTTP connection ended: {e}");
             }
             drop(permit);
+            drop(slot);
         });
     }
     // Let requests in flight finish, within a bound.

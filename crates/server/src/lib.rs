@@ -53,6 +53,8 @@ pub struct Limits {
     pub large_bodies: usize,
     /// Most simultaneous connections, per protocol.
     pub max_connections: usize,
+    /// Most simultaneous HTTP connections from one client address; more get `429` at once.
+    pub max_connections_per_client: usize,
     /// Client public keys kept with their precomputed randomizer tables.
     pub key_cache: usize,
     /// How results are re-randomised before they leave.
@@ -70,6 +72,7 @@ impl Default for Limits {
             min_body_rate: 128 << 10,
             large_bodies: 2,
             max_connections: 256,
+            max_connections_per_client: 32,
             key_cache: 256,
             randomness: Randomness::FixedBase,
         }

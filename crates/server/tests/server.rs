@@ -772,3 +772,55 @@ async fn metrics_count_requests_latency_and_rejections() {
     // nothing of a request's content: no ciphertext digits, no key
     assert!(!text.contains(&key().public_key().n().to_string()[..20]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(5),
+        max_connections_per_client: 2,
+        ..Limits::default()
+    };
+    let state = AppState::new(vec![model()], limits).expect("state");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(unseen_server::serve(
+        state,
+        Some(listener),
+        None,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let get = |mut s: TcpStream| async move {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+            .await
+            .expect("answered")
+            .expect("read");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // two idle connections from this address fill its share...
+    let first = TcpStream::connect(addr).await.expect("connect");
+    let _second = TcpStream::connect(addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...so a third is answered 429 at once,
+    let third = get(TcpStream::connect(addr).await.expect("connect")).await;
+    assert!(third.starts_with("HTTP/1.1 429"), "{third}");
+    assert!(
+        third.contains("too_many_connections") && third.contains("retry-after"),
+        "{third}"
+    );
+    // and once one closes, the address is served again.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = get(TcpStream::connect(addr).await.expect("connect")).await;
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    let _ = tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+}
