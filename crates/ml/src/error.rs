@@ -26,12 +26,7 @@ pub enum Error {
     /// Not enough rows, a singular design, a bad fraction, and the like.
     #[error("{0}")]
     Invalid(String),
-    /// A model file that is not valid.
-    #[error("invalid model file {path}: {message}")]
-    Model {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// A model description or file (from unseen-model).
+    #[error(transparent)]
+    Model(#[from] unseen_model::Error),
 }

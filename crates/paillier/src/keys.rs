@@ -321,12 +321,13 @@ impl PrivateKey {
     pub fn raw_decrypt(&self, c: &Integer) -> Result<Integer> {
         self.public.check_ciphertext(c)?;
         // The two halves are independent: run them on two cores.
-        let (mp, mq) = rayon::join(
+        let (mp, mut mq) = rayon::join(
             || self.decrypt_half(c, &self.p, &self.p_square, &self.hp),
             || self.decrypt_half(c, &self.q, &self.q_square, &self.hq),
         );
         // CRT: m = mp + p * ((mq - mp) * p^-1 mod q)
         let mut u = Integer::from(&mq - &mp);
+        wipe(&mut mq);
         u *= &self.p_inverse;
         u.modulo_mut(&self.q);
         u *= &self.p;
