@@ -24,6 +24,10 @@ pub struct Cli {
     /// Log lines as text or as one JSON object each (for log collectors).
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// PEM file of the CA certificates that https:// servers must chain to (a private CA);
+    /// without it the Mozilla root store is used. Same as the UNSEEN_CA environment variable.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,6 +77,13 @@ enum TokenCommand {
         /// What it allows, comma-separated: infer, keys, admin.
         #[arg(long, value_delimiter = ',', default_value = "infer,keys")]
         scopes: Vec<String>,
+        /// The tenant's share of the key store, in bytes (default: the server's
+        /// --tenant-quota).
+        #[arg(long)]
+        quota_bytes: Option<u64>,
+        /// Days until the token expires (default: it does not).
+        #[arg(long)]
+        days: Option<u64>,
     },
 }
 
@@ -170,9 +181,14 @@ struct ServeArgs {
     /// about 540 MB).
     #[arg(long, default_value_t = 1 << 30)]
     max_key_bytes: u64,
-    /// Total bytes of stored evaluation keys; the least recently used are evicted beyond that.
+    /// Total bytes of stored evaluation keys; uploads beyond that are refused (507).
     #[arg(long, default_value_t = 4 << 30)]
     key_store_bytes: u64,
+    /// Bytes of evaluation keys one tenant may store (a token entry's quota_bytes overrides
+    /// it); past it the tenant's own least recently used keys are evicted, never another's.
+    /// Without --tokens everyone is one tenant whose quota is the whole store.
+    #[arg(long, default_value_t = 2 << 30)]
+    tenant_quota: u64,
     /// Clients' evaluation keys kept parsed in memory (about 100 MB each for ciphernet).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
@@ -186,6 +202,12 @@ struct ServeArgs {
     /// with the route's scope.
     #[arg(long)]
     tokens: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS instead of HTTP on --http (with --tls-key).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (keep it mode 600).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Serve on a non-loopback address without tokens (HTTP) or at all (the legacy protocol,
     /// which cannot carry tokens): anyone who reaches it can use it.
     #[arg(long)]
@@ -221,11 +243,18 @@ struct ServeArgs {
     /// Most simultaneous HTTP connections from one client address (more get 429 at once).
     #[arg(long, default_value_t = 32)]
     max_connections_per_client: usize,
+    /// Requests per second one client (its tenant with --tokens, its address without) may
+    /// make on average; more get 429 with Retry-After (0: no limit).
+    #[arg(long, default_value_t = 100.0)]
+    rate_limit: f64,
+    /// Requests one client may make at once above --rate-limit.
+    #[arg(long, default_value_t = 200)]
+    rate_burst: u32,
 }
 
 #[derive(Debug, Args)]
 struct PredictArgs {
-    /// http://HOST:PORT (HTTP API) or tcp://HOST:PORT / HOST:PORT (legacy protocol).
+    /// http(s)://HOST:PORT (HTTP API) or tcp://HOST:PORT / HOST:PORT (legacy protocol).
     #[arg(long)]
     server: Server,
     /// Key file with the private key (keys.json layout or pheutil JWK).
@@ -265,11 +294,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(b) => crate::bench::run(b),
         Command::Paillier(p) => crate::paillier_cmd::run(p),
         Command::Ckks(CkksCommand::Params { preset }) => ckks_params(preset),
-        Command::Token(TokenCommand::New { tenant, scopes }) => token_new(tenant, scopes),
+        Command::Token(TokenCommand::New {
+            tenant,
+            scopes,
+            quota_bytes,
+            days,
+        }) => token_new(tenant, scopes, quota_bytes, days),
     }
 }
 
-fn token_new(tenant: String, scopes: Vec<String>) -> Result<()> {
+fn token_new(
+    tenant: String,
+    scopes: Vec<String>,
+    quota_bytes: Option<u64>,
+    days: Option<u64>,
+) -> Result<()> {
     use unseen_server::auth::{new_token, token_sha256, Scope, TokenEntry};
     let scopes = scopes
         .iter()
@@ -288,6 +327,17 @@ fn token_new(tenant: String, scopes: Vec<String>) -> Result<()> {
         tenant,
         sha256: token_sha256(&token),
         scopes,
+        quota_bytes,
+        expires: match days {
+            Some(d) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .context("the clock is before 1970")?
+                    .as_secs();
+                Some(now.saturating_add(d.saturating_mul(86_400)))
+            }
+            None => None,
+        },
     };
     println!("{}", json!({"token": token, "entry": entry}));
     Ok(())
@@ -421,6 +471,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             unseen_server::keystore::StoreLimits {
                 max_key_bytes: a.max_key_bytes,
                 max_total_bytes: a.key_store_bytes,
+                tenant_bytes: a.tenant_quota,
                 loaded: a.loaded_keys.max(1),
             },
         )
@@ -439,8 +490,24 @@ fn serve(a: ServeArgs) -> Result<()> {
         key_cache: a.key_cache,
         max_connections: a.max_connections.max(1),
         max_connections_per_client: a.max_connections_per_client.max(1),
+        rate_limit: if a.rate_limit.is_finite() {
+            a.rate_limit.max(0.0)
+        } else {
+            0.0
+        },
+        rate_burst: a.rate_burst.max(1),
         max_batch_body: a.max_batch_body,
     };
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => {
+            if a.http.is_none() {
+                bail!("--tls-cert is for the HTTP API: give --http ADDR too");
+            }
+            Some(unseen_server::tls::load(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let state = AppState::with_tokens(models, cnn_models, store, limits, tokens)
         .map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -456,7 +523,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         let names: Vec<&String> = state.models.keys().chain(state.cnn_models.keys()).collect();
         if let Some(l) = &http {
             eprintln!(
-                "unseen: HTTP API on http://{} (models: {names:?})",
+                "unseen: HTTP API on {scheme}://{} (models: {names:?})",
                 l.local_addr()?
             );
         }
@@ -471,7 +538,7 @@ fn serve(a: ServeArgs) -> Result<()> {
                     .unwrap_or("none")
             );
         }
-        unseen_server::serve(state.clone(), http, legacy, shutdown_signal()).await?;
+        unseen_server::serve_with_tls(state.clone(), http, tls, legacy, shutdown_signal()).await?;
         eprintln!("unseen: stopped");
         Ok(())
     })

@@ -34,7 +34,7 @@ pub struct CkksKeygenArgs {
 /// Arguments of `unseen predict-image`.
 #[derive(Debug, Args)]
 pub struct PredictImageArgs {
-    /// Server base URL, http://HOST:PORT.
+    /// Server base URL, http://HOST:PORT or https://HOST:PORT (see --ca).
     #[arg(long)]
     server: String,
     /// Key folder made by `unseen keygen ckks`.
@@ -164,7 +164,7 @@ fn http_base(server: &str) -> Result<String> {
     match server.parse::<unseen_client::salary::Server>() {
         Ok(unseen_client::salary::Server::Http(base)) => Ok(base),
         Ok(unseen_client::salary::Server::Legacy(_)) => {
-            bail!("--server must be http://HOST:PORT (encrypted images go through the HTTP API)")
+            bail!("--server must be http(s)://HOST:PORT (encrypted images go through the HTTP API)")
         }
         Err(e) => bail!("--server: {e}"),
     }

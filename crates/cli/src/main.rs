@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
+    if let Some(ca) = &args.ca {
+        // read by the client's HTTPS agent; set before any thread starts
+        std::env::set_var(unseen_client::CA_ENV, ca);
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

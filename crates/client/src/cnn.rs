@@ -440,14 +440,6 @@ pub struct RemoteInference {
     pub costs: Costs,
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 fn server_error(base: &str, status: u16, body: &[u8]) -> Error {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     match (
@@ -494,9 +486,10 @@ pub fn fetch_spec(base: &str, name: &str) -> Result<ModelSpec, Error> {
         server: base.into(),
         message,
     };
-    let response = crate::authorized(agent().get(&format!("{base}/v1/models/{name}")))
-        .call()
-        .map_err(|e| conn(e.to_string()))?;
+    let response =
+        crate::authorized(crate::agent(TIMEOUT)?.get(&format!("{base}/v1/models/{name}")))
+            .call()
+            .map_err(|e| conn(e.to_string()))?;
     let json = json_reply(base, response, MAX_REPLY)?;
     if json["kind"] != CNN_KIND {
         return Err(Error::Input(format!(
@@ -513,7 +506,7 @@ pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
         server: base.into(),
         message,
     };
-    let response = crate::authorized(agent().post(&format!("{base}/v1/keys")))
+    let response = crate::authorized(crate::agent(TIMEOUT)?.post(&format!("{base}/v1/keys")))
         .header("content-type", "application/octet-stream")
         .send(bundle)
         .map_err(|e| conn(e.to_string()))?;
@@ -533,11 +526,12 @@ fn infer(base: &str, model: &str, key_id: &str, request: &[u8]) -> Result<Option
         server: base.into(),
         message,
     };
-    let mut response = crate::authorized(agent().post(&format!("{base}/v1/models/{model}/infer")))
-        .header("content-type", "application/octet-stream")
-        .header("unseen-key-id", key_id)
-        .send(request)
-        .map_err(|e| conn(e.to_string()))?;
+    let mut response =
+        crate::authorized(crate::agent(TIMEOUT)?.post(&format!("{base}/v1/models/{model}/infer")))
+            .header("content-type", "application/octet-stream")
+            .header("unseen-key-id", key_id)
+            .send(request)
+            .map_err(|e| conn(e.to_string()))?;
     let status = response.status().as_u16();
     let server_ms = response
         .headers()

@@ -12,6 +12,50 @@ pub mod salary;
 /// require one.
 pub const TOKEN_ENV: &str = "UNSEEN_TOKEN";
 
+/// Environment variable naming a PEM file of CA certificates: `https://` servers are then
+/// trusted only if their certificate chains to one of these (a private CA). Unset, the Mozilla
+/// root store (webpki-roots) is used. The CLI's `--ca FILE` sets it.
+pub const CA_ENV: &str = "UNSEEN_CA";
+
+/// An HTTP(S) agent with the timeout, replies of every status readable, and the CA roots of
+/// [`CA_ENV`] for `https://` (rustls).
+pub(crate) fn agent(timeout: std::time::Duration) -> Result<ureq::Agent, Error> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
+    let roots = match std::env::var_os(CA_ENV) {
+        Some(path) if !path.is_empty() => {
+            let text = std::fs::read(&path).map_err(|e| Error::KeyFile {
+                path: path.to_string_lossy().into_owned(),
+                message: format!("cannot read the CA file: {e}"),
+            })?;
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&text)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| Error::KeyFile {
+                    path: path.to_string_lossy().into_owned(),
+                    message: format!("not a PEM certificate file: {e}"),
+                })?;
+            if certs.is_empty() {
+                return Err(Error::KeyFile {
+                    path: path.to_string_lossy().into_owned(),
+                    message: "no certificate in it".into(),
+                });
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+        _ => RootCerts::WebPki,
+    };
+    Ok(ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into())
+}
+
 /// `request` with the token of [`TOKEN_ENV`], when it is set.
 pub(crate) fn authorized<B>(request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
     match std::env::var(TOKEN_ENV) {

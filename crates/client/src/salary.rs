@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the server is and which protocol it speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Server {
-    /// The HTTP API at this base URL (`http://host:port`).
+    /// The HTTP API at this base URL (`http://host:port` or `https://host:port`).
     Http(String),
     /// The legacy TCP protocol at `host:port`.
     Legacy(String),
@@ -28,15 +28,18 @@ pub enum Server {
 
 impl std::str::FromStr for Server {
     type Err = String;
-    /// `http://host:port` for HTTP; `tcp://host:port` or a bare `host:port` for legacy TCP.
+    /// `http://host:port` or `https://host:port` for HTTP; `tcp://host:port` or a bare
+    /// `host:port` for legacy TCP.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(rest) = s.strip_prefix("http://") {
-            Ok(Server::Http(format!(
-                "http://{}",
-                rest.trim_end_matches('/')
-            )))
-        } else if s.starts_with("https://") {
-            Err("https is not supported by this client; put a TLS proxy in front or use http:// on a trusted network".into())
+        if let Some(scheme) = ["http://", "https://"]
+            .into_iter()
+            .find(|p| s.starts_with(p))
+        {
+            let rest = s[scheme.len()..].trim_end_matches('/');
+            if rest.is_empty() {
+                return Err(format!("'{s}' has no host"));
+            }
+            Ok(Server::Http(format!("{scheme}{rest}")))
         } else {
             let addr = s.strip_prefix("tcp://").unwrap_or(s);
             if addr
@@ -44,7 +47,7 @@ impl std::str::FromStr for Server {
                 .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
             {
                 return Err(format!(
-                    "'{s}' is not http://HOST:PORT, tcp://HOST:PORT or HOST:PORT"
+                    "'{s}' is not http(s)://HOST:PORT, tcp://HOST:PORT or HOST:PORT"
                 ));
             }
             Ok(Server::Legacy(addr.to_string()))
@@ -142,11 +145,7 @@ fn send_http(
         server: base.to_string(),
         message,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = crate::agent(TIMEOUT)?;
     let mut response = crate::authorized(agent.post(&url))
         .header("content-type", "application/json")
         .send(body)

@@ -4,8 +4,13 @@
 //! stored), its tenant and its scopes:
 //!
 //! ```json
-//! [{"tenant": "acme", "sha256": "<64 hex digits>", "scopes": ["infer", "keys"]}]
+//! [{"tenant": "acme", "sha256": "<64 hex digits>", "scopes": ["infer", "keys"],
+//!   "quota_bytes": 1073741824}]
 //! ```
+//!
+//! `quota_bytes` (optional) is the tenant's share of the key store; without it the server's
+//! `--tenant-quota` applies. `expires` (optional, seconds since 1970) ends the token's validity:
+//! after it the token gets `401 token_expired`.
 //!
 //! Clients send `Authorization: Bearer <token>`. The presented token is hashed and compared with
 //! every entry in constant time, so neither the timing nor an early exit tells how much of a
@@ -36,6 +41,12 @@ pub struct TokenEntry {
     pub sha256: String,
     /// What it allows.
     pub scopes: Vec<Scope>,
+    /// The tenant's key-store quota in bytes (`None`: the server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_bytes: Option<u64>,
+    /// When the token stops being valid, in seconds since 1970 (`None`: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 /// The tokens a server accepts.
@@ -121,6 +132,15 @@ impl Tokens {
 }
 
 impl TokenEntry {
+    /// Whether the token's validity has ended.
+    pub fn expired(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(u64::MAX);
+        self.expires.is_some_and(|t| now >= t)
+    }
+
     /// Whether the token allows `scope`.
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)

@@ -7,12 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::json;
 use unseen_model::linear::LinearModel;
 use unseen_wire::salary::PredictRequest;
 
 use crate::body;
+use crate::keystore::Owner;
 use crate::predict::{model, predict_async};
 use crate::{ApiError, AppState};
 
@@ -96,17 +97,55 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
+/// The client address of a connection, set by [`serve`] on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// With tokens configured, a `/v1/...` request needs `Authorization: Bearer <token>` with the
 /// route's scope: `keys` to register keys, `infer` to predict or infer, any valid token to read
-/// the model list. Missing or unknown tokens get 401, a token without the scope 403.
+/// the model list. Missing or unknown tokens get 401, a token without the scope 403. Then the
+/// client (its tenant, or its address without tokens) must be within its request rate, or gets
+/// 429. The handler finds the tenant as a [`crate::keystore::Owner`] extension.
 async fn require_token(
     State(state): State<Arc<AppState>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
-    let Some(tokens) = &state.tokens else {
-        return Ok(next.run(request).await);
+    let (owner, client) = match &state.tokens {
+        None => {
+            let ip = request
+                .extensions()
+                .get::<Peer>()
+                .map(|p| p.0.ip().to_string())
+                .unwrap_or_else(|| "local".into());
+            (crate::keystore::Owner::open(), ip)
+        }
+        Some(tokens) => {
+            let entry = authenticate(tokens, &request)?;
+            let owner = crate::keystore::Owner {
+                tenant: entry.tenant.clone(),
+                quota: entry.quota_bytes,
+            };
+            (owner, format!("tenant:{}", entry.tenant))
+        }
     };
+    state.rate.admit(&client).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this client; slow down",
+        )
+        .retry_after(wait)
+    })?;
+    request.extensions_mut().insert(owner);
+    Ok(next.run(request).await)
+}
+
+/// The token entry of a request, if its token is known and has the route's scope.
+fn authenticate<'t>(
+    tokens: &'t crate::auth::Tokens,
+    request: &axum::extract::Request,
+) -> Result<&'t crate::auth::TokenEntry, ApiError> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -120,6 +159,13 @@ async fn require_token(
             "this server needs an API token: send Authorization: Bearer <token>",
         )
     })?;
+    if entry.expired() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "this API token has expired: ask the operator for a new one",
+        ));
+    }
     let path = request.uri().path();
     let needed = if request.method() == axum::http::Method::POST {
         Some(if path == "/v1/keys" {
@@ -146,7 +192,7 @@ async fn require_token(
             ));
         }
     }
-    Ok(next.run(request).await)
+    Ok(entry)
 }
 
 /// Open connections per client address.
@@ -198,7 +244,7 @@ impl Drop for ClientSlot {
 }
 
 /// Answers a connection over its address's cap with `429` and a JSON error, then closes it.
-async fn refuse_connection(mut socket: tokio::net::TcpStream) {
+async fn refuse_connection<S: tokio::io::AsyncWrite + Unpin>(mut socket: S) {
     use tokio::io::AsyncWriteExt;
     let body = r#"{"error":{"code":"too_many_connections","message":"too many open connections from this address; close some and retry"}}"#;
     let reply = format!(
@@ -213,23 +259,24 @@ async fn refuse_connection(mut socket: tokio::net::TcpStream) {
     let _ = socket.shutdown().await;
 }
 
-/// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.
+/// Serves `app` on `listener` (HTTPS with `tls`) until `stop` turns true, then lets open
+/// requests finish.
 ///
-/// Each connection must deliver its request headers within `limits.idle_timeout` (no
-/// slow-header clients holding sockets forever), and at most `limits.max_connections`
-/// connections are served at once (more wait in the listen queue).
+/// Each connection must complete its TLS handshake and deliver its request headers within
+/// `limits.idle_timeout` (no slow clients holding sockets forever), and at most
+/// `limits.max_connections` connections are served at once (more wait in the listen queue).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    tls: Option<crate::tls::TlsConfig>,
     limits: &crate::Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let header_timeout = limits.idle_timeout;
     let per_client = PerClient::new(limits.max_connections_per_client.max(1));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let permit = tokio::select! {
             _ = crate::stopped(&mut stop) => break,
@@ -249,28 +296,66 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = per_client.enter(peer.ip()) else {
-            // one address holding too many connections: answered and closed at once
-            tokio::spawn(refuse_connection(socket));
-            continue;
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(socket), service);
-        let conn = graceful.watch(conn);
+        let slot = per_client.enter(peer.ip());
+        let (app, graceful, acceptor) = (app.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "HTTP connection ended: {e}");
+            let Some(acceptor) = acceptor else {
+                match slot {
+                    Some(slot) => {
+                        serve_connection(socket, peer, app, header_timeout, graceful, slot).await
+                    }
+                    None => refuse_connection(socket).await,
+                }
+                drop(permit);
+                return;
+            };
+            // the handshake counts against the same deadline as the headers
+            match tokio::time::timeout(header_timeout, acceptor.accept(socket)).await {
+                Ok(Ok(stream)) => match slot {
+                    Some(slot) => {
+                        serve_connection(stream, peer, app, header_timeout, graceful, slot).await
+                    }
+                    None => refuse_connection(stream).await,
+                },
+                Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
             drop(permit);
-            drop(slot);
         });
     }
     // Let requests in flight finish, within a bound.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown()).await;
     Ok(())
+}
+
+/// Serves one connection's requests, with its client address on each.
+async fn serve_connection<I>(
+    io: I,
+    peer: std::net::SocketAddr,
+    app: Router,
+    header_timeout: std::time::Duration,
+    graceful: hyper_util::server::graceful::Watcher,
+    slot: ClientSlot,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let service = TowerToHyperService::new(tower::util::MapRequest::new(
+        app,
+        move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            request
+        },
+    ));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(e) = graceful.watch(conn).await {
+        tracing::debug!(%peer, "HTTP connection ended: {e}");
+    }
+    drop(slot);
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -307,14 +392,6 @@ async fn get_model(
     }
     let m = model(&state, &name)?;
     Ok(Json(describe(&m)))
-}
-
-fn timeout_error() -> ApiError {
-    ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "timeout",
-        "the request body did not arrive within the timeout",
-    )
 }
 
 fn busy_error() -> ApiError {
@@ -373,11 +450,14 @@ async fn read_large_body<'a>(
 /// its SHA-256 and answers `{"key_id", "bytes", "rotation_keys"}`.
 async fn register_keys(
     State(state): State<Arc<AppState>>,
+    Extension(owner): Extension<Owner>,
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let store = key_store(&state)?;
-    body::declared_length(&headers, store.max_key_bytes())?;
+    if let Some(n) = body::declared_length(&headers, store.max_key_bytes())? {
+        store.check_size(&owner, n)?;
+    }
     // key uploads are large: like batches, a few at a time, and never a queue of them
     let _large = body::large_slot(&state)?;
     let mut upload = store.begin()?;
@@ -387,11 +467,13 @@ async fn register_keys(
     }
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
-    let (id, bytes, keys) =
-        tokio::task::spawn_blocking(move || key_store(&st).and_then(|store| store.commit(upload)))
-            .await
-            .map_err(|_| task_error())??;
-    tracing::info!(key_id = %id, bytes, "evaluation keys registered");
+    let tenant = owner.tenant.clone();
+    let (id, bytes, keys) = tokio::task::spawn_blocking(move || {
+        Ok::<_, ApiError>(key_store(&st)?.commit(upload, &owner)?)
+    })
+    .await
+    .map_err(|_| task_error())??;
+    tracing::info!(key_id = %id, bytes, tenant = %tenant, "evaluation keys registered");
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -407,6 +489,7 @@ async fn register_keys(
 /// `unseen-server-ms`.
 async fn infer_handler(
     State(state): State<Arc<AppState>>,
+    Extension(owner): Extension<Owner>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
     body: Body,
@@ -437,7 +520,7 @@ async fn infer_handler(
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
     let (reply, ms) = tokio::task::spawn_blocking(move || {
-        let keys = key_store(&st)?.get(&key_id)?;
+        let keys = key_store(&st)?.get(&key_id, &owner.tenant)?;
         let t = std::time::Instant::now();
         let reply = m.infer(keys, &bytes)?;
         Ok::<_, ApiError>((reply, t.elapsed().as_secs_f64() * 1e3))
@@ -461,18 +544,19 @@ async fn infer_handler(
 async fn predict_handler(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let m = model(&state, &name)?;
-    let limit = state.limits.max_body;
-    let read = tokio::time::timeout(state.limits.idle_timeout, axum::body::to_bytes(body, limit));
-    let bytes = read.await.map_err(|_| timeout_error())?.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("request body larger than {limit} bytes (or unreadable)"),
-        )
-    })?;
+    // a declared length over the limit is refused before anything is read; a body arrives
+    // within the idle timeout per chunk and the minimum rate overall
+    let limit = state.limits.max_body as u64;
+    let declared = body::declared_length(&headers, limit)?;
+    let mut reader = body::Reader::new(&state, body, limit);
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(data) = reader.next().await? {
+        bytes.extend_from_slice(&data);
+    }
     let request = PredictRequest::parse(&bytes)?;
     let result = predict_async(state.clone(), m.clone(), request).await?;
     tracing::debug!(model = %m.name, "prediction served");

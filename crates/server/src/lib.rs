@@ -19,6 +19,8 @@ pub mod legacy;
 mod lru;
 pub mod metrics;
 pub mod predict;
+pub mod rate;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -55,6 +57,11 @@ pub struct Limits {
     pub max_connections: usize,
     /// Most simultaneous HTTP connections from one client address; more get `429` at once.
     pub max_connections_per_client: usize,
+    /// Requests per second one client (tenant, or address without tokens) may make on
+    /// average (0: no limit); more get `429` with `Retry-After`.
+    pub rate_limit: f64,
+    /// Requests one client may make in a burst above `rate_limit`.
+    pub rate_burst: u32,
     /// Client public keys kept with their precomputed randomizer tables.
     pub key_cache: usize,
     /// How results are re-randomised before they leave.
@@ -73,6 +80,8 @@ impl Default for Limits {
             large_bodies: 2,
             max_connections: 256,
             max_connections_per_client: 32,
+            rate_limit: 100.0,
+            rate_burst: 200,
             key_cache: 256,
             randomness: Randomness::FixedBase,
         }
@@ -102,6 +111,8 @@ pub struct AppState {
     pub tokens: Option<auth::Tokens>,
     /// What `/metrics` reports.
     pub metrics: metrics::Metrics,
+    /// Requests per client.
+    pub rate: rate::RateLimiter,
 }
 
 impl AppState {
@@ -161,6 +172,7 @@ impl AppState {
             keys: keys::KeyCache::new(limits.key_cache),
             compute: tokio::sync::Semaphore::new(workers),
             large_bodies: tokio::sync::Semaphore::new(limits.large_bodies.max(1)),
+            rate: rate::RateLimiter::new(limits.rate_limit, limits.rate_burst),
             limits,
             tokens,
             metrics: metrics::Metrics::default(),
@@ -175,13 +187,24 @@ pub async fn serve(
     legacy: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_tls(state, http, None, legacy, shutdown).await
+}
+
+/// Like [`serve`], with HTTPS instead of HTTP on the `http` listener when `tls` is given.
+pub async fn serve_with_tls(
+    state: Arc<AppState>,
+    http: Option<TcpListener>,
+    tls: Option<tls::TlsConfig>,
+    legacy: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = http {
         let app = http::app(state.clone());
         let rx = rx.clone();
         let state = state.clone();
-        tasks.spawn(async move { http::serve(listener, app, &state.limits, rx).await });
+        tasks.spawn(async move { http::serve(listener, app, tls, &state.limits, rx).await });
     }
     if let Some(listener) = legacy {
         let state = state.clone();

@@ -1,7 +1,7 @@
 //! The server through its router (HTTP) and on a loopback port (legacy TCP), with good and bad
 //! clients.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,44 +12,12 @@ use rand_chacha::rand_core::SeedableRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
-use unseen_model::linear::{LinearModel, Metrics, MODEL_FORMAT, MODEL_VERSION};
-use unseen_paillier::{EncryptedNumber, Integer, PrivateKey, Randomness, Scalar};
+use unseen_paillier::{Integer, PrivateKey};
 use unseen_server::{AppState, Limits};
-use unseen_wire::salary::{parse_legacy_reply, PredictRequest};
 
-fn key() -> &'static PrivateKey {
-    static K: OnceLock<PrivateKey> = OnceLock::new();
-    K.get_or_init(|| {
-        PrivateKey::generate_insecure(1024, &mut rand_chacha::ChaCha20Rng::seed_from_u64(11))
-            .expect("keygen")
-    })
-}
-
-fn model() -> LinearModel {
-    LinearModel {
-        format: MODEL_FORMAT.into(),
-        version: MODEL_VERSION,
-        name: "salary".into(),
-        target: "salary".into(),
-        features: vec![
-            "age".into(),
-            "healthy_eating".into(),
-            "active_lifestyle".into(),
-            "Gender".into(),
-        ],
-        coefficients: vec![-0.9627, 467.8397, -188.4583, -6.8086],
-        intercept: 1026.9909,
-        metrics: Metrics {
-            rmse: 1.0,
-            r2: 0.9,
-            rows_train: 8,
-            rows_test: 2,
-            evaluated_on: "test".into(),
-            test_fraction: 0.2,
-            seed: 1,
-        },
-    }
-}
+mod common;
+use common::*;
+use unseen_wire::salary::parse_legacy_reply;
 
 fn state(idle: Duration) -> Arc<AppState> {
     let limits = Limits {
@@ -60,34 +28,6 @@ fn state(idle: Duration) -> Arc<AppState> {
         ..Limits::default()
     };
     AppState::new(vec![model()], limits).expect("state")
-}
-
-const FEATURES: [i64; 4] = [24, 4, 6, 1];
-
-fn expected() -> f64 {
-    model().predict(&FEATURES.map(|x| x as f64))
-}
-
-fn request_body(features: &[i64]) -> String {
-    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
-    let cts: Vec<EncryptedNumber> = features
-        .iter()
-        .map(|x| {
-            EncryptedNumber::encrypt(
-                key().public_key(),
-                &Scalar::Int(Integer::from(*x)),
-                Randomness::Standard,
-                &mut rng,
-            )
-            .expect("enc")
-        })
-        .collect();
-    PredictRequest::to_json(&cts)
-}
-
-fn decrypt(c: Integer, e: i32) -> f64 {
-    let x = EncryptedNumber::new(key().public_key().clone(), c, e).expect("valid reply ciphertext");
-    key().decrypt(&x).expect("decrypt").to_f64()
 }
 
 async fn call(
@@ -823,4 +763,91 @@ async fn one_address_cannot_hold_every_connection() {
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
     let _ = tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_have_quotas_and_request_rates() {
+    use unseen_server::auth::{new_token, token_sha256, Tokens};
+    let bundles: Vec<Vec<u8>> = (0..4).map(|_| small_bundle()).collect();
+    let one = bundles[0].len() as u64;
+    let (acme, evil) = (new_token(), new_token());
+    let file = format!(
+        "[{{\"tenant\": \"acme\", \"sha256\": \"{}\", \"scopes\": [\"infer\", \"keys\"]}},
+          {{\"tenant\": \"evil\", \"sha256\": \"{}\", \"scopes\": [\"keys\"], \"quota_bytes\": {}}}]",
+        token_sha256(&acme),
+        token_sha256(&evil),
+        2 * one
+    );
+    let dir = std::env::temp_dir().join(format!("unseen-tenants-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let params = unseen_ckks::Parameters::preset(unseen_ckks::Preset::Small4096).expect("preset");
+    let store = unseen_server::keystore::KeyStore::open(
+        &dir,
+        vec![params],
+        unseen_server::keystore::StoreLimits {
+            max_total_bytes: 10 * one,
+            ..Default::default()
+        },
+    )
+    .expect("store");
+    let limits = Limits {
+        min_key_bits: 1024,
+        rate_limit: 0.5,
+        rate_burst: 4,
+        ..Limits::default()
+    };
+    let tokens = Tokens::parse(&file).expect("tokens");
+    let state = AppState::with_tokens(vec![model()], Vec::new(), Some(store), limits, Some(tokens))
+        .expect("state");
+    let app = unseen_server::http::app(state.clone());
+    let upload = |token: &str, body: Vec<u8>| {
+        let auth = format!("Bearer {token}");
+        let app = app.clone();
+        async move {
+            send(
+                app,
+                "/v1/keys",
+                &[("authorization", &auth)],
+                Body::from(body),
+            )
+            .await
+        }
+    };
+    let (s, _, code) = upload(&acme, bundles[0].clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{code}");
+    let acme_id = hex_sha256(&bundles[0]);
+    // evil cycles through more bundles than its quota holds: only its own are evicted
+    for b in &bundles[1..] {
+        let (s, _, code) = upload(&evil, b.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{code}");
+    }
+    let store = state.eval_keys.as_ref().expect("store");
+    assert!(store.get(&acme_id, "acme").is_ok(), "acme's keys survive");
+    assert_eq!(store.tenant_usage("evil"), 2 * one);
+    assert!(store.get(&acme_id, "evil").is_err(), "not evil's keys");
+    // a declared body over evil's quota is refused before it is read
+    let (s, _, code) = send(
+        app.clone(),
+        "/v1/keys",
+        &[
+            ("authorization", &format!("Bearer {evil}")),
+            ("content-length", &(2 * one + 1).to_string()),
+        ],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "over_quota")
+    );
+    // evil has spent its burst of 4 requests: the next one waits, acme's are still served
+    let (s, retry, code) = upload(&evil, Vec::new()).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert_eq!(retry.as_deref(), Some("2"));
+    let (s, _, code) = upload(&acme, bundles[0].clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{code}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

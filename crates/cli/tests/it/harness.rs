@@ -127,7 +127,11 @@ impl Unseen {
                 .next()
                 .expect("server exited early")
                 .expect("read stderr");
-            if let Some(rest) = line.split("HTTP API on http://").nth(1) {
+            if let Some(rest) = line
+                .split("HTTP API on http://")
+                .nth(1)
+                .or_else(|| line.split("HTTP API on https://").nth(1))
+            {
                 http = rest.split_whitespace().next().map(str::to_string);
             }
             if let Some(rest) = line.split("legacy TCP protocol on ").nth(1) {

@@ -426,3 +426,112 @@ fn servers_beyond_loopback_need_tokens_and_clients_send_them() {
         String::from_utf8_lossy(&served.stderr)
     );
 }
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A CA and a certificate it signed for `localhost` and 127.0.0.1: (ca.pem, cert.pem, key.pem).
+fn test_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).expect("ca");
+    let key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("leaf");
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let u = Unseen::new();
+    u.train_salary("m.json");
+    let (ca, cert, key) = test_pki();
+    u.write("ca.pem", &ca);
+    u.write("cert.pem", &cert);
+    u.write("key.pem", &key);
+    std::fs::set_permissions(
+        u.path("key.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    u.write("other-ca.pem", &test_pki().0);
+    u.ok(&["keygen", "--out", "keys.json", "--bits", "2048"]);
+    let server = u.serve(&[
+        "--model",
+        "m.json",
+        "--tls-cert",
+        "cert.pem",
+        "--tls-key",
+        "key.pem",
+    ]);
+    let https = format!("https://{}", server.http);
+    let predict = |server: &str, ca: Option<&str>| {
+        let mut args = vec![
+            "predict",
+            "--server",
+            server,
+            "--keys",
+            "keys.json",
+            "--features",
+            "35,7,2,0",
+        ];
+        if let Some(ca) = ca {
+            args.extend(["--ca", ca]);
+        }
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    // trusted through the private CA: the same prediction as over the legacy port
+    let over_tls: serde_json::Value =
+        serde_json::from_str(&u.ok(&strs(&predict(&https, Some("ca.pem"))))).expect("json");
+    let legacy = format!("tcp://{}", server.legacy);
+    let plain: serde_json::Value = serde_json::from_str(&u.ok(&[
+        "predict",
+        "--server",
+        &legacy,
+        "--keys",
+        "keys.json",
+        "--features",
+        "35,7,2,0",
+    ]))
+    .expect("json");
+    assert_eq!(over_tls["prediction"], plain["prediction"], "{over_tls}");
+    // the Mozilla roots, another CA, or plain HTTP to the TLS port: one clear line each
+    for (args, expect) in [
+        (predict(&https, None), "certificate"),
+        (predict(&https, Some("other-ca.pem")), "certificate"),
+        (predict(&https, Some("cert.pem")), "certificate"),
+        (predict(&format!("http://{}", server.http), None), ""),
+        (predict(&https, Some("missing.pem")), "missing.pem"),
+        (predict(&https, Some("m.json")), "m.json"),
+    ] {
+        let err = u.fails(&strs(&args));
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "{expect}: {err}");
+    }
+    // bad server-side files are refused with one line
+    for (c, k) in [
+        ("key.pem", "key.pem"),
+        ("cert.pem", "cert.pem"),
+        ("cert.pem", "nope.pem"),
+    ] {
+        let err = u.fails(&[
+            "serve",
+            "--model",
+            "m.json",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            c,
+            "--tls-key",
+            k,
+        ]);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{err}");
+        assert!(errors[0].contains(".pem"), "{err}");
+    }
+}
