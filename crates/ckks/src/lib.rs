@@ -21,11 +21,12 @@
 //!   binomial with standard deviation ~3.24. Secret keys and the sampled
 //!   randomness are zeroized on drop and never printed.
 //! * CKKS decryptions leak the noise: before sharing decrypted values with
-//!   another party, use [`SecretKey::decrypt_flooded`] /
-//!   [`SecretKey::decrypt_flooded_with`] (Li-Micciancio). They add uniform
-//!   noise of `2^σ · N · B_ct` (σ = 40 bits of statistical security by
-//!   default, at least 30; `B_ct` a bound on the ciphertext noise, by
-//!   default its scale) and refuse when that does not fit in the modulus.
+//!   another party, use [`SecretKey::decrypt_flooded`] (Li-Micciancio)
+//!   with a [`Flooding`] that states a bound `B_ct` on the ciphertext noise
+//!   (there is no default bound: the caller knows the computation). It adds
+//!   uniform noise of `2^σ · N · B_ct` (σ = 40 bits of statistical security
+//!   by default, at least 30) and refuses when that does not fit in the
+//!   modulus.
 //!   This costs about `σ + 1.5·log2(N)` bits of precision (59 at N = 8192):
 //!   see [`ckks::flooding`] for what survives at which level and scale.
 //! * Deserializers reject truncated, corrupt, oversized or foreign input

@@ -137,24 +137,8 @@ impl SecretKey {
         })
     }
 
-    /// Decrypts for sharing the result with another party: noise flooding
-    /// with the default [`Flooding`] (σ = 40 bits of statistical security,
-    /// ciphertext noise assumed below its scale, i.e. every slot within 1 of
-    /// its exact value). Same as [`Self::decrypt_flooded_with`] with
-    /// `Flooding::default()`; see [`crate::ckks::flooding`] for the bound.
-    ///
-    /// With this conservative noise bound the flood is `2^(σ + log2(N))`
-    /// times the scale, so the decoded values are hidden as well; pass the
-    /// real noise bound of your computation to keep precision.
-    pub fn decrypt_flooded<R: RngCore + CryptoRng + ?Sized>(
-        &self,
-        ct: &Ciphertext,
-        rng: &mut R,
-    ) -> Result<Plaintext> {
-        self.decrypt_flooded_with(ct, &Flooding::default(), rng)
-    }
-
-    /// Decrypts and adds uniform noise in `[-2^b, 2^b]` to every
+    /// Decrypts for sharing the result with another party: adds uniform
+    /// noise in `[-2^b, 2^b]` to every
     /// coefficient, with `b = ⌈σ + log2(N) + log2(B_ct)⌉` so that the result
     /// is within statistical distance `N · B_ct / (2^(b+1) + 1) <= 2^-σ` of
     /// one that does not depend on the ciphertext noise (countermeasure to
@@ -167,7 +151,7 @@ impl SecretKey {
     /// a higher level, use a larger preset or give a tighter noise bound),
     /// and with [`Error::ParametersMismatch`] for a foreign ciphertext. The
     /// noise is drawn from `rng` (use [`OsRng`]) and zeroized after use.
-    pub fn decrypt_flooded_with<R: RngCore + CryptoRng + ?Sized>(
+    pub fn decrypt_flooded<R: RngCore + CryptoRng + ?Sized>(
         &self,
         ct: &Ciphertext,
         flooding: &Flooding,

@@ -394,7 +394,7 @@ fn noise_flooding_plans() {
         let params = Parameters::preset(preset).expect("p");
         let s = params.default_scale();
         for level in 0..=params.max_level() {
-            match Flooding::default().plan(&params, level, s) {
+            match Flooding::precision_bits(0.0).plan(&params, level, s) {
                 Ok(p) => println!(
                     "{:<14} level {level}: log2 Q {:6.1}, flood 2^{}, headroom {:5.1} bits, precision {:6.1} bits, SD 2^{:.1}",
                     params.name(),
@@ -410,7 +410,7 @@ fn noise_flooding_plans() {
     }
     let cnn = Parameters::preset(Preset::Cnn8192).expect("p");
     let s = cnn.default_scale();
-    let fl = Flooding::default();
+    let fl = Flooding::precision_bits(0.0);
     // reference preset: refused at levels 0 and 1, fits from level 2 on,
     // where it hides the values too (sigma + 1.5 log2 N ~ 59 bits lost)
     for level in [0, 1] {
@@ -443,7 +443,7 @@ fn noise_flooding_plans() {
     let pr = Parameters::preset(Preset::Precise8192).expect("p");
     assert!(fl.plan(&pr, 1, pr.default_scale()).is_err());
     assert!(fl.plan(&pr, 2, pr.default_scale()).is_ok());
-    let fresh = Flooding::new().noise_log2(21f64.log2());
+    let fresh = Flooding::noise_log2(21f64.log2());
     for level in [2, 3] {
         let p = fresh.plan(&pr, level, 80f64.exp2()).expect("fits");
         assert_eq!(p.flood_bits, 58);
@@ -481,12 +481,12 @@ fn flooded_decryption_keeps_predicted_precision() {
         )
         .expect("enc");
     // a fresh secret-key encryption: |e| <= 21 (centered binomial, eta = 21)
-    let fl = unseen_ckks::Flooding::new().noise_log2(21f64.log2());
+    let fl = unseen_ckks::Flooding::noise_log2(21f64.log2());
     for ct in [ct.clone(), ev.drop_to_level(&ct, 2).expect("drop")] {
         let plan = fl.plan(&params, ct.level(), ct.scale()).expect("plan");
         let plain = enc.decode(&sk.decrypt(&ct).expect("d")).expect("d");
         let flooded = enc
-            .decode(&sk.decrypt_flooded_with(&ct, &fl, &mut r).expect("d"))
+            .decode(&sk.decrypt_flooded(&ct, &fl, &mut r).expect("d"))
             .expect("d");
         let (m0, _) = report("decrypt (scale 2^80)", &x, &plain);
         let (m1, w1) = report(
@@ -526,12 +526,15 @@ fn default_flooding_has_the_claimed_width() {
             &mut r,
         )
         .expect("enc");
-    let plan = Flooding::default()
+    let plan = Flooding::precision_bits(0.0)
         .plan(&params, ct.level(), ct.scale())
         .expect("plan");
     assert_eq!(plan.flood_bits, 93);
     let flooded = enc
-        .decode(&sk.decrypt_flooded(&ct, &mut unseen_ckks::OsRng).expect("d"))
+        .decode(
+            &sk.decrypt_flooded(&ct, &Flooding::precision_bits(0.0), &mut unseen_ckks::OsRng)
+                .expect("d"),
+        )
         .expect("d");
     let rms = rms_error(&x, &flooded);
     let want = predicted_rms(93, params.n(), params.default_scale());
@@ -613,24 +616,26 @@ fn flooding_refusals() {
     // sigma below the minimum of 30 bits
     let m = bad(c
         .sk
-        .decrypt_flooded_with(&ct, &Flooding::new().sigma_bits(29), &mut r));
+        .decrypt_flooded(&ct, &Flooding::precision_bits(0.0).sigma_bits(29), &mut r));
     assert!(m.contains("minimum of 30"), "{m}");
     assert!(c
         .sk
-        .decrypt_flooded_with(&ct, &Flooding::new().sigma_bits(30), &mut r)
+        .decrypt_flooded(&ct, &Flooding::precision_bits(0.0).sigma_bits(30), &mut r)
         .is_ok());
     // the reference preset at level 0: 2^79 does not fit in 31 bits
     let low = c.ev.drop_to_level(&ct, 0).expect("drop");
-    let m = bad(c.sk.decrypt_flooded(&low, &mut r));
+    let m = bad(c
+        .sk
+        .decrypt_flooded(&low, &Flooding::precision_bits(0.0), &mut r));
     println!("{m}");
     assert!(m.contains("bits missing") && m.contains("level 0"), "{m}");
     // a noise bound that needs more than the top level's modulus
     let m = bad(c
         .sk
-        .decrypt_flooded_with(&ct, &Flooding::new().noise_log2(100.0), &mut r));
+        .decrypt_flooded(&ct, &Flooding::noise_log2(100.0), &mut r));
     assert!(m.contains("above the supported 2^126"), "{m}");
     // 2^113 fits at the top level (187 bits) but not at level 3 (109 bits)
-    let wide = Flooding::new().noise_log2(60.0);
+    let wide = Flooding::noise_log2(60.0);
     assert_eq!(
         wide.plan(&c.params, 6, ct.scale())
             .expect("fits")
@@ -638,29 +643,31 @@ fn flooding_refusals() {
         113
     );
     let l3 = c.ev.drop_to_level(&ct, 3).expect("drop");
-    let m = bad(c.sk.decrypt_flooded_with(&l3, &wide, &mut r));
+    let m = bad(c.sk.decrypt_flooded(&l3, &wide, &mut r));
     assert!(m.contains("5.0 bits missing"), "{m}");
     // a message bound that does not fit
-    let m = bad(c
-        .sk
-        .decrypt_flooded_with(&ct, &Flooding::new().message_log2(170.0), &mut r));
+    let m = bad(c.sk.decrypt_flooded(
+        &ct,
+        &Flooding::precision_bits(0.0).message_log2(170.0),
+        &mut r,
+    ));
     assert!(m.contains("bits missing"), "{m}");
     // non-finite bounds
     bad(c
         .sk
-        .decrypt_flooded_with(&ct, &Flooding::new().noise_log2(f64::NAN), &mut r));
+        .decrypt_flooded(&ct, &Flooding::noise_log2(f64::NAN), &mut r));
     bad(c
         .sk
-        .decrypt_flooded_with(&ct, &Flooding::new().precision_bits(f64::INFINITY), &mut r));
+        .decrypt_flooded(&ct, &Flooding::precision_bits(f64::INFINITY), &mut r));
     // a key of another parameter set
     let other = Parameters::preset(Preset::Precise8192).expect("p");
     let sk2 = SecretKey::generate(&other, &mut r);
     assert!(matches!(
-        sk2.decrypt_flooded(&ct, &mut r),
+        sk2.decrypt_flooded(&ct, &Flooding::precision_bits(0.0), &mut r),
         Err(Error::ParametersMismatch)
     ));
     assert!(matches!(
-        sk2.decrypt_flooded_with(&ct, &Flooding::new().sigma_bits(1), &mut r),
+        sk2.decrypt_flooded(&ct, &Flooding::precision_bits(0.0).sigma_bits(1), &mut r),
         Err(Error::ParametersMismatch)
     ));
 }

@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// Encrypted CNN inference of a model folder: single-image latency, client costs, key and
     /// message sizes, and batch throughput (client and server in one process, timed apart).
     Cnn(CnnBenchArgs),
+    /// A bounded load test of a running server: N clients x M requests (a Paillier prediction
+    /// or an encrypted image), with requests per second and p50/p99 latency.
+    Load(crate::load::LoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +146,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Paillier(a) => paillier(a),
         BenchCommand::Ckks(a) => ckks(a),
         BenchCommand::Cnn(a) => cnn(a),
+        BenchCommand::Load(a) => crate::load::run(a),
     }
 }
 

@@ -6,6 +6,7 @@ mod cnn_cmd;
 mod demo;
 mod encrypted;
 mod image_cmd;
+mod load;
 mod paillier_cmd;
 mod samples;
 

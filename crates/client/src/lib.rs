@@ -3,10 +3,12 @@
 //! * [`keyfile`]: reading and writing key files (`keys.json` layout or phe's JWK).
 //! * [`salary`]: one encrypted linear prediction over HTTP or the legacy TCP protocol.
 //! * [`cnn`]: encrypted image classification: key folders, images in, classes out.
+//! * [`session`]: many requests to one server over reused connections.
 
 pub mod cnn;
 pub mod keyfile;
 pub mod salary;
+pub mod session;
 
 /// Environment variable with the API token sent (as `Authorization: Bearer`) to servers that
 /// require one.

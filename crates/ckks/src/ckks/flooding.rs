@@ -4,7 +4,7 @@
 //! A CKKS decryption returns `dec = μ + e` where `μ` is what a simulator can
 //! compute from the exact result (`⌊Δ·m⌉`, or the encoded plaintext of a
 //! fresh encryption) and `e` is the ciphertext noise, a function of the
-//! secret key. Sharing `dec` leaks `e`. [`SecretKey::decrypt_flooded_with`]
+//! secret key. Sharing `dec` leaks `e`. [`SecretKey::decrypt_flooded`]
 //! adds `f`, uniform on the integers of `[-B, B]^N` with `B = 2^b`, to the
 //! decrypted coefficients.
 //!
@@ -25,17 +25,20 @@
 //!
 //! ## The noise bound `B_ct`
 //!
-//! Noise is not tracked per ciphertext, so `B_ct` is an input:
+//! Noise is not tracked per ciphertext, so `B_ct` is an input, and one the
+//! caller must give (there is no default: only whoever chose the computation
+//! knows its noise):
 //!
-//! * default: `B_ct = scale` (more exactly `⌈scale + 1/2⌉ - 1`), i.e. the
-//!   assumption that **every slot of the ciphertext is within 1 of its exact
-//!   value** (at least 0 bits of precision). This follows from the inverse
+//! * [`Flooding::precision_bits`]`(0)`: `B_ct = scale` (more exactly
+//!   `⌈scale + 1/2⌉ - 1`), i.e. the claim that **every slot of the
+//!   ciphertext is within 1 of its exact value** (at least 0 bits of
+//!   precision). This follows from the inverse
 //!   embedding, `|e_k| <= max_j |e(ζ_j)|` over the `N` primitive `2N`-th
 //!   roots of unity: slot errors below `2^-p` (i.e. `|e(ζ_j)| < scale·2^-p`)
 //!   bound every coefficient of `e` by `scale·2^-p` too. If the computation
-//!   can be worse than that, the default is not sound; pass a bound. The
-//!   bound must hold for every ciphertext you decrypt: whoever chooses the
-//!   computation chooses its noise.
+//!   can be worse than that, this bound is not sound. The bound must hold for
+//!   every ciphertext you decrypt: whoever chooses the computation chooses
+//!   its noise.
 //! * [`Flooding::precision_bits`]`(p)`: every slot within `2^-p` of its exact
 //!   value, `B_ct = ⌈scale·2^-p + 1/2⌉ - 1`.
 //! * [`Flooding::noise_log2`]`(x)`: `‖dec - μ‖∞ <= 2^x` directly (e.g. `|e| <=
@@ -64,7 +67,7 @@
 //! `σ + 1.5·log2(N)` bits, 58.7 bits at N = 8192 and σ = 40**, whatever the
 //! level. Consequences at N = 8192, σ = 40:
 //!
-//! * With the default `B_ct = scale`, the flood is `2^(s + 53)` at scale
+//! * With `B_ct = scale` (`precision_bits(0)`), the flood is `2^(s + 53)` at scale
 //!   `2^s`: the result hides the values as well (about -59 bits left). It
 //!   fits from level 2 of `n8192-cnn` (scale 2^26, flood 2^79, log2 Q =
 //!   83) and of `n8192-precise` (scale 2^40, flood 2^93, log2 Q = 129);
@@ -78,7 +81,7 @@
 //!   every bit; use Paillier, or more levels and a larger scale, for results
 //!   that must be shared with statistical security.
 //!
-//! [`SecretKey::decrypt_flooded_with`]: crate::SecretKey::decrypt_flooded_with
+//! [`SecretKey::decrypt_flooded`]: crate::SecretKey::decrypt_flooded
 
 use crate::ckks::params::Parameters;
 use crate::ring::MAX_FLOOD_BITS;
@@ -102,23 +105,14 @@ enum NoiseBound {
 
 /// Settings of a flooded decryption (see the [module documentation](self)
 /// for the bound): statistical security, ciphertext noise bound, message
-/// bound. `Flooding::default()` is σ = 40, noise below the scale, values
-/// below 2^10.
+/// bound. There is no default: the noise bound must come from the caller
+/// ([`Flooding::precision_bits`] or [`Flooding::noise_log2`]), who knows
+/// the computation; σ defaults to 40 and the message bound to 2^10.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Flooding {
     sigma_bits: u32,
     noise: NoiseBound,
     message_log2: f64,
-}
-
-impl Default for Flooding {
-    fn default() -> Self {
-        Self {
-            sigma_bits: DEFAULT_SIGMA_BITS,
-            noise: NoiseBound::Precision(0.0),
-            message_log2: DEFAULT_MESSAGE_LOG2,
-        }
-    }
 }
 
 /// What a flooded decryption does at a given level and scale, from
@@ -151,29 +145,32 @@ fn log2_sum(xs: &[f64]) -> f64 {
 }
 
 impl Flooding {
-    /// The defaults: σ = 40, noise below the scale, values below 2^10.
-    pub fn new() -> Self {
-        Self::default()
+    fn with(noise: NoiseBound) -> Self {
+        Self {
+            sigma_bits: DEFAULT_SIGMA_BITS,
+            noise,
+            message_log2: DEFAULT_MESSAGE_LOG2,
+        }
+    }
+
+    /// Flooding for ciphertexts whose every slot is within `2^-bits` of its
+    /// exact value (`bits = 0`: within 1, i.e. noise below the scale). The
+    /// bound must hold for every ciphertext decrypted with it.
+    pub fn precision_bits(bits: f64) -> Self {
+        Self::with(NoiseBound::Precision(bits))
+    }
+
+    /// Flooding for ciphertexts whose decrypted integer coefficients are
+    /// within `2^log2_bound` of `μ`: `‖dec - μ‖∞ <= 2^log2_bound` (bounds
+    /// below 1 count as 1), e.g. `|e| <= 21 < 2^4.4` for a fresh secret-key
+    /// encryption.
+    pub fn noise_log2(log2_bound: f64) -> Self {
+        Self::with(NoiseBound::Log2(log2_bound))
     }
 
     /// Statistical security parameter σ (at least [`MIN_SIGMA_BITS`]).
     pub fn sigma_bits(mut self, sigma: u32) -> Self {
         self.sigma_bits = sigma;
-        self
-    }
-
-    /// Bounds the noise by the precision of the ciphertext: every slot is
-    /// within `2^-bits` of its exact value (0 = the default, noise below the
-    /// scale).
-    pub fn precision_bits(mut self, bits: f64) -> Self {
-        self.noise = NoiseBound::Precision(bits);
-        self
-    }
-
-    /// Bounds the noise directly: `‖dec - μ‖∞ <= 2^log2_bound` on the
-    /// decrypted integer coefficients (bounds below 1 count as 1).
-    pub fn noise_log2(mut self, log2_bound: f64) -> Self {
-        self.noise = NoiseBound::Log2(log2_bound);
         self
     }
 

@@ -535,3 +535,54 @@ fn https_with_a_private_ca() {
         assert!(errors[0].contains(".pem"), "{err}");
     }
 }
+
+#[test]
+fn bench_load_reports_latency_and_fails_on_errors() {
+    let u = Unseen::new();
+    u.train_salary("m.json");
+    u.ok(&["keygen", "--out", "keys.json", "--bits", "2048"]);
+    let server = u.serve(&["--model", "m.json"]);
+    let base = format!("http://{}", server.http);
+    let out = u.ok(&[
+        "bench",
+        "load",
+        "--server",
+        &base,
+        "--model",
+        "salary",
+        "--keys",
+        "keys.json",
+        "--clients",
+        "3",
+        "--requests",
+        "4",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(r["requests"], 12, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    let (p50, p99) = (
+        r["p50_ms"].as_f64().expect("p50"),
+        r["p99_ms"].as_f64().expect("p99"),
+    );
+    assert!(p50 > 0.0 && p50 <= p99, "{r}");
+    // every failing request is reported, with one line
+    let err = u.fails(&[
+        "bench",
+        "load",
+        "--server",
+        &base,
+        "--model",
+        "nope",
+        "--keys",
+        "keys.json",
+        "--clients",
+        "2",
+        "--requests",
+        "2",
+    ]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("2 of 2 clients failed") && err.contains("unknown_model"),
+        "{err}"
+    );
+}
