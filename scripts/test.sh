@@ -15,6 +15,9 @@ export UNSEEN_PYTHON="$venv/bin/python"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+# The HTTP API against its own OpenAPI document (schemathesis, bounded examples per route).
+cargo build --locked -p unseen
+bash scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/unseen" | tee -a "$log"
 # One closing line for the whole workspace (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -20,6 +20,27 @@ use crate::{ApiError, AppState};
 /// The OpenAPI 3 description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// The `{name}` of a model route; a name that is not UTF-8 gets a JSON `400 bad_path`.
+pub struct ModelName(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ModelName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(name)) => Ok(Self(name)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                format!("the model name in the path is unreadable: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// The router, apart from any listener, so tests can drive it directly.
 pub fn app(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -38,6 +59,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(api)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -150,7 +172,11 @@ fn authenticate<'t>(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // the scheme name is case-insensitive (RFC 9110, 11.1)
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .map(str::trim);
     let entry = presented.and_then(|t| tokens.check(t)).ok_or_else(|| {
         ApiError::new(
@@ -385,7 +411,7 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Json<serde_json::Val
 
 async fn get_model(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ModelName(name): ModelName,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(m) = state.cnn_models.get(&name) {
         return Ok(Json(m.describe()));
@@ -490,7 +516,7 @@ async fn register_keys(
 async fn infer_handler(
     State(state): State<Arc<AppState>>,
     Extension(owner): Extension<Owner>,
-    Path(name): Path<String>,
+    ModelName(name): ModelName,
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<axum::response::Response, ApiError> {
@@ -516,6 +542,9 @@ async fn infer_handler(
             )
         })?
         .to_string();
+    // an unknown or malformed key id is answered before the (possibly large) body is read, so
+    // the "404 unknown_key, register, retry" flow costs no upload
+    key_store(&state)?.owned(&key_id, &owner.tenant)?;
     let (bytes, _large) = read_large_body(&state, &headers, body).await?;
     let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
     let st = state.clone();
@@ -543,7 +572,7 @@ async fn infer_handler(
 
 async fn predict_handler(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ModelName(name): ModelName,
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -564,6 +593,14 @@ async fn predict_handler(
         "model": m.name,
         "value": {"v": result.ciphertext().to_string(), "e": result.exponent()},
     })))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method (see /openapi.json)",
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -18,6 +18,13 @@ pub const PHE_EXPONENTS: std::ops::RangeInclusive<i32> = -282..=242;
 /// Looks a model up by name.
 pub fn model(state: &AppState, name: &str) -> Result<Arc<LinearModel>, ApiError> {
     state.models.get(name).cloned().ok_or_else(|| {
+        if state.cnn_models.contains_key(name) {
+            return ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_model",
+                format!("'{name}' is an encrypted CNN model: use POST /v1/models/{name}/infer"),
+            );
+        }
         let known: Vec<&str> = state.models.keys().map(String::as_str).collect();
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -143,7 +143,9 @@ async fn http_bad_inputs_get_json_4xx() {
         ("salary".into(), format!("{{\"public_key\": {{\"n\": {n}}}, \"values\": [[\"{n2}\", 0], [\"1\", 0], [\"1\", 0], [\"1\", 0]]}}"), StatusCode::BAD_REQUEST, "bad_ciphertext"),
         ("salary".into(), format!("{{\"public_key\": {{\"n\": {n}}}, \"values\": [[\"{n}\", 0], [\"1\", 0], [\"1\", 0], [\"1\", 0]]}}"), StatusCode::BAD_REQUEST, "bad_ciphertext"),
         ("salary".into(), "x".repeat(100_000), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        ("other".into(), good, StatusCode::NOT_FOUND, "unknown_model"),
+        ("other".into(), good.clone(), StatusCode::NOT_FOUND, "unknown_model"),
+        ("%FF".into(), good.clone(), StatusCode::BAD_REQUEST, "bad_path"),
+        ("%C0%80".into(), good, StatusCode::BAD_REQUEST, "bad_path"),
     ];
     for (model, body, status, code) in cases {
         let (s, j) = call(
@@ -163,6 +165,17 @@ async fn http_bad_inputs_get_json_4xx() {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
+    // a route that exists with another method: a JSON 405
+    for (method, uri) in [("DELETE", "/v1/models"), ("GET", "/v1/models/salary/predict")] {
+        let (s, j) = call(app.clone(), method, uri, "").await;
+        assert_eq!(
+            (s, j["error"]["code"].as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")),
+            "{method} {uri}"
+        );
+    }
+    let (s, j) = call(app, "GET", "/v1/models/%FF", "").await;
+    assert_eq!(j["error"]["code"], "bad_path", "{s} {j}");
 }
 
 #[tokio::test]
@@ -616,6 +629,14 @@ async fn with_tokens_every_api_route_needs_one_with_its_scope() {
         .oneshot(request(predict, Some(&infer), request_body(&FEATURES)))
         .await
         .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    // the scheme name is case-insensitive
+    let mut lower = request(predict, None, request_body(&FEATURES));
+    lower.headers_mut().insert(
+        "authorization",
+        format!("bearer  {infer}").parse().expect("header"),
+    );
+    let resp = app.clone().oneshot(lower).await.expect("response");
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = app
         .clone()
