@@ -35,7 +35,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ModelName {
             Err(e) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad_path",
-                format!("the model name in the path is unreadable: {}", e.body_text()),
+                format!(
+                    "the model name in the path is unreadable: {}",
+                    e.body_text()
+                ),
             )),
         }
     }
@@ -295,9 +298,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     tls: Option<crate::tls::TlsConfig>,
-    limits: &crate::Limits,
+    state: Arc<AppState>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let limits = &state.limits;
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let header_timeout = limits.idle_timeout;
@@ -323,6 +327,9 @@ pub async fn serve(
             },
         };
         let slot = per_client.enter(peer.ip());
+        if slot.is_none() {
+            state.metrics.refused_connection();
+        }
         let (app, graceful, acceptor) = (app.clone(), graceful.watcher(), acceptor.clone());
         tokio::spawn(async move {
             let Some(acceptor) = acceptor else {
@@ -420,14 +427,6 @@ async fn get_model(
     Ok(Json(describe(&m)))
 }
 
-fn busy_error() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "shutting_down",
-        "the server is shutting down",
-    )
-}
-
 fn task_error() -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -491,7 +490,7 @@ async fn register_keys(
     while let Some(data) = reader.next().await? {
         upload.push(&data)?;
     }
-    let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
+    let _permit = crate::compute_slot(&state).await?;
     let st = state.clone();
     let tenant = owner.tenant.clone();
     let (id, bytes, keys) = tokio::task::spawn_blocking(move || {
@@ -546,7 +545,7 @@ async fn infer_handler(
     // the "404 unknown_key, register, retry" flow costs no upload
     key_store(&state)?.owned(&key_id, &owner.tenant)?;
     let (bytes, _large) = read_large_body(&state, &headers, body).await?;
-    let _permit = state.compute.acquire().await.map_err(|_| busy_error())?;
+    let _permit = crate::compute_slot(&state).await?;
     let st = state.clone();
     let (reply, ms) = tokio::task::spawn_blocking(move || {
         let keys = key_store(&st)?.get(&key_id, &owner.tenant)?;

@@ -204,7 +204,7 @@ pub async fn serve_with_tls(
         let app = http::app(state.clone());
         let rx = rx.clone();
         let state = state.clone();
-        tasks.spawn(async move { http::serve(listener, app, tls, &state.limits, rx).await });
+        tasks.spawn(async move { http::serve(listener, app, tls, state, rx).await });
     }
     if let Some(listener) = legacy {
         let state = state.clone();
@@ -222,6 +222,23 @@ pub async fn serve_with_tls(
         }
     }
     Ok(())
+}
+
+/// A compute slot (one per core) for CPU-heavy work, with the wait recorded in the metrics;
+/// `503` once the server is shutting down.
+pub(crate) async fn compute_slot(
+    state: &AppState,
+) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    let started = std::time::Instant::now();
+    let permit = state.compute.acquire().await.map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+    })?;
+    state.metrics.queue_waited(started.elapsed().as_secs_f64());
+    Ok(permit)
 }
 
 /// Resolves once the stop flag is set (or its sender is gone).

@@ -1,6 +1,7 @@
 //! `/metrics`: counters and histograms in the Prometheus (OpenMetrics) text format. Requests and
 //! their latency by route and status, bytes in and out, rejections by error code, the key
-//! store's size, evictions and parsed key sets. Labels carry route templates and error codes
+//! store's size, evictions and parsed key sets, waits for a compute slot, and connections
+//! refused at the per-address cap. Labels carry route templates and error codes
 //! only: never a key id, a model's input or a ciphertext.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -41,6 +42,8 @@ pub struct Metrics {
     key_store_bytes: Gauge,
     key_store_evictions: Gauge,
     loaded_key_sets: Gauge,
+    queue_wait: Histogram,
+    refused_connections: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -99,8 +102,22 @@ impl Default for Metrics {
             "Evaluation-key sets parsed in memory",
             loaded_key_sets.clone(),
         );
+        let queue_wait = latency_histogram();
+        registry.register(
+            "compute_queue_wait_seconds",
+            "Time a request waited for a compute slot (one per core)",
+            queue_wait.clone(),
+        );
+        let refused_connections = Counter::default();
+        registry.register(
+            "refused_connections",
+            "HTTP connections answered 429 at once: their address held --max-connections-per-client",
+            refused_connections.clone(),
+        );
         Self {
             registry,
+            queue_wait,
+            refused_connections,
             requests,
             latency,
             bytes_in,
@@ -114,6 +131,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records the wait for a compute slot.
+    pub(crate) fn queue_waited(&self, seconds: f64) {
+        self.queue_wait.observe(seconds);
+    }
+
+    /// Counts a connection refused at the per-address cap.
+    pub(crate) fn refused_connection(&self) {
+        self.refused_connections.inc();
+    }
+
     /// Records one finished request.
     pub(crate) fn record(
         &self,

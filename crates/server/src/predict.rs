@@ -106,13 +106,7 @@ pub async fn predict_async(
     model: Arc<LinearModel>,
     request: PredictRequest,
 ) -> Result<EncryptedNumber, ApiError> {
-    let _permit = state.compute.acquire().await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
-        )
-    })?;
+    let _permit = crate::compute_slot(&state).await?;
     let st = state.clone();
     tokio::task::spawn_blocking(move || predict(&st, &model, request))
         .await

@@ -166,7 +166,10 @@ async fn http_bad_inputs_get_json_4xx() {
             .is_some_and(|m| !m.is_empty()));
     }
     // a route that exists with another method: a JSON 405
-    for (method, uri) in [("DELETE", "/v1/models"), ("GET", "/v1/models/salary/predict")] {
+    for (method, uri) in [
+        ("DELETE", "/v1/models"),
+        ("GET", "/v1/models/salary/predict"),
+    ] {
         let (s, j) = call(app.clone(), method, uri, "").await;
         assert_eq!(
             (s, j["error"]["code"].as_str()),
@@ -720,6 +723,9 @@ async fn metrics_count_requests_latency_and_rejections() {
         "unseen_http_requests_total{route=\"/v1/models/{name}/predict\",status=\"400\"} 2",
         "unseen_http_rejections_total{code=\"bad_request\"} 2",
         "unseen_http_request_duration_seconds_count{route=\"/v1/models/{name}/predict\"} 3",
+        // the one valid request waited for a compute slot
+        "unseen_compute_queue_wait_seconds_count 1",
+        "unseen_refused_connections_total 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
     }
@@ -782,6 +788,18 @@ async fn one_address_cannot_hold_every_connection() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let again = get(TcpStream::connect(addr).await.expect("connect")).await;
     assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+    let mut m = TcpStream::connect(addr).await.expect("connect");
+    m.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), m.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.lines()
+            .any(|l| l == "unseen_refused_connections_total 1"),
+        "{text}"
+    );
     let _ = tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
 }
