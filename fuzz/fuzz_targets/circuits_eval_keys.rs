@@ -1,18 +1,14 @@
 #![no_main]
-//! Fuzzes `EvaluationKeys::from_bytes` (the bundle a server receives on `POST /v1/keys`)
-//! against the reference preset.
-
-use std::sync::{Arc, OnceLock};
+//! `EvaluationKeys::from_bytes` -> `to_bytes` (the bundle a server receives on `POST /v1/keys`),
+//! at the smallest preset: whatever decodes must re-encode to exactly the input bytes. The check
+//! is `crates/circuits/tests/roundtrip/mod.rs`, which the stable test
+//! `crates/circuits/tests/fuzz_corpus.rs` runs on the committed corpus.
 
 use libfuzzer_sys::fuzz_target;
-use unseen_circuits::EvaluationKeys;
-use unseen_ckks::{Parameters, Preset};
 
-fn params() -> &'static Arc<Parameters> {
-    static P: OnceLock<Arc<Parameters>> = OnceLock::new();
-    P.get_or_init(|| Parameters::preset(Preset::Cnn8192).expect("reference preset"))
-}
+#[path = "../../crates/circuits/tests/roundtrip/mod.rs"]
+mod roundtrip;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = EvaluationKeys::from_bytes(data, params());
+    roundtrip::check_eval_keys(data);
 });

@@ -1,18 +1,14 @@
 #![no_main]
-//! Fuzzes `Ciphertext::from_bytes` against the reference preset. Seed the corpus
-//! with a few valid objects (e.g. from the crate's tests) so that the
-//! fuzzer gets past the parameter fingerprint.
-
-use std::sync::{Arc, OnceLock};
+//! `Ciphertext::from_bytes` -> `to_bytes` (seeded and full ciphertexts; single-image requests
+//! and replies), at the smallest preset: whatever decodes must re-encode to exactly the input
+//! bytes. The check is `crates/ckks/tests/roundtrip/mod.rs`, which the stable test
+//! `crates/ckks/tests/fuzz_corpus.rs` runs on the committed corpus.
 
 use libfuzzer_sys::fuzz_target;
-use unseen_ckks::{Ciphertext, Parameters, Preset};
 
-fn params() -> &'static Arc<Parameters> {
-    static P: OnceLock<Arc<Parameters>> = OnceLock::new();
-    P.get_or_init(|| Parameters::preset(Preset::Cnn8192).expect("reference preset"))
-}
+#[path = "../../crates/ckks/tests/roundtrip/mod.rs"]
+mod roundtrip;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = Ciphertext::from_bytes(data, params());
+    roundtrip::check_ciphertext(data);
 });

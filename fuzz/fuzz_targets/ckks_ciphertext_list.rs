@@ -1,17 +1,14 @@
 #![no_main]
-//! Fuzzes `serialize::ciphertexts_from_bytes` (batch requests and replies) against the
-//! reference preset, with at most 784 ciphertexts (a 28x28 batch).
-
-use std::sync::{Arc, OnceLock};
+//! `serialize::ciphertexts_from_bytes` -> `ciphertexts_to_bytes` (image batches and batch
+//! replies), at the smallest preset: whatever decodes must re-encode to exactly the input bytes.
+//! The check is `crates/ckks/tests/roundtrip/mod.rs`, which the stable test
+//! `crates/ckks/tests/fuzz_corpus.rs` runs on the committed corpus.
 
 use libfuzzer_sys::fuzz_target;
-use unseen_ckks::{serialize::ciphertexts_from_bytes, Parameters, Preset};
 
-fn params() -> &'static Arc<Parameters> {
-    static P: OnceLock<Arc<Parameters>> = OnceLock::new();
-    P.get_or_init(|| Parameters::preset(Preset::Cnn8192).expect("reference preset"))
-}
+#[path = "../../crates/ckks/tests/roundtrip/mod.rs"]
+mod roundtrip;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = ciphertexts_from_bytes(data, params(), 784);
+    roundtrip::check_ciphertext_list(data);
 });

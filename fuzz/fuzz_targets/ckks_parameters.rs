@@ -1,9 +1,14 @@
 #![no_main]
-//! Fuzzes `Parameters::from_bytes` (both with and without insecure sets allowed).
+//! `Parameters::from_bytes` (insecure sets allowed) -> `to_bytes`: whatever decodes must
+//! re-encode to exactly the input bytes. The check is
+//! `crates/ckks/tests/roundtrip/mod.rs`, which the stable test `crates/ckks/tests/fuzz_corpus.rs`
+//! runs on the committed corpus.
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../../crates/ckks/tests/roundtrip/mod.rs"]
+mod roundtrip;
+
 fuzz_target!(|data: &[u8]| {
-    let _ = unseen_ckks::Parameters::from_bytes(data, false);
-    let _ = unseen_ckks::Parameters::from_bytes(data, true);
+    roundtrip::check_parameters(data);
 });

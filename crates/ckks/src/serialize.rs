@@ -510,7 +510,8 @@ impl GaloisKeys {
             .collect()
     }
 
-    /// Loads Galois keys made for `params`.
+    /// Loads Galois keys made for `params`; the keys must come in increasing order of their
+    /// Galois element, as [`Self::to_bytes`] writes them.
     pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<GaloisKeys> {
         let mut r = read_header_params(data, Kind::GaloisKeys, params)?;
         let count = r.u32("key count")? as usize;
@@ -530,8 +531,17 @@ impl GaloisKeys {
             if g % 2 == 0 || g >= two_n || g == 1 {
                 return Err(bad(format!("invalid Galois element {g}")));
             }
-            if keys.contains_key(&g) {
-                return Err(bad(format!("duplicate Galois element {g}")));
+            // `to_bytes` writes the keys in increasing order of their element: any other order
+            // (or a repeated element) would load and then re-encode to other bytes
+            if let Some((&last, _)) = keys.last_key_value() {
+                if g == last {
+                    return Err(bad(format!("duplicate Galois element {g}")));
+                }
+                if g < last {
+                    return Err(bad(format!(
+                        "Galois element {g} after {last}: keys must come in increasing order"
+                    )));
+                }
             }
             let key = read_ksk(&mut r, params)?;
             keys.insert(

@@ -246,6 +246,20 @@ fn deserializers_reject_bad_input() {
         GaloisKeys::from_bytes(&v, p),
         Err(Error::Deserialize(_))
     ));
+    // keys out of increasing order of their element, or one element twice: the bytes would load
+    // and re-encode differently
+    let good = gk_small.to_bytes();
+    let (header, keys) = good.split_at(18);
+    let (first, second) = keys.split_at(keys.len() / 2);
+    for v in [
+        [header, second, first].concat(),
+        [header, first, first].concat(),
+    ] {
+        assert!(matches!(
+            GaloisKeys::from_bytes(&v, p),
+            Err(Error::Deserialize(_))
+        ));
+    }
     // invalid Galois element
     let mut v = gk_small.to_bytes();
     v[18..26].copy_from_slice(&2u64.to_le_bytes());
