@@ -18,6 +18,16 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 # The HTTP API against its own OpenAPI document (schemathesis, bounded examples per route).
 cargo build --locked -p unseen
 bash scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/unseen" | tee -a "$log"
+# The Python package, built from the checkout (maturin, from PyPI, in pip's build environment)
+# into the test venv, then its tests against a server they start on loopback.
+"$venv/bin/python" -c "import pytest" >/dev/null 2>&1 ||
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pytest
+"$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
+"$venv/bin/pip" install --quiet --disable-pip-version-check numpy
+UNSEEN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/unseen" "$venv/bin/python" -m pytest -q python/tests 2>&1 |
+  tee -a "$log" | tail -n 20
 # One closing line for the whole workspace (cargo prints one per test binary).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+# (cargo: "test result: ok. 6 passed; 0 failed; ..."; pytest: "10 passed, 1 failed in 3.2s")
+awk '/^test result:/ || /^[0-9]+ (passed|failed).* in [0-9.]+s/ {
+       for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -318,6 +318,11 @@ impl CnnClient {
         self.encrypt_input(&self.normalize_image(pixels)?)
     }
 
+    /// Inputs one batch holds (the slot count).
+    pub fn batch_capacity(&self) -> usize {
+        self.params.slots()
+    }
+
     /// Encrypts up to one slot-count of images as a batch: one ciphertext per pixel, slot `i`
     /// of each holding image `i`.
     pub fn encrypt_batch(&self, images: &[&[u8]]) -> Result<Vec<u8>, Error> {
@@ -637,6 +642,52 @@ pub fn predict_image(
     )?;
     Ok(RemoteInference {
         result: classify(logits),
+        costs,
+    })
+}
+
+/// Like [`predict_image`], for a model that takes a feature vector (`x` raw, normalised here).
+pub fn predict_features(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    x: &[f64],
+) -> Result<RemoteInference, Error> {
+    let (logits, costs) = round(
+        base,
+        dir,
+        client,
+        || client.encrypt_input(&client.normalize_features(x)?),
+        |reply| client.decrypt_logits(reply),
+    )?;
+    Ok(RemoteInference {
+        result: classify(logits),
+        costs,
+    })
+}
+
+/// Like [`predict_batch`], for a model that takes feature vectors (raw, normalised here).
+pub fn predict_batch_features(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    inputs: &[Vec<f64>],
+) -> Result<RemoteBatch, Error> {
+    let (logits, costs) = round(
+        base,
+        dir,
+        client,
+        || {
+            let normalised = inputs
+                .iter()
+                .map(|x| client.normalize_features(x))
+                .collect::<Result<Vec<_>, _>>()?;
+            client.encrypt_batch_inputs(&normalised)
+        },
+        |reply| client.decrypt_batch(reply, inputs.len()),
+    )?;
+    Ok(RemoteBatch {
+        results: logits.into_iter().map(classify).collect(),
         costs,
     })
 }

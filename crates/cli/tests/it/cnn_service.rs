@@ -216,12 +216,16 @@ fn keygen_predict_image_restart_and_bad_requests() {
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&reply));
     let v: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
     assert_eq!(v["key_id"], key_id.as_str());
-    // no upload leftovers
-    let names: Vec<String> = std::fs::read_dir(u.path("store/keys"))
+    // no upload leftovers: the bundle and its owners
+    let mut names: Vec<String> = std::fs::read_dir(u.path("store/keys"))
         .expect("store")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, vec![format!("{key_id}.keys")]);
+    names.sort();
+    assert_eq!(
+        names,
+        vec![format!("{key_id}.keys"), format!("{key_id}.owners")]
+    );
 
     // keys survive a restart
     drop(server);
