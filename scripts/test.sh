@@ -24,7 +24,7 @@ bash scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/unseen" | tee -a
   "$venv/bin/pip" install --quiet --disable-pip-version-check pytest
 "$venv/bin/pip" install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
 "$venv/bin/pip" install --quiet --disable-pip-version-check numpy
-UNSEEN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/unseen" "$venv/bin/python" -m pytest -q python/tests 2>&1 |
+UNSEEN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/unseen" "$venv/bin/python" -m pytest -q -rs python/tests 2>&1 |
   tee -a "$log" | tail -n 20
 # One closing line for the whole workspace (cargo prints one per test binary).
 # (cargo: "test result: ok. 6 passed; 0 failed; ..."; pytest: "10 passed, 1 failed in 3.2s")

@@ -9,3 +9,7 @@ class ServerError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class CommandError(Exception):
+    """An unseen command (import, eval) failed; the message is the command's one error line."""

@@ -541,9 +541,12 @@ async fn infer_handler(
             )
         })?
         .to_string();
-    // an unknown or malformed key id is answered before the (possibly large) body is read, so
-    // the "404 unknown_key, register, retry" flow costs no upload
-    key_store(&state)?.owned(&key_id, &owner.tenant)?;
+    // a malformed key id is refused before the (possibly large) body is read; an unknown one
+    // only after it, because clients read the 404 to register their keys and retry, and a
+    // reply sent while they are still sending reaches them as a broken pipe
+    if !crate::keystore::valid_id(&key_id) {
+        return Err(crate::keystore::StoreError::BadId.into());
+    }
     let (bytes, _large) = read_large_body(&state, &headers, body).await?;
     let _permit = crate::compute_slot(&state).await?;
     let st = state.clone();

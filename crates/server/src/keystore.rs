@@ -515,17 +515,6 @@ impl KeyStore {
         }
     }
 
-    /// Whether `tenant` has keys stored under `id` (a cheap check: nothing is read).
-    pub fn owned(&self, id: &str, tenant: &str) -> Result<(), StoreError> {
-        if !valid_id(id) {
-            return Err(StoreError::BadId);
-        }
-        match self.lock().get(id) {
-            Some(e) if e.owners.contains_key(tenant) => Ok(()),
-            _ => Err(StoreError::Unknown(id.to_string())),
-        }
-    }
-
     /// The keys with this id, if `tenant` owns them, from memory or disk (blocking on a miss).
     pub fn get(&self, id: &str, tenant: &str) -> Result<Arc<EvaluationKeys>, StoreError> {
         if !valid_id(id) {
