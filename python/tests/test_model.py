@@ -61,8 +61,16 @@ def test_pytorch_round_trip(tmp_path):
     report = unseen.import_torch(net, torch.zeros(1, 1, 28, 28), tmp_path / "t", dataset="mnist",
                                  data=REPO / "data")
     assert report["input"] == "1x28x28", report
-    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
-    want = net(torch.from_numpy(x)).detach().numpy()
-    figures = unseen.eval_encrypted(tmp_path / "t", limit=10, mode="single", data=REPO / "data")
-    assert figures["agreement"] == 1.0 and figures["accuracy"] == figures["plaintext_accuracy"], figures
-    assert want.shape == (1, 10)
+    # the decrypted logits of the first MNIST test images equal PyTorch's on the same pixels
+    import gzip
+    with gzip.open(REPO / "data/mnist/t10k-images-idx3-ubyte.gz") as f:
+        pixels = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: 10 * 784]
+    x = torch.from_numpy((pixels.astype(np.float32) / 255.0).reshape(10, 1, 28, 28))
+    want = net(x).detach().numpy()
+    figures = unseen.eval_encrypted(tmp_path / "t", limit=10, mode="single", data=REPO / "data",
+                                    save_logits=tmp_path / "logits.csv")
+    assert figures["agreement"] == 1.0, figures
+    got = np.loadtxt(tmp_path / "logits.csv", delimiter=",", skiprows=1)
+    assert got.shape == want.shape
+    assert (got.argmax(axis=1) == want.argmax(axis=1)).all()
+    assert np.abs(got - want).max() < 1e-2 * max(1.0, np.abs(want).max()), (got, want)

@@ -88,10 +88,14 @@ def eval_encrypted(
     mode: str = "auto",
     csv: Optional[PathLike] = None,
     data: Optional[PathLike] = None,
+    save_logits: Optional[PathLike] = None,
 ) -> Dict[str, Any]:
     """Accuracy of a model folder on encrypted inputs against plaintext (``unseen eval
-    --encrypted``): the same figures as the CLI, as a dict."""
+    --encrypted``): the same figures as the CLI, as a dict. ``save_logits`` writes the decrypted
+    logits to a CSV file, one row per input."""
     args = ["eval", "--model", os.fspath(model_dir), "--encrypted", "--mode", mode]
+    if save_logits:
+        args += ["--save-logits", os.fspath(save_logits)]
     if limit is not None:
         args += ["--limit", str(limit)]
     if csv:
