@@ -199,8 +199,8 @@ struct ServeArgs {
     #[arg(long)]
     legacy_tcp: Option<SocketAddr>,
     /// Token file (`unseen token new` makes entries): every /v1 request then needs a token
-    /// with the route's scope.
-    #[arg(long)]
+    /// with the route's scope. Also read from the UNSEEN_TOKENS environment variable.
+    #[arg(long, env = "UNSEEN_TOKENS")]
     tokens: Option<PathBuf>,
     /// PEM certificate chain: serve HTTPS instead of HTTP on --http (with --tls-key).
     #[arg(long, requires = "tls_key", value_name = "FILE")]

@@ -425,6 +425,23 @@ fn servers_beyond_loopback_need_tokens_and_clients_send_them() {
         "{}",
         String::from_utf8_lossy(&served.stderr)
     );
+    // the token file may come from the environment instead: then a wide address is allowed
+    let mut wide = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"))
+        .args(["serve", "--model", "m.json", "--http", "0.0.0.0:0"])
+        .env("UNSEEN_TOKENS", "tokens.json")
+        .current_dir(u.path(""))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(wide.stderr.take().expect("stderr")),
+        &mut first,
+    )
+    .expect("read");
+    let _ = wide.kill();
+    let _ = wide.wait();
+    assert!(first.contains("HTTP API on"), "{first}");
 }
 
 fn strs(args: &[String]) -> Vec<&str> {
