@@ -217,6 +217,24 @@ impl PublicKey {
     }
 }
 
+/// Encrypts every scalar with `f` on rayon's threads, without the GIL.
+fn encrypt_par(
+    py: Python<'_>,
+    xs: Vec<Scalar>,
+    shape: Vec<usize>,
+    pk: &Arc<unseen_paillier::PublicKey>,
+    f: impl Fn(&Scalar) -> unseen_paillier::Result<unseen_paillier::EncryptedNumber> + Send + Sync,
+) -> PyResult<EncryptedArray> {
+    let items = py
+        .detach(|| xs.par_iter().map(&f).collect::<Result<Vec<_>, _>>())
+        .map_err(err)?;
+    Ok(EncryptedArray {
+        items,
+        shape,
+        pk: pk.clone(),
+    })
+}
+
 impl PublicKey {
     fn encrypt_one(
         &self,
@@ -240,25 +258,9 @@ impl PublicKey {
         xs: Vec<Scalar>,
         shape: Vec<usize>,
     ) -> PyResult<EncryptedArray> {
-        let pk = self.inner.clone();
-        let items = py
-            .detach(|| {
-                xs.par_iter()
-                    .map(|x| {
-                        unseen_paillier::EncryptedNumber::encrypt(
-                            &pk,
-                            x,
-                            Randomness::FixedBase,
-                            &mut OsRng,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(err)?;
-        Ok(EncryptedArray {
-            items,
-            shape,
-            pk: self.inner.clone(),
+        let pk = &self.inner;
+        encrypt_par(py, xs, shape, pk, |x| {
+            unseen_paillier::EncryptedNumber::encrypt(pk, x, Randomness::FixedBase, &mut OsRng)
         })
     }
 }
@@ -340,25 +342,14 @@ impl PrivateKey {
     ) -> PyResult<Py<PyAny>> {
         let sk = self.inner.clone();
         if let Some((shape, xs)) = array_values(value)? {
-            let items = py
-                .detach(|| {
-                    xs.par_iter()
-                        .map(|x| {
-                            unseen_paillier::EncryptedNumber::encrypt_with_private_key(
-                                &sk,
-                                x,
-                                Randomness::FixedBase,
-                                &mut OsRng,
-                            )
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(err)?;
-            let a = EncryptedArray {
-                items,
-                shape,
-                pk: self.inner.public_key().clone(),
-            };
+            let a = encrypt_par(py, xs, shape, sk.public_key(), |x| {
+                unseen_paillier::EncryptedNumber::encrypt_with_private_key(
+                    &sk,
+                    x,
+                    Randomness::FixedBase,
+                    &mut OsRng,
+                )
+            })?;
             return Ok(a.into_pyobject(py)?.into_any().unbind());
         }
         let s = scalar(value)?;
@@ -545,34 +536,35 @@ impl EncryptedArray {
             }
             return Ok(Operand::Encrypted(o.items.clone()));
         }
-        if let Ok(a) = other.extract::<PyReadonlyArrayDyn<'_, f64>>() {
-            if a.shape() != self.shape.as_slice() {
-                return Err(PyValueError::new_err(format!(
-                    "shapes {:?} and {:?} differ",
-                    self.shape,
-                    a.shape()
-                )));
-            }
-            return Ok(Operand::Plain(
-                a.as_array().iter().map(|v| Scalar::Float(*v)).collect(),
-            ));
+        if let Some(op) = self.plain(other, Scalar::Float)? {
+            return Ok(op);
         }
-        if let Ok(a) = other.extract::<PyReadonlyArrayDyn<'_, i64>>() {
-            if a.shape() != self.shape.as_slice() {
-                return Err(PyValueError::new_err(format!(
-                    "shapes {:?} and {:?} differ",
-                    self.shape,
-                    a.shape()
-                )));
-            }
-            return Ok(Operand::Plain(
-                a.as_array()
-                    .iter()
-                    .map(|v| Scalar::Int(Integer::from(*v)))
-                    .collect(),
-            ));
+        if let Some(op) = self.plain(other, |v: i64| Scalar::Int(Integer::from(v)))? {
+            return Ok(op);
         }
         Ok(Operand::Scalar(scalar(other)?))
+    }
+
+    /// A numpy array of `T` with this array's shape as plaintext scalars (`None`: not such an
+    /// array).
+    fn plain<T: numpy::Element + Copy>(
+        &self,
+        other: &Bound<'_, PyAny>,
+        to: impl Fn(T) -> Scalar,
+    ) -> PyResult<Option<Operand>> {
+        let Ok(a) = other.extract::<PyReadonlyArrayDyn<'_, T>>() else {
+            return Ok(None);
+        };
+        if a.shape() != self.shape.as_slice() {
+            return Err(PyValueError::new_err(format!(
+                "shapes {:?} and {:?} differ",
+                self.shape,
+                a.shape()
+            )));
+        }
+        Ok(Some(Operand::Plain(
+            a.as_array().iter().map(|v| to(*v)).collect(),
+        )))
     }
 
     fn map(
