@@ -136,6 +136,35 @@ async fn require_token(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, ApiError> {
+    let admitted = admit(&state, &request);
+    match admitted {
+        Ok(owner) => {
+            request.extensions_mut().insert(owner);
+            Ok(next.run(request).await)
+        }
+        Err(e) => {
+            // A client that sends its whole request before reading the reply would see this
+            // refusal as a broken pipe: read (and drop) a small body first, briefly.
+            let body = request.into_body();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                axum::body::to_bytes(body, REFUSAL_DRAIN),
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Bytes of a refused request's body read before the refusal is sent.
+const REFUSAL_DRAIN: usize = 1 << 20;
+
+/// The request's tenant, if its token (when tokens are configured) and its client's rate allow
+/// it in.
+fn admit(
+    state: &AppState,
+    request: &axum::extract::Request,
+) -> Result<crate::keystore::Owner, ApiError> {
     let (owner, client) = match &state.tokens {
         None => {
             let ip = request
@@ -146,7 +175,7 @@ async fn require_token(
             (crate::keystore::Owner::open(), ip)
         }
         Some(tokens) => {
-            let entry = authenticate(tokens, &request)?;
+            let entry = authenticate(tokens, request)?;
             let owner = crate::keystore::Owner {
                 tenant: entry.tenant.clone(),
                 quota: entry.quota_bytes,
@@ -162,8 +191,7 @@ async fn require_token(
         )
         .retry_after(wait)
     })?;
-    request.extensions_mut().insert(owner);
-    Ok(next.run(request).await)
+    Ok(owner)
 }
 
 /// The token entry of a request, if its token is known and has the route's scope.

@@ -437,7 +437,14 @@ async fn unauthenticated_flush(s: &Server) -> Outcome {
             1 => vec![Server::auth("unseen_0000")],
             _ => vec![Server::auth(&s.expired)],
         };
-        got.push(http(s.http, "POST", "/v1/keys", &headers, &bundle).await);
+        // every third upload is a 900 KB body: the refusal must still reach a client that
+        // writes its whole request before it reads
+        let body = if i % 3 == 0 {
+            vec![1u8; 900_000]
+        } else {
+            bundle.clone()
+        };
+        got.push(http(s.http, "POST", "/v1/keys", &headers, &body).await);
     }
     let held = got
         .iter()
