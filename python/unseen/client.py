@@ -92,14 +92,14 @@ class Client:
                 raise TypeError(
                     f"images are uint8 pixels (0-255), not {x.dtype}: use np.asarray(image, dtype=np.uint8)"
                 )
-            classes, probs, logits = self._native.predict_images(x.tobytes(), count)
+            classes, probs, logits = self._native.predict_images(np.ascontiguousarray(x).ravel(), count)
         else:
             if x.dtype.kind not in "fiu":
                 raise TypeError(f"feature vectors are numbers, not {x.dtype}")
             values = x.astype(np.float64).ravel()
             if not np.all(np.isfinite(values)):
                 raise ValueError("feature vectors must be finite (no NaN or infinity)")
-            classes, probs, logits = self._native.predict_features(values.tolist(), count)
+            classes, probs, logits = self._native.predict_features(values, count)
         names = self._native.class_names()
         return Prediction(
             classes=np.asarray(classes, dtype=np.int64),

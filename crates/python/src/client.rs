@@ -170,9 +170,11 @@ impl Client {
     fn predict_images(
         &mut self,
         py: Python<'_>,
-        pixels: Vec<u8>,
+        pixels: numpy::PyReadonlyArray1<'_, u8>,
         count: usize,
     ) -> PyResult<Results> {
+        // one copy out of the array (it cannot cross into the GIL-free part)
+        let pixels = pixels.as_array().to_vec();
         if count == 0 || pixels.len() % count != 0 {
             return Err(PyValueError::new_err(format!(
                 "{} pixels do not make {count} images",
@@ -201,9 +203,10 @@ impl Client {
     fn predict_features(
         &mut self,
         py: Python<'_>,
-        values: Vec<f64>,
+        values: numpy::PyReadonlyArray1<'_, f64>,
         count: usize,
     ) -> PyResult<Results> {
+        let values = values.as_array().to_vec();
         if count == 0 || values.len() % count != 0 {
             return Err(PyValueError::new_err(format!(
                 "{} values do not make {count} feature vectors",
