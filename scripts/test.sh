@@ -26,8 +26,26 @@ bash scripts/schemathesis.sh "${CARGO_TARGET_DIR:-target}/debug/unseen" | tee -a
 "$venv/bin/pip" install --quiet --disable-pip-version-check numpy
 UNSEEN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/unseen" "$venv/bin/python" -m pytest -q -rs python/tests 2>&1 |
   tee -a "$log" | tail -n 20
+# The browser client: the client core's tests again under wasm32 in headless Chromium
+# (wasm-bindgen-test; the same golden hashes as natively), then the page end to end
+# (playwright-core from npm driving Debian's Chromium; no browser is downloaded).
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+tools="${UNSEEN_TOOLS:-$HOME/.cache/unseen/tools}"
+CHROMEDRIVER=/usr/bin/chromedriver \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$tools/bin/wasm-bindgen-test-runner" \
+  cargo test --locked --release -p unseen-client-core --target wasm32-unknown-unknown 2>&1 | tee -a "$log"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+UNSEEN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/unseen" node web/tests/e2e.mjs 2>&1 | tee -a "$log"
 # One closing line for the whole workspace (cargo prints one per test binary).
-# (cargo: "test result: ok. 6 passed; 0 failed; ..."; pytest: "10 passed, 1 failed in 3.2s")
-awk '/^test result:/ || /^[0-9]+ (passed|failed).* in [0-9.]+s/ {
+# (cargo: "test result: ok. 6 passed; 0 failed; ..."; pytest: "10 passed, 1 failed in 3.2s";
+# the browser test: "web e2e: ok (...)", one test)
+awk '/^web e2e: ok/ { p += 1 }
+     /^test result:/ || /^[0-9]+ (passed|failed).* in [0-9.]+s/ {
        for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

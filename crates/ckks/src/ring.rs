@@ -23,6 +23,11 @@ pub struct Modulus {
     ratio_lo: u64,
     barrett64: u64,
     plan: Plan,
+    /// In WebAssembly, which has no 64 x 64 -> 128-bit multiplication, primes below 2^32 are
+    /// transformed by the 32-bit plan: the same outputs (a test checks it for every preset's
+    /// primes), without 128-bit arithmetic.
+    #[cfg(target_arch = "wasm32")]
+    plan32: Option<tfhe_ntt::prime32::Plan>,
 }
 
 impl std::fmt::Debug for Modulus {
@@ -47,6 +52,10 @@ impl Modulus {
             ratio_lo: ratio as u64,
             barrett64: ((1u128 << 64) / p as u128) as u64,
             plan,
+            #[cfg(target_arch = "wasm32")]
+            plan32: u32::try_from(p)
+                .ok()
+                .and_then(|p| tfhe_ntt::prime32::Plan::try_new(n, p)),
         })
     }
 
@@ -112,6 +121,11 @@ impl Modulus {
     /// `a * b mod p`.
     #[inline]
     pub fn mul(&self, a: u64, b: u64) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        if (a | b) >> 32 == 0 {
+            // one native 64-bit multiplication and remainder instead of emulated 128-bit ones
+            return (a * b) % self.p;
+        }
         self.reduce_u128(a as u128 * b as u128)
     }
 
@@ -171,12 +185,23 @@ impl Modulus {
     /// Forward negacyclic NTT (output in the plan's bit-reversed order).
     #[inline]
     pub fn ntt(&self, buf: &mut [u64]) {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(plan) = &self.plan32 {
+            return in_u32(buf, |b| plan.fwd(b));
+        }
         self.plan.fwd(buf);
     }
 
     /// Inverse negacyclic NTT, normalized.
     #[inline]
     pub fn intt(&self, buf: &mut [u64]) {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(plan) = &self.plan32 {
+            return in_u32(buf, |b| {
+                plan.inv(b);
+                plan.normalize(b);
+            });
+        }
         self.plan.inv(buf);
         self.plan.normalize(buf);
     }
@@ -278,6 +303,16 @@ pub fn generate_primes(bit_sizes: &[u32], n: usize) -> Option<Vec<u64>> {
         }
     }
     Some(out)
+}
+
+/// Runs `f` on a 32-bit copy of `buf` (values below a 32-bit prime) and writes the result back.
+#[cfg(target_arch = "wasm32")]
+fn in_u32(buf: &mut [u64], f: impl FnOnce(&mut [u32])) {
+    let mut narrow: Vec<u32> = buf.iter().map(|&x| x as u32).collect();
+    f(&mut narrow);
+    for (wide, x) in buf.iter_mut().zip(&narrow) {
+        *wide = u64::from(*x);
+    }
 }
 
 /// Applies the forward NTT to every residue of an RNS polynomial.
@@ -722,6 +757,44 @@ pub fn packed_len(count: usize, bits: u32) -> usize {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// The WebAssembly build transforms primes below 2^32 with tfhe-ntt's 32-bit plan: it must
+    /// give exactly the 64-bit plan's outputs (same roots, same order, fully reduced), or a
+    /// ciphertext made in a browser would not be the one the CLI makes.
+    #[test]
+    fn the_32_bit_plan_agrees_with_the_64_bit_one() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut checked = 0;
+        for preset in &crate::Preset::ALL {
+            let params = crate::Parameters::preset(*preset).expect("preset");
+            let n = params.n();
+            for m in &params.moduli {
+                let Ok(p32) = u32::try_from(m.value()) else {
+                    continue;
+                };
+                let plan = tfhe_ntt::prime32::Plan::try_new(n, p32).expect("32-bit plan");
+                let wide: Vec<u64> = (0..n).map(|_| rng.gen_range(0..m.value())).collect();
+                let mut a = wide.clone();
+                let mut b: Vec<u32> = wide.iter().map(|&x| x as u32).collect();
+                m.ntt(&mut a);
+                plan.fwd(&mut b);
+                assert!(
+                    a.iter().zip(&b).all(|(x, y)| *x == u64::from(*y)),
+                    "p = {p32}"
+                );
+                m.intt(&mut a);
+                plan.inv(&mut b);
+                plan.normalize(&mut b);
+                assert_eq!(a, wide);
+                assert!(
+                    a.iter().zip(&b).all(|(x, y)| *x == u64::from(*y)),
+                    "p = {p32}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 10, "{checked} primes below 2^32 checked");
+    }
 
     #[test]
     fn barrett_matches_reference() {

@@ -620,6 +620,18 @@ impl GaloisKeys {
         conjugate: bool,
         rng: &mut R,
     ) -> Self {
+        Self::generate_for_levels_with_progress(sk, steps, conjugate, rng, &mut |_, _| {})
+    }
+
+    /// [`Self::generate_for_levels`], calling `progress(done, total)` after each key (a
+    /// browser client shows it while the keys are made).
+    pub fn generate_for_levels_with_progress<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        steps: &[(i64, usize)],
+        conjugate: bool,
+        rng: &mut R,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Self {
         let params = &sk.params;
         let mut elements: BTreeMap<u64, usize> = BTreeMap::new();
         for &(s, level) in steps {
@@ -633,8 +645,10 @@ impl GaloisKeys {
             elements.insert(params.conjugation_element(), params.max_level());
         }
         let mut keys = BTreeMap::new();
-        for (g, level) in elements {
+        let total = elements.len();
+        for (done, (g, level)) in elements.into_iter().enumerate() {
             keys.insert(g, Self::key_for(sk, g, level, rng));
+            progress(done + 1, total);
         }
         Self {
             params: params.clone(),

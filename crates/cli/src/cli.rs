@@ -208,6 +208,11 @@ struct ServeArgs {
     /// PEM private key of --tls-cert (keep it mode 600).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// The browser client's page, served at / (the folder scripts/build-web.sh makes:
+    /// web/dist). Keys are made and kept in the page; only evaluation keys and ciphertexts
+    /// reach the server.
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
     /// Serve on a non-loopback address without tokens (HTTP) or at all (the legacy protocol,
     /// which cannot carry tokens): anyone who reaches it can use it.
     #[arg(long)]
@@ -508,8 +513,15 @@ fn serve(a: ServeArgs) -> Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = AppState::with_tokens(models, cnn_models, store, limits, tokens)
+    let mut state = AppState::with_tokens(models, cnn_models, store, limits, tokens)
         .map_err(anyhow::Error::msg)?;
+    if let Some(dir) = &a.web {
+        if a.http.is_none() {
+            bail!("--web is served over HTTP: give --http ADDR too");
+        }
+        let site = unseen_server::web::Site::load(dir).map_err(anyhow::Error::msg)?;
+        state = AppState::with_web(state, site).map_err(anyhow::Error::msg)?;
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let http = match a.http {
@@ -526,6 +538,9 @@ fn serve(a: ServeArgs) -> Result<()> {
                 "unseen: HTTP API on {scheme}://{} (models: {names:?})",
                 l.local_addr()?
             );
+            if state.web.is_some() {
+                eprintln!("unseen: browser page on {scheme}://{}/", l.local_addr()?);
+            }
         }
         if let Some(l) = &legacy {
             eprintln!(

@@ -103,8 +103,9 @@ pub struct EvalArgs {
     /// Encrypted: draw per-class accuracy, plaintext against encrypted, into this PNG file.
     #[arg(long, requires = "encrypted")]
     plot: Option<PathBuf>,
-    /// Encrypted: write the decrypted logits into this CSV file, one row per sample.
-    #[arg(long, requires = "encrypted")]
+    /// Write the logits into this CSV file, one row per sample: the decrypted ones with
+    /// --encrypted, the plaintext model's otherwise.
+    #[arg(long)]
     save_logits: Option<PathBuf>,
 }
 
@@ -423,6 +424,14 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         .map(|l| u8::try_from(*l).unwrap_or(u8::MAX))
         .collect();
     let (accuracy, confusion) = evaluate(&net, &samples.x, &labels);
+    if let Some(csv) = &a.save_logits {
+        let logits: Vec<Vec<f64>> = samples
+            .x
+            .chunks(samples.per)
+            .map(|x| net.logits(x, 1).into_iter().map(f64::from).collect())
+            .collect();
+        save_logits(csv, &card, &logits)?;
+    }
     if let Some(png) = &a.confusion {
         let title = format!(
             "{} on {}: confusion matrix, {} samples ({:.2}%)",
@@ -475,21 +484,27 @@ fn eval_encrypted(a: &EvalArgs, net: &Network, card: &ModelCard, samples: &Sampl
         plots::class_accuracy(png, &names, &plain, &enc, &counts, &title)?;
     }
     if let Some(csv) = &a.save_logits {
-        let mut text = card
-            .classes
-            .iter()
-            .map(|c| format!("logit_{}", c.replace([',', '"', '\n'], "_")))
-            .collect::<Vec<_>>()
-            .join(",");
-        text.push('\n');
-        for row in &tally.logits {
-            let line: Vec<String> = row.iter().map(|v| format!("{v:e}")).collect();
-            text.push_str(&line.join(","));
-            text.push('\n');
-        }
-        unseen_fs::write_atomic(csv, text.as_bytes()).with_context(|| csv.display().to_string())?;
+        save_logits(csv, card, &tally.logits)?;
     }
     println!("{report}");
+    Ok(())
+}
+
+/// Writes one row of logits per sample, headed by the class names.
+fn save_logits(csv: &Path, card: &ModelCard, logits: &[Vec<f64>]) -> Result<()> {
+    let mut text = card
+        .classes
+        .iter()
+        .map(|c| format!("logit_{}", c.replace([',', '"', '\n'], "_")))
+        .collect::<Vec<_>>()
+        .join(",");
+    text.push('\n');
+    for row in logits {
+        let line: Vec<String> = row.iter().map(|v| format!("{v:e}")).collect();
+        text.push_str(&line.join(","));
+        text.push('\n');
+    }
+    unseen_fs::write_atomic(csv, text.as_bytes()).with_context(|| csv.display().to_string())?;
     Ok(())
 }
 

@@ -127,7 +127,7 @@ pub fn load_image(
     let (rows, cols) = client.spec.gray_image()?;
     match (image, index) {
         (Some(path), _) => Ok((
-            unseen_ml::picture::read_png(path, rows, cols)?,
+            unseen_client::picture::read_png(path, rows, cols)?,
             None,
             path.display().to_string(),
         )),

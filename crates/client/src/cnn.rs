@@ -8,77 +8,34 @@
 //! an inference first and register its keys only if the server does not have them.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use unseen_circuits::{compile_card, EvaluationKeys};
-use unseen_ckks::{Ciphertext, Encoder, GaloisKeys, Parameters, RelinKey, SecretKey};
+use unseen_circuits::compile_card;
 use unseen_model::folder::load_model;
-use unseen_model::{Normalization, Shape};
-use unseen_wire::cnn::{ModelSpec, CKKS_SCHEME, CNN_KIND};
+use unseen_wire::cnn::{ModelSpec, CNN_KIND};
+
+pub use unseen_client_core::{
+    classify, key_id, Classification, ClientSpec, CnnCore, CLIENT_FORMAT,
+};
 
 use crate::Error;
 
-/// `format` of `client.json`.
-pub const CLIENT_FORMAT: &str = "unseen-cnn-client";
 /// Largest encrypted reply accepted.
 const MAX_REPLY: u64 = 16 << 20;
 /// Network timeout per request.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// `client.json`: what the client needs to encrypt inputs for one model and read its outputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClientSpec {
-    /// Always [`CLIENT_FORMAT`].
-    pub format: String,
-    /// Model name on the server.
-    pub model: String,
-    /// CKKS parameter preset.
-    pub preset: String,
-    /// Level the input is encrypted at.
-    pub start_level: usize,
-    /// Scale the input is encrypted at.
-    pub input_scale: f64,
-    /// Input shape (`C x H x W` image or feature vector).
-    pub input: Shape,
-    /// Data set the model was trained on, when unseen knows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset: Option<String>,
-    /// Pixel normalisation the model was trained with.
-    pub normalization: Normalization,
-    /// Class names, index = class.
-    pub classes: Vec<String>,
-    /// For each slot, the index of the input value it holds.
-    pub input_layout: Vec<Option<usize>>,
-    /// Slot of each output (logit).
-    pub output_slots: Vec<usize>,
-    /// Batch mode: ciphertexts per batch (one per input value) and the level they are
-    /// encrypted at.
-    pub batch_inputs: usize,
-    /// Level of batch ciphertexts.
-    pub batch_start_level: usize,
-    /// SHA-256 of `eval.keys`, hex.
-    pub key_id: String,
-}
-
-/// A loaded key folder.
+/// A loaded key folder: the client core (spec and secret key) it holds. Encryption and
+/// decryption are the core's ([`CnnCore`], reached through `Deref`).
 pub struct CnnClient {
-    /// The folder's description.
-    pub spec: ClientSpec,
-    params: Arc<Parameters>,
-    sk: SecretKey,
-    encoder: Encoder,
+    core: CnnCore,
 }
 
-/// Hex SHA-256 of a key bundle: its id on every server.
-pub fn key_id(bundle: &[u8]) -> String {
-    Sha256::digest(bundle)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+impl std::ops::Deref for CnnClient {
+    type Target = CnnCore;
+    fn deref(&self) -> &CnnCore {
+        &self.core
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -108,37 +65,6 @@ pub struct KeygenReport {
     pub key_id: String,
 }
 
-impl ClientSpec {
-    /// Checks the description against its parameters.
-    fn check(&self, params: &Parameters) -> Result<(), String> {
-        let inputs = self.input.len();
-        if self.normalization.check(self.input).is_err()
-            || self.classes.len() != self.output_slots.len()
-            || self.input_layout.len() != params.slots()
-            || self.input_layout.iter().flatten().any(|i| *i >= inputs)
-            || self.output_slots.iter().any(|s| *s >= params.slots())
-            || self.output_slots.is_empty()
-            || self.start_level > params.max_level()
-            || self.batch_start_level > params.max_level()
-            || self.batch_inputs != inputs
-            || !(self.input_scale.is_finite() && self.input_scale >= 1.0)
-        {
-            return Err("inconsistent circuit description".into());
-        }
-        Ok(())
-    }
-
-    /// Rows and columns of a single-channel image input, or why the input is something else.
-    pub fn gray_image(&self) -> Result<(usize, usize), Error> {
-        match self.input {
-            Shape::Image(1, h, w) => Ok((h, w)),
-            other => Err(Error::Input(format!(
-                "the model takes {other}, not a single-channel image (PNG input is read as gray)"
-            ))),
-        }
-    }
-}
-
 impl CnnClient {
     /// Makes a key folder for the model in `model_dir` (served as `name`): compiles its circuit,
     /// checks that it fits the preset, and makes exactly the keys it needs.
@@ -149,67 +75,25 @@ impl CnnClient {
         Self::keygen_for(&ModelSpec::new(name, &card, &compiled), out)
     }
 
-    /// Makes a key folder from a served model's spec (`GET /v1/models/{name}`): a secret key,
-    /// the relinearisation key and exactly the Galois keys the spec lists, each at its level.
+    /// Makes a key folder from a served model's spec (`GET /v1/models/{name}`): `secret.key`
+    /// (mode 0600, never sent), `eval.keys` (sent once) and `client.json`.
     pub fn keygen_for(spec: &ModelSpec, out: &Path) -> Result<KeygenReport, Error> {
         let t = Instant::now();
-        let bad = |what: &str| Error::Input(format!("model '{}': {what}", spec.name));
-        if spec.kind != CNN_KIND || spec.scheme != CKKS_SCHEME {
-            return Err(bad(&format!(
-                "a {} model over {}, not an encrypted CNN",
-                spec.kind, spec.scheme
-            )));
-        }
-        let preset = unseen_ckks::Preset::from_name(&spec.preset)
-            .ok_or_else(|| bad(&format!("unknown preset '{}'", spec.preset)))?;
-        let params = Parameters::preset(preset)?;
-        let top = params.max_level();
-        // one relinearisation key serves both modes
-        let relin = spec.relin_level.unwrap_or(0);
-        if spec.batch.input_level.saturating_sub(1) > relin
-            || relin > top
-            || spec.rotation_keys.iter().any(|(_, l)| *l > top)
-            || spec.rotation_keys.len() > params.slots()
-        {
-            return Err(bad("key levels beyond the preset's"));
-        }
-        let sk = SecretKey::generate(&params, &mut OsRng);
-        let keys = EvaluationKeys {
-            relin: RelinKey::generate_for_level(&sk, relin, &mut OsRng),
-            galois: GaloisKeys::generate_for_levels(&sk, &spec.rotation_keys, false, &mut OsRng),
-        };
-        let bundle = keys.to_bytes();
-        let id = key_id(&bundle);
-        let client = ClientSpec {
-            format: CLIENT_FORMAT.into(),
-            model: spec.name.clone(),
-            preset: spec.preset.clone(),
-            start_level: spec.input_level,
-            input_scale: spec.input_scale,
-            input: spec.input,
-            dataset: spec.dataset.clone(),
-            normalization: spec.normalization.clone(),
-            classes: spec.classes.clone(),
-            input_layout: spec.input_layout.clone(),
-            output_slots: spec.output_slots.clone(),
-            batch_inputs: spec.batch.ciphertexts_per_request,
-            batch_start_level: spec.batch.input_level,
-            key_id: id.clone(),
-        };
-        client.check(&params).map_err(|e| bad(&e))?;
+        let mut rng = unseen_client_core::seeded_csprng();
+        let made = unseen_client_core::generate(spec, &mut rng, &mut |_, _| {})?;
         std::fs::create_dir_all(out).map_err(io(out))?;
         let sk_path = out.join("secret.key");
-        unseen_fs::write_atomic_private(&sk_path, &sk.to_bytes()).map_err(io(&sk_path))?;
+        unseen_fs::write_atomic_private(&sk_path, &made.client.secret_key_bytes())
+            .map_err(io(&sk_path))?;
         let ek_path = out.join("eval.keys");
-        unseen_fs::write_atomic(&ek_path, &bundle).map_err(io(&ek_path))?;
+        unseen_fs::write_atomic(&ek_path, &made.eval_keys).map_err(io(&ek_path))?;
         let spec_path = out.join("client.json");
-        let json = serde_json::to_vec_pretty(&client).map_err(|e| key_err(&spec_path, e))?;
-        unseen_fs::write_atomic(&spec_path, &json).map_err(io(&spec_path))?;
+        unseen_fs::write_atomic(&spec_path, &made.client.spec.to_json()).map_err(io(&spec_path))?;
         Ok(KeygenReport {
-            eval_keys_bytes: bundle.len(),
-            rotation_keys: keys.galois.galois_elements().len(),
+            eval_keys_bytes: made.eval_keys.len(),
+            rotation_keys: made.rotation_keys,
             elapsed: t.elapsed(),
-            key_id: id,
+            key_id: made.client.spec.key_id.clone(),
         })
     }
 
@@ -217,30 +101,14 @@ impl CnnClient {
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let spec_path = dir.join("client.json");
         let text = std::fs::read(&spec_path).map_err(io(&spec_path))?;
-        let spec: ClientSpec = serde_json::from_slice(&text)
-            .map_err(|e| key_err(&spec_path, format!("not a client description: {e}")))?;
-        if spec.format != CLIENT_FORMAT {
-            return Err(key_err(
-                &spec_path,
-                format!("format is not {CLIENT_FORMAT}"),
-            ));
-        }
-        let preset = unseen_ckks::Preset::from_name(&spec.preset)
-            .ok_or_else(|| key_err(&spec_path, format!("unknown preset '{}'", spec.preset)))?;
-        let params = Parameters::preset(preset)?;
-        spec.check(&params).map_err(|e| key_err(&spec_path, e))?;
+        let spec = ClientSpec::from_json(&text).map_err(|e| key_err(&spec_path, e))?;
         let sk_path = dir.join("secret.key");
         let sk_bytes = zeroize::Zeroizing::new(std::fs::read(&sk_path).map_err(io(&sk_path))?);
-        let sk = SecretKey::from_bytes(&sk_bytes, &params).map_err(|e| key_err(&sk_path, e))?;
+        let core = CnnCore::from_spec(spec, &sk_bytes).map_err(|e| key_err(&sk_path, e))?;
         if let Some(warning) = unseen_fs::exposed_secret(&sk_path) {
             tracing::warn!("{warning}");
         }
-        Ok(Self {
-            encoder: Encoder::new(&params),
-            params,
-            sk,
-            spec,
-        })
+        Ok(Self { core })
     }
 
     /// The evaluation-key bundle of this folder, checked against the key id in `client.json`.
@@ -254,166 +122,6 @@ impl CnnClient {
             ));
         }
         Ok(bundle)
-    }
-
-    /// The pixels (`C x H x W`, channel-major, 0..=255) of one image as the network sees them.
-    pub fn normalize_image(&self, pixels: &[u8]) -> Result<Vec<f64>, Error> {
-        let shape = self.spec.input;
-        if !matches!(shape, Shape::Image(..)) {
-            return Err(Error::Input(format!(
-                "the model takes a vector of {}, not an image",
-                shape.len()
-            )));
-        }
-        if pixels.len() != shape.len() {
-            return Err(Error::Input(format!(
-                "{} pixels, the model takes {shape} (channels x rows x columns)",
-                pixels.len()
-            )));
-        }
-        Ok(self
-            .spec
-            .normalization
-            .image(pixels, shape)
-            .into_iter()
-            .map(f64::from)
-            .collect())
-    }
-
-    /// Raw features of one sample as the network sees them (normalised).
-    pub fn normalize_features(&self, x: &[f64]) -> Result<Vec<f64>, Error> {
-        if x.len() != self.spec.input.len() || x.iter().any(|v| !v.is_finite()) {
-            return Err(Error::Input(format!(
-                "{} values, the model takes {} finite values",
-                x.len(),
-                self.spec.input.len()
-            )));
-        }
-        Ok(self.spec.normalization.features(x))
-    }
-
-    /// Encrypts one input, already normalised, as the circuit expects it.
-    pub fn encrypt_input(&self, x: &[f64]) -> Result<Vec<u8>, Error> {
-        if x.len() != self.spec.input.len() {
-            return Err(Error::Input(format!(
-                "{} values, the model takes {}",
-                x.len(),
-                self.spec.input.len()
-            )));
-        }
-        let slots: Vec<f64> = self
-            .spec
-            .input_layout
-            .iter()
-            .map(|i| i.map(|i| x[i]).unwrap_or(0.0))
-            .collect();
-        let pt = self
-            .encoder
-            .encode_real(&slots, self.spec.start_level, self.spec.input_scale)?;
-        Ok(self.sk.encrypt(&pt, &mut OsRng)?.to_bytes())
-    }
-
-    /// Encrypts one image (`C x H x W` pixels 0..=255) as the circuit expects it.
-    pub fn encrypt_image(&self, pixels: &[u8]) -> Result<Vec<u8>, Error> {
-        self.encrypt_input(&self.normalize_image(pixels)?)
-    }
-
-    /// Inputs one batch holds (the slot count).
-    pub fn batch_capacity(&self) -> usize {
-        self.params.slots()
-    }
-
-    /// Encrypts up to one slot-count of images as a batch: one ciphertext per pixel, slot `i`
-    /// of each holding image `i`.
-    pub fn encrypt_batch(&self, images: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        let inputs = images
-            .iter()
-            .map(|im| self.normalize_image(im))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.encrypt_batch_inputs(&inputs)
-    }
-
-    /// Encrypts up to one slot-count of normalised inputs as a batch.
-    pub fn encrypt_batch_inputs(&self, inputs: &[Vec<f64>]) -> Result<Vec<u8>, Error> {
-        if inputs.is_empty() || inputs.len() > self.params.slots() {
-            return Err(Error::Input(format!(
-                "a batch holds 1 to {} inputs, not {}",
-                self.params.slots(),
-                inputs.len()
-            )));
-        }
-        if let Some(bad) = inputs.iter().find(|x| x.len() != self.spec.batch_inputs) {
-            return Err(Error::Input(format!(
-                "{} values, the model takes {}",
-                bad.len(),
-                self.spec.batch_inputs
-            )));
-        }
-        let cts = (0..self.spec.batch_inputs)
-            .map(|f| {
-                let slots: Vec<f64> = inputs.iter().map(|x| x[f]).collect();
-                let pt = self.encoder.encode_real(
-                    &slots,
-                    self.spec.batch_start_level,
-                    self.params.default_scale(),
-                )?;
-                self.sk.encrypt(&pt, &mut OsRng)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&cts))
-    }
-
-    /// Decrypts a batch reply to the logits of the first `count` images.
-    pub fn decrypt_batch(&self, reply: &[u8], count: usize) -> Result<Vec<Vec<f64>>, Error> {
-        let classes = self.spec.output_slots.len();
-        let cts = unseen_ckks::serialize::ciphertexts_from_bytes(reply, &self.params, classes)?;
-        if cts.len() != classes {
-            return Err(Error::Input(format!(
-                "the reply has {} ciphertexts, the model has {classes} classes",
-                cts.len()
-            )));
-        }
-        let per_class = cts
-            .iter()
-            .map(|c| self.encoder.decode_real(&self.sk.decrypt(c)?))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((0..count.min(self.params.slots()))
-            .map(|i| per_class.iter().map(|v| v[i]).collect())
-            .collect())
-    }
-
-    /// Decrypts the server's reply to the logits.
-    pub fn decrypt_logits(&self, reply: &[u8]) -> Result<Vec<f64>, Error> {
-        let ct = Ciphertext::from_bytes(reply, &self.params)?;
-        let slots = self.encoder.decode_real(&self.sk.decrypt(&ct)?)?;
-        Ok(self.spec.output_slots.iter().map(|s| slots[*s]).collect())
-    }
-}
-
-/// Class, softmax probabilities and logits.
-#[derive(Debug, Clone)]
-pub struct Classification {
-    /// Index of the largest logit.
-    pub class: usize,
-    /// Softmax of the logits.
-    pub probabilities: Vec<f64>,
-    /// The decrypted logits.
-    pub logits: Vec<f64>,
-}
-
-/// Class and probabilities from logits.
-pub fn classify(logits: Vec<f64>) -> Classification {
-    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let exp: Vec<f64> = logits.iter().map(|v| (v - max).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    let class = logits
-        .iter()
-        .enumerate()
-        .fold(0, |best, (j, v)| if *v > logits[best] { j } else { best });
-    Classification {
-        class,
-        probabilities: exp.iter().map(|e| e / sum).collect(),
-        logits,
     }
 }
 
@@ -602,8 +310,8 @@ fn round<T>(
     base: &str,
     dir: &Path,
     client: &CnnClient,
-    encrypt: impl FnOnce() -> Result<Vec<u8>, Error>,
-    decrypt: impl FnOnce(&[u8]) -> Result<T, Error>,
+    encrypt: impl FnOnce() -> Result<Vec<u8>, unseen_client_core::Error>,
+    decrypt: impl FnOnce(&[u8]) -> Result<T, unseen_client_core::Error>,
 ) -> Result<(T, Costs), Error> {
     let t = Instant::now();
     let request = encrypt()?;

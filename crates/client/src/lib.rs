@@ -3,10 +3,12 @@
 //! * [`keyfile`]: reading and writing key files (`keys.json` layout or phe's JWK).
 //! * [`salary`]: one encrypted linear prediction over HTTP or the legacy TCP protocol.
 //! * [`cnn`]: encrypted image classification: key folders, images in, classes out.
+//! * [`picture`]: PNG files as model inputs.
 //! * [`session`]: many requests to one server over reused connections.
 
 pub mod cnn;
 pub mod keyfile;
+pub mod picture;
 pub mod salary;
 pub mod session;
 
@@ -105,4 +107,13 @@ pub enum Error {
     /// Bad command-line input (feature list, address).
     #[error("{0}")]
     Input(String),
+}
+
+impl From<unseen_client_core::Error> for Error {
+    fn from(e: unseen_client_core::Error) -> Self {
+        match e {
+            unseen_client_core::Error::Ckks(e) => Error::Ckks(e),
+            other => Error::Input(other.to_string()),
+        }
+    }
 }

@@ -58,6 +58,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             require_token,
         ));
     Router::new()
+        .route("/", get(web_index))
+        .route("/assets/{*file}", get(web_asset))
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
         .merge(api)
@@ -630,6 +632,43 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not take that method (see /openapi.json)",
+    )
+}
+
+/// `GET /`: the browser client's page, when the server has one (`--web`).
+async fn web_index(State(state): State<Arc<AppState>>) -> axum::response::Response {
+    web_file(&state, "index.html")
+}
+
+/// `GET /assets/{file}`: the page's scripts, styles and WebAssembly module.
+async fn web_asset(
+    State(state): State<Arc<AppState>>,
+    file: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> axum::response::Response {
+    match file {
+        Ok(Path(file)) => web_file(&state, &file),
+        Err(_) => not_found_error().into_response(),
+    }
+}
+
+fn web_file(state: &AppState, name: &str) -> axum::response::Response {
+    match state.web.as_ref().and_then(|site| site.reply(name)) {
+        Some(reply) => reply,
+        None if state.web.is_none() => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this server has no browser page (unseen serve --web DIR; see /openapi.json for the API)",
+        )
+        .into_response(),
+        None => not_found_error().into_response(),
+    }
+}
+
+fn not_found_error() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route (see /openapi.json)",
     )
 }
 

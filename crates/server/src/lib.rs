@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod predict;
 pub mod rate;
 pub mod tls;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -113,6 +114,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Requests per client.
     pub rate: rate::RateLimiter,
+    /// The browser client's page (`--web`), served at `/`.
+    pub web: Option<web::Site>,
 }
 
 impl AppState {
@@ -176,7 +179,16 @@ impl AppState {
             limits,
             tokens,
             metrics: metrics::Metrics::default(),
+            web: None,
         }))
+    }
+
+    /// `state`, just made, serving the browser page `site` at `/`.
+    pub fn with_web(mut state: Arc<Self>, site: web::Site) -> Result<Arc<Self>, String> {
+        Arc::get_mut(&mut state)
+            .ok_or("the server state is already shared")?
+            .web = Some(site);
+        Ok(state)
     }
 }
 

@@ -890,3 +890,54 @@ async fn tenants_have_quotas_and_request_rates() {
     assert_eq!(s, StatusCode::CREATED, "{code}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_browser_page_is_served_only_when_given_with_a_strict_policy() {
+    // without --web: JSON 404s
+    let plain = unseen_server::http::app(state(Duration::from_secs(5)));
+    for uri in ["/", "/assets/app.js"] {
+        let (status, json) = call(plain.clone(), "GET", uri, Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(json["error"]["code"], "not_found");
+    }
+    // with a page folder: its files, nothing else
+    let dir = std::env::temp_dir().join(format!("unseen-web-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pkg")).expect("dir");
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").expect("write");
+    std::fs::write(dir.join("app.js"), "export {};").expect("write");
+    std::fs::write(dir.join("pkg/core.wasm"), b"\0asm\x01\0\0\0").expect("write");
+    let site = unseen_server::web::Site::load(&dir).expect("site");
+    let app = unseen_server::http::app(
+        AppState::with_web(state(Duration::from_secs(5)), site).expect("web"),
+    );
+    for (uri, ctype) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/assets/pkg/core.wasm", "application/wasm"),
+    ] {
+        let req = Request::builder()
+            .uri(uri)
+            .body(Body::empty())
+            .expect("req");
+        let resp = app.clone().oneshot(req).await.expect("response");
+        assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+        assert_eq!(resp.headers()["content-type"], ctype);
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp");
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    }
+    for uri in [
+        "/assets/index.html.bak",
+        "/assets/../Cargo.toml",
+        "/assets/%2e%2e/x",
+        "/assets/%FF",
+    ] {
+        let (status, json) = call(app.clone(), "GET", uri, Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(json["error"]["code"], "not_found");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

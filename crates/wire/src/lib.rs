@@ -7,6 +7,7 @@
 
 pub mod cnn;
 pub mod framing;
+#[cfg(feature = "salary")]
 pub mod salary;
 
 /// A rejected message: a stable machine-readable code and a readable message.

@@ -1,0 +1,120 @@
+//! The client core against fixed randomness and exact values. The same tests run natively and
+//! under wasm32 (in headless Chromium), so equal golden hashes mean a page's keys and
+//! ciphertexts are byte for byte the CLI's.
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use unseen_client_core::{classify, generate, key_id, CnnCore, Error};
+use unseen_wire::cnn::ModelSpec;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+macro_rules! both {
+    ($(#[$m:meta])* fn $name:ident() $body:block) => {
+        $(#[$m])*
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() $body
+    };
+}
+
+const SPEC: &str = include_str!("data/ciphernet-mnist.spec.json");
+
+fn spec() -> ModelSpec {
+    serde_json::from_str(SPEC).expect("spec")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn pixels() -> Vec<u8> {
+    (0..28 * 28).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+both! {
+    /// Keys and a ciphertext from a fixed seed: the bytes every build must produce.
+    fn golden_keys_and_ciphertext() {
+        let mut rng = ChaCha20Rng::seed_from_u64(42);
+        let mut calls = Vec::new();
+        let made = generate(&spec(), &mut rng, &mut |done, total| calls.push((done, total)))
+            .expect("keys");
+        let total = calls.last().expect("progress").1;
+        assert_eq!(calls, (1..=total).map(|d| (d, total)).collect::<Vec<_>>());
+        assert_eq!(made.rotation_keys, total);
+        assert_eq!(made.client.spec.key_id, key_id(&made.eval_keys));
+        let ct = made
+            .client
+            .encrypt_image_with(&pixels(), &mut rng)
+            .expect("encrypt");
+        let got = [
+            hex(&made.client.secret_key_bytes()),
+            made.client.spec.key_id.clone(),
+            hex(&ct),
+        ];
+        assert_eq!(
+            got,
+            [
+                "05cf3b4c1f34d037059b67641fbe9c6288dcaf3635c78aecbff569c42197631e",
+                "9f81cc08948220f8b783175ca5052428cbdcb977d769602376540a70b0719d90",
+                "92df44426af909bd9fe4bb2a7e62e4b4e752d7f88d134f47df5f25cf4de62a01",
+            ]
+        );
+    }
+}
+
+both! {
+    /// An encrypted input decrypts to its exact values at the output slots, and a client
+    /// restored from its stored spec and secret key reads it the same.
+    fn encrypted_values_match_the_layout() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let made = generate(&spec(), &mut rng, &mut |_, _| {}).expect("keys");
+        let client = made.client;
+        let x: Vec<f64> = (0..784).map(|i| ((i % 97) as f64 - 48.0) / 16.0).collect();
+        let ct = client.encrypt_input_with(&x, &mut rng).expect("encrypt");
+        let restored =
+            CnnCore::restore(&client.spec.to_json(), &client.secret_key_bytes()).expect("restore");
+        for reader in [&client, &restored] {
+            let got = reader.decrypt_logits(&ct).expect("decrypt");
+            for (slot, value) in client.spec.output_slots.iter().zip(&got) {
+                let want = client.spec.input_layout[*slot].map(|i| x[i]).unwrap_or(0.0);
+                assert!((value - want).abs() < 1e-4, "slot {slot}: {value} vs {want}");
+            }
+        }
+    }
+}
+
+both! {
+    fn bad_inputs_are_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let client = generate(&spec(), &mut rng, &mut |_, _| {}).expect("keys").client;
+        assert!(matches!(client.encrypt_image(&[0; 100]), Err(Error::Input(_))));
+        assert!(client.encrypt_input(&[f64::NAN; 784]).is_err());
+        assert!(client.decrypt_logits(b"not a ciphertext").is_err());
+        assert!(CnnCore::restore(b"{}", &[]).is_err());
+        assert!(CnnCore::restore(&client.spec.to_json(), &[1, 2, 3]).is_err());
+        let mut other = spec();
+        other.preset = "no-such-preset".into();
+        assert!(generate(&other, &mut rng, &mut |_, _| {}).is_err());
+        other = spec();
+        other.input_layout.pop();
+        assert!(generate(&other, &mut rng, &mut |_, _| {}).is_err());
+    }
+}
+
+both! {
+    fn softmax_and_argmax() {
+        let c = classify(vec![1.0, 3.0, 2.0]);
+        assert_eq!(c.class, 1);
+        let e = [(-2.0f64).exp(), 1.0, (-1.0f64).exp()];
+        let sum: f64 = e.iter().sum();
+        for (p, want) in c.probabilities.iter().zip(e.iter().map(|v| v / sum)) {
+            assert!((p - want).abs() < 1e-15);
+        }
+    }
+}
