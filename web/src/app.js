@@ -285,6 +285,7 @@ async function classify() {
   state.busy = true;
   $("classify").disabled = true;
   $("result").dataset.state = "working";
+  delete $("result").dataset.class;
   show("");
   try {
     const model = state.model;
@@ -311,6 +312,7 @@ async function classify() {
       response = await infer(ciphertext);
     }
     const reply = new Uint8Array(await response.arrayBuffer());
+    const received = reply.length; // the reply's buffer moves to the worker below
     const roundMs = performance.now() - started;
     const serverMs = Number(response.headers.get("unseen-server-ms"));
     const { result, ms: decryptMs } = await call("decrypt", { model, reply }, undefined, [reply.buffer]);
@@ -319,7 +321,7 @@ async function classify() {
     $("t-server").textContent = Number.isFinite(serverMs) && serverMs > 0 ? ms(serverMs) : "–";
     $("t-round").textContent = ms(roundMs);
     $("t-decrypt").textContent = ms(decryptMs);
-    $("b-io").textContent = `${bytes(sent)} / ${bytes(reply.length)}`;
+    $("b-io").textContent = `${bytes(sent)} / ${bytes(received)}`;
     $("result").dataset.timings = JSON.stringify({ encryptMs, decryptMs, roundMs, serverMs });
   } catch (e) {
     $("result").dataset.state = "error";

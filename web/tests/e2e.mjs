@@ -96,7 +96,7 @@ async function paint(page, pixels) {
 
 async function classify(page) {
   await page.click("#classify");
-  await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });
+  await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { state: "attached", timeout: 120_000 });
   const r = await page.$eval("#result", (el) => ({ ...el.dataset }));
   const message = await page.$eval("#message", (el) => (el.hidden ? "" : el.textContent));
   return { state: r.state, cls: Number(r.class), timings: r.timings && JSON.parse(r.timings), message };
@@ -194,6 +194,9 @@ try {
     const got = await classify(page);
     assert.equal(got.state, "done", got.message);
     assert.equal(got.cls, plaintextClasses(m.name, 1)[0], "a dropped PNG is classified as the plaintext model does");
+    // the costs shown: 165 kB of ciphertext up, 64 kB of reply down
+    assert.match(await page.$eval("#b-io", (el) => el.textContent), /^\d+ kB \/ \d+ kB$/);
+    assert.match(await page.$eval("#t-encrypt", (el) => el.textContent), /^\d+ ms$/);
     sent.push(pic);
   }
   await page.screenshot({ path: path.join(out, "page.png"), fullPage: true });
