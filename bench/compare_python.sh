@@ -5,6 +5,7 @@
 # then Client.predict against the CLI round trip (bench/python_client.py); COUNT=0 skips the first part
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 count=${1:-10000}
 shift || true
 threads_list=${*:-1 all}
@@ -26,13 +27,7 @@ work=$(mktemp -d)
   --data-dir "$work/data" 2>"$work/serve.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-addr=
-for _ in $(seq 1 300); do
-  addr=$(sed -n 's/.*HTTP API on http:\/\/\([^ ]*\).*/\1/p' "$work/serve.log" | head -1)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/serve.log"; exit 1; }
+addr=$(server_addr "$work/serve.log" 300)
 unset RAYON_NUM_THREADS
 "$venv/bin/python" bench/python_client.py "http://$addr" ciphernet-mnist "${CLIENT_ROUNDS:-20}" |
   tee -a "$venv/results.jsonl"

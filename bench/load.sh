@@ -6,6 +6,7 @@
 # UNSEEN_BIN=path skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 clients=${1:-8}
 requests=${2:-100}
 cnn_clients=${3:-2}
@@ -25,13 +26,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 "$bin" serve --model "$work/salary.json" --model "$cnn" --http 127.0.0.1:0 \
   --data-dir "$work/data" --rate-limit 0 2>"$work/serve.log" &
 pid=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.*HTTP API on http:\/\/\([^ ]*\).*/\1/p' "$work/serve.log" | head -1)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/serve.log"; exit 1; }
+addr=$(server_addr "$work/serve.log")
 name=$(basename "$cnn")
 "$bin" bench load --server "http://$addr" --model salary --keys "$work/keys.json" \
   --clients "$clients" --requests "$requests" | tee "$work/paillier.json"

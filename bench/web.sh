@@ -7,6 +7,7 @@
 #   bash bench/web.sh [MODEL_DIR] [IMAGES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 model=${1:-models/ciphernet-mnist}
 images=${2:-20}
 bin=${UNSEEN_BIN:-target/release/unseen}
@@ -19,13 +20,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 name=$(basename "$model")
 "$bin" serve --model "$model" --http 127.0.0.1:0 --web web/dist --data-dir "$work/data" 2>"$work/serve.log" &
 pid=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's/.*HTTP API on http:\/\/\([^ ]*\).*/\1/p' "$work/serve.log" | head -1)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/serve.log" >&2; exit 1; }
+addr=$(server_addr "$work/serve.log")
 web=$(node web/bench.mjs "http://$addr" "$name" "$images")
 kill "$pid"
 pid=

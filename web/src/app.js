@@ -81,7 +81,8 @@ async function loadModels() {
   const select = $("model");
   try {
     const list = await (await api("v1/models")).json();
-    const cnn = list.models.filter((m) => m.kind === "cnn");
+    // the page draws and reads gray pictures: models with a single-channel image input
+    const cnn = list.models.filter((m) => m.kind === "cnn" && m.input?.Image?.[0] === 1);
     select.replaceChildren(
       ...cnn.map((m) => {
         const o = document.createElement("option");
@@ -91,7 +92,7 @@ async function loadModels() {
       }),
     );
     if (!cnn.length) {
-      select.replaceChildren(new Option("no encrypted CNN served"));
+      select.replaceChildren(new Option("no model for pictures served"));
       keyStatus("This server serves no model this page can run.", "error");
       return;
     }
@@ -155,7 +156,7 @@ async function chooseModel(model) {
   } catch (e) {
     keyStatus(e.message, "error");
     show(e.message, true);
-    $("forget").disabled = !state.keyId;
+    $("forget").disabled = false;
   }
 }
 

@@ -55,10 +55,14 @@ const ops = {
     const specHash = await sha256(spec);
     const stored = await load(model);
     if (stored && stored.specHash === specHash) {
-      const c = Client.restore(stored.clientJson, stored.secretKey);
-      clients.get(model)?.free();
-      clients.set(model, c);
-      return { keyId: c.keyId, made: false, registered: stored.registered, evalKeysBytes: stored.evalKeys.length };
+      try {
+        const c = Client.restore(stored.clientJson, stored.secretKey);
+        clients.get(model)?.free();
+        clients.set(model, c);
+        return { keyId: c.keyId, made: false, registered: stored.registered, evalKeysBytes: stored.evalKeys.length };
+      } catch {
+        // an unreadable record: make new keys below, which replace it
+      }
     }
     const started = performance.now();
     const c = generateKeys(spec, (done, total) => progress({ done, total }));

@@ -234,6 +234,13 @@ fn encrypted_digit(a: &DemoArgs, model_dir: &Path, name: &str, base: &str) -> Re
     if class != plain {
         bail!("the encrypted class {class} differs from the plaintext class {plain}");
     }
+    if Path::new("web/dist/index.html").exists() {
+        println!(
+            "browser     unseen serve --model {} --http 127.0.0.1:8080 --web web/dist, then open \
+             http://127.0.0.1:8080/ (keys made and kept in the page)",
+            model_dir.display()
+        );
+    }
     Ok(())
 }
 
