@@ -1,6 +1,8 @@
 //! The slot-vector operations a program needs, the evaluation of a program on them, and an
 //! exact `f64` backend.
 
+use rayon::prelude::*;
+
 use crate::program::{LinearMap, Op, Program};
 
 /// Operations on vectors of slots (ciphertexts for CKKS; plain `f64` vectors for checking).
@@ -8,13 +10,14 @@ use crate::program::{LinearMap, Op, Program};
 /// Scale and level management are the backend's: `encode` is told how many levels the value it
 /// will meet has consumed, multiplications by plaintexts are followed by one `rescale` per
 /// linear map, and `square` includes relinearisation and rescaling.
-pub trait Backend {
+/// Backends are shared by the threads that run the independent parts of a linear map.
+pub trait Backend: Sync {
     /// A vector of slots.
-    type Value: Clone;
+    type Value: Clone + Send + Sync;
     /// An encoded plaintext vector.
-    type Plain;
+    type Plain: Send + Sync;
     /// What can fail.
-    type Error;
+    type Error: Send;
 
     /// Slots per vector.
     fn slots(&self) -> usize;
@@ -162,6 +165,30 @@ impl<B: Backend> Prepared<B> {
         Ok(x)
     }
 
+    /// One giant step of a linear map: its terms (baby-step rotations times pre-rotated
+    /// diagonals) summed, then rotated by the giant step; `None` without terms.
+    fn giant_step(
+        &self,
+        b: &B,
+        rotated: &[B::Value],
+        g: &GiantStep<B>,
+    ) -> Result<Option<B::Value>, B::Error> {
+        let mut inner: Option<B::Value> = None;
+        for (idx, plain) in &g.terms {
+            let term = b.mul_plain(&rotated[*idx], plain)?;
+            match inner.as_mut() {
+                Some(s) => b.add_assign(s, &term)?,
+                None => inner = Some(term),
+            }
+        }
+        let Some(inner) = inner else { return Ok(None) };
+        Ok(Some(if g.step % self.slots == 0 {
+            inner
+        } else {
+            b.rotate(&inner, g.step)?
+        }))
+    }
+
     /// Runs the program on an encrypted (or plain) input vector.
     pub fn run(&self, b: &B, input: &B::Value) -> Result<B::Value, B::Error> {
         let mut x = input.clone();
@@ -170,22 +197,16 @@ impl<B: Backend> Prepared<B> {
             x = match op {
                 PreparedOp::Linear(m) => {
                     let rotated = b.rotate_hoisted(&x, &m.baby_steps)?;
+                    // the giant steps are independent (their products and their rotation's key
+                    // switch): spread over the pool, then summed in order (exact, so the result
+                    // does not depend on the thread count)
+                    let moved = m
+                        .giants
+                        .par_iter()
+                        .map(|g| self.giant_step(b, &rotated, g))
+                        .collect::<Result<Vec<_>, _>>()?;
                     let mut acc: Option<B::Value> = None;
-                    for GiantStep { step: giant, terms } in &m.giants {
-                        let mut inner: Option<B::Value> = None;
-                        for (idx, plain) in terms {
-                            let term = b.mul_plain(&rotated[*idx], plain)?;
-                            match inner.as_mut() {
-                                Some(s) => b.add_assign(s, &term)?,
-                                None => inner = Some(term),
-                            }
-                        }
-                        let Some(inner) = inner else { continue };
-                        let moved = if *giant % self.slots == 0 {
-                            inner
-                        } else {
-                            b.rotate(&inner, *giant)?
-                        };
+                    for moved in moved.into_iter().flatten() {
                         match acc.as_mut() {
                             Some(s) => b.add_assign(s, &moved)?,
                             None => acc = Some(moved),

@@ -83,6 +83,14 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
             .expect("encode");
         let ct = sk.encrypt(&pt, &mut rng).expect("encrypt");
         let out = prepared.run(&backend, &ct).expect("run");
+        // the giant steps of a linear map run in parallel: the result must not depend on the
+        // thread count (exact arithmetic modulo q, summed in a fixed order)
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool")
+            .install(|| prepared.run(&backend, &ct).expect("run"));
+        assert_eq!(out.to_bytes(), one_thread.to_bytes());
         let decoded = encoder
             .decode_real(&sk.decrypt(&out).expect("decrypt"))
             .expect("decode");

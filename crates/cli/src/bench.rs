@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use rand::{Rng, SeedableRng};
 use rand_core::OsRng;
@@ -40,9 +40,10 @@ pub struct CnnBenchArgs {
     /// Images in the batch-mode run (one ciphertext holds 4096; 0 skips batch mode).
     #[arg(long, default_value_t = 4096)]
     batch_images: usize,
-    /// Threads (1 for the single-threaded reference figures).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Thread counts, comma-separated (`1,2,4,8,16`): one measurement and one line per count,
+    /// with the speed-up over the first (1 for the single-threaded reference figures).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    threads: Vec<usize>,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
     #[arg(long)]
     data: Option<std::path::PathBuf>,
@@ -152,9 +153,9 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 
 fn cnn(a: CnnBenchArgs) -> Result<()> {
     use unseen_ml::digits::{Images, Split};
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads.max(1))
-        .build()?;
+    if a.threads.is_empty() || a.threads.contains(&0) {
+        bail!("--threads takes thread counts of at least 1, such as 1,2,4");
+    }
     let (net, card) = unseen_model::folder::load_model(&a.model)?;
     let root = crate::cnn_cmd::data_root(a.data.clone())?;
     let dataset = unseen_ml::cnn::files::card_dataset(&card)
@@ -167,12 +168,50 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     )?;
     let compiled = unseen_circuits::compile_card(&net, &card)
         .context("compiling the network to a CKKS circuit")?;
+    let mut first: Option<serde_json::Value> = None;
+    for &threads in &a.threads {
+        let mut out = cnn_at(&a, threads, &net, &compiled, &test)?;
+        let reference = first.get_or_insert_with(|| out.clone());
+        let speedup = |key: &str| match (reference[key].as_f64(), out[key].as_f64()) {
+            (Some(r), Some(t)) if t > 0.0 => json!(r / t),
+            _ => serde_json::Value::Null,
+        };
+        let (single, batch) = (
+            speedup("server_single_image_ms"),
+            speedup("batch_server_ms_per_image"),
+        );
+        if let Some(o) = out.as_object_mut() {
+            o.insert("single_speedup".into(), single);
+            if a.batch_images > 0 {
+                o.insert("batch_speedup".into(), batch);
+            }
+        }
+        if a.json {
+            println!("{out}");
+        } else {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    Ok(())
+}
+
+/// One `bench cnn` measurement on a pool of `threads` threads.
+fn cnn_at(
+    a: &CnnBenchArgs,
+    threads: usize,
+    net: &unseen_model::Network,
+    compiled: &unseen_circuits::CompiledModel,
+    test: &crate::samples::Samples,
+) -> Result<serde_json::Value> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let single = test.first(a.images.max(1));
     let (s, _) = pool
-        .install(|| crate::encrypted::eval_encrypted(&a.model, &net, compiled.clone(), &single))?;
+        .install(|| crate::encrypted::eval_encrypted(&a.model, net, compiled.clone(), &single))?;
     let mut out = json!({
         "model": a.model.display().to_string(),
-        "threads": a.threads.max(1),
+        "threads": threads,
         "preset": s["preset"],
         "images": s["images"],
         "server_single_image_ms": s["server_single_image_ms"],
@@ -188,8 +227,9 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     });
     if a.batch_images > 0 {
         let batch = test.first(a.batch_images);
-        let (b, _) = pool
-            .install(|| crate::encrypted::eval_encrypted_batch(&a.model, &net, compiled, &batch))?;
+        let (b, _) = pool.install(|| {
+            crate::encrypted::eval_encrypted_batch(&a.model, net, compiled.clone(), &batch)
+        })?;
         if let Some(o) = out.as_object_mut() {
             o.insert("batch_images".into(), b["images"].clone());
             o.insert("batch_slots".into(), b["batch_images"].clone());
@@ -211,12 +251,7 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
             o.insert("batch_agreement".into(), b["agreement"].clone());
         }
     }
-    if a.json {
-        println!("{out}");
-    } else {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    Ok(())
+    Ok(out)
 }
 
 fn ckks(a: CkksBenchArgs) -> Result<()> {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::OsRng;
+use rayon::prelude::*;
 use serde_json::json;
 use unseen_circuits::{compile_model, CkksBackend, CompiledModel, Prepared};
 use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
@@ -225,11 +226,13 @@ pub fn eval_encrypted_batch(
         let end = (start + per_batch).min(images.len());
         let xs: Vec<&[f32]> = (start..end).map(|i| images.sample(i)).collect();
         let t = Instant::now();
+        // the client's side on every core too: one ciphertext per input value
         let inputs = (0..program.inputs)
+            .into_par_iter()
             .map(|f| {
                 let slots: Vec<f64> = xs.iter().map(|x| f64::from(x[f])).collect();
                 let pt = encoder.encode_real(&slots, level, params.default_scale())?;
-                sk.encrypt(&pt, &mut OsRng)
+                sk.encrypt(&pt, &mut unseen_client::cnn::seeded_csprng())
             })
             .collect::<Result<Vec<_>, _>>()?;
         enc_s += t.elapsed().as_secs_f64();
@@ -238,12 +241,10 @@ pub fn eval_encrypted_batch(
         let outputs = program.run(&params, &rlk, inputs)?;
         server_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
+        download += outputs.iter().map(|c| c.to_bytes().len()).sum::<usize>();
         let decoded = outputs
-            .iter()
-            .map(|c| {
-                download += c.to_bytes().len();
-                encoder.decode_real(&sk.decrypt(c)?)
-            })
+            .par_iter()
+            .map(|c| encoder.decode_real(&sk.decrypt(c)?))
             .collect::<Result<Vec<_>, _>>()?;
         dec_s += t.elapsed().as_secs_f64();
         for (k, x) in xs.iter().enumerate() {

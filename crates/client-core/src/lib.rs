@@ -19,6 +19,7 @@ use std::sync::Arc;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, OsRng, RngCore};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use unseen_circuits::EvaluationKeys;
@@ -381,8 +382,9 @@ impl CnnCore {
                 self.spec.batch_inputs
             )));
         }
-        let mut rng = seeded_csprng();
+        // one ciphertext per input value, on every core, each with its own seeded generator
         let cts = (0..self.spec.batch_inputs)
+            .into_par_iter()
             .map(|f| {
                 let slots: Vec<f64> = inputs.iter().map(|x| x[f]).collect();
                 let pt = self.encoder.encode_real(
@@ -390,7 +392,7 @@ impl CnnCore {
                     self.spec.batch_start_level,
                     self.params.default_scale(),
                 )?;
-                self.sk.encrypt(&pt, &mut rng)
+                self.sk.encrypt(&pt, &mut seeded_csprng())
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&cts))
@@ -407,7 +409,7 @@ impl CnnCore {
             )));
         }
         let per_class = cts
-            .iter()
+            .par_iter()
             .map(|c| self.encoder.decode_real(&self.sk.decrypt(c)?))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((0..count.min(self.params.slots()))

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Encrypted CNN inference against the thread count: one `unseen bench cnn --threads T` per count
+# (client and server timed apart), then a table with the speed-ups over the first count.
+# BIN=path measures another build; BIN="a b" measures several, one table each, side by side.
+#   bash bench/cores.sh [MODEL_DIR] [THREADS] [IMAGES] [BATCH_IMAGES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-models/ciphernet-mnist}
+threads=${2:-1,2}
+images=${3:-20}
+batch=${4:-4096}
+bins=${BIN:-target/release/unseen}
+[ -n "${BIN:-}" ] || cargo build --release --quiet -p unseen
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for bin in $bins; do
+  : >"$work/rows"
+  for t in ${threads//,/ }; do
+    "$bin" bench cnn --model "$model" --images "$images" --batch-images "$batch" --threads "$t" \
+      --json >>"$work/rows"
+  done
+  python3 - "$bin" "$work/rows" <<'PY'
+import json, sys
+bin, path = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+first = rows[0]
+for r in rows:
+    print(json.dumps({"bin": bin, **r}))
+print(f"{bin}: {first['model']}, median of {first['images']} single images; "
+      f"{first.get('batch_images', 0)} images in batch mode")
+print("| threads | single image | speed-up | batch server ms/image | speed-up | batch client encrypt ms/image |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    single = r["server_single_image_ms"]
+    line = f"| {r['threads']} | {single:.1f} ms | {first['server_single_image_ms'] / single:.2f}x |"
+    b = r.get("batch_server_ms_per_image")
+    if b:
+        e = r["batch_client_encrypt_ms_per_image"]
+        line += f" {b:.3f} | {first['batch_server_ms_per_image'] / b:.2f}x | {e:.3f} |"
+    else:
+        line += " | | |"
+    print(line)
+PY
+done
