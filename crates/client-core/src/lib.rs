@@ -138,10 +138,40 @@ impl ClientSpec {
 /// A ChaCha20 generator seeded with 32 bytes from the OS's CSPRNG: one call to the OS (one
 /// `crypto.getRandomValues` in a browser) per key set or ciphertext instead of one per
 /// sample, which in a browser cost more than the encryption itself.
-pub fn seeded_csprng() -> ChaCha20Rng {
+pub fn seeded_csprng() -> SeededRng {
     let mut seed = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(&mut *seed);
-    ChaCha20Rng::from_seed(*seed)
+    SeededRng(ChaCha20Rng::from_seed(*seed))
+}
+
+/// The generator of [`seeded_csprng`]. Its state would replay the secret key or the noise it
+/// drew, so it is overwritten when dropped (ChaCha20Rng has no zeroize of its own).
+pub struct SeededRng(ChaCha20Rng);
+
+impl RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.try_fill_bytes(dest)
+    }
+}
+
+impl CryptoRng for SeededRng {}
+
+impl Drop for SeededRng {
+    fn drop(&mut self) {
+        // a fresh zero-seeded state over the old one (key and buffered output), kept from
+        // being optimised away as a dead store
+        self.0 = ChaCha20Rng::from_seed([0; 32]);
+        std::hint::black_box(&mut self.0);
+    }
 }
 
 /// Hex SHA-256 of a key bundle: its id on every server.
