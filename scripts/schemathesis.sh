@@ -81,8 +81,12 @@ token="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"]
 
 # The server, on a port the kernel picks (it prints the address it got).
 # (no rate limit: schemathesis sends far more than 100 requests a second)
+# With UNSEEN_TEST_DATABASE_URL (scripts/test.sh starts a throwaway PostgreSQL) the keys and
+# the batch jobs go to that database, so the job routes are exercised too.
+store=()
+[[ -z "${UNSEEN_TEST_DATABASE_URL:-}" ]] || store=(--key-store "$UNSEEN_TEST_DATABASE_URL")
 "$bin" serve --model "$work/salary.json" --model models/ciphernet-mnist \
-  --http 127.0.0.1:0 --data-dir "$work/data" --tokens "$work/tokens.json" \
+  --http 127.0.0.1:0 --data-dir "$work/data" --tokens "$work/tokens.json" "${store[@]}" \
   --idle-timeout 10 --rate-limit 0 >"$work/serve.log" 2>&1 &
 server_pid=$!
 
@@ -151,6 +155,10 @@ export UNSEEN_TOKEN="$token"
   fail "unseen predict against the server failed"
 "$bin" predict-image --server "$base" --keys "$work/ckks" --mnist-index 0 --json >/dev/null ||
   fail "unseen predict-image against the server failed"
+if [[ ${#store[@]} -gt 0 ]]; then
+  "$bin" predict-image --server "$base" --keys "$work/ckks" --mnist-index 0 --batch 2 --jobs \
+    --json >/dev/null || fail "unseen predict-image --jobs against the server failed"
+fi
 unset UNSEEN_TOKEN
 modulus="$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["public_key"]["n"])' \
   "$work/paillier.json" 2>/dev/null || true)"
@@ -179,6 +187,10 @@ parameters = { "path.name" = { dictionary = "models", probability = 0.6 } }
 [[operations]]
 include-operation-id = "predict"
 parameters = { "path.name" = { dictionary = "linear", probability = 0.8 }, "body.public_key.n" = { dictionary = "moduli", probability = 0.7 } }
+
+[[operations]]
+include-operation-id = "submitJob"
+parameters = { "query.model" = { dictionary = "cnn", probability = 0.8 }, "header.unseen-key-id" = { dictionary = "key_ids", probability = 0.8 } }
 
 [[operations]]
 include-operation-id = "infer"

@@ -12,8 +12,27 @@ if ! "$venv/bin/python" -c "import phe, click, numpy, safetensors, onnxruntime" 
     onnxruntime==1.32.0
 fi
 export UNSEEN_PYTHON="$venv/bin/python"
+# Debian's packages the tests drive: Chromium (the browser client), PostgreSQL and HAProxy
+# (the shared key store, the batch jobs and the cluster test)
+need=()
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need+=(chromium chromium-driver)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# a throwaway PostgreSQL on loopback for the key store's and the job queue's tests (each makes
+# its own database in it; the cluster test starts a PostgreSQL of its own)
+pgdir=$(mktemp -d /tmp/unseen-pg.XXXXXX)
+chmod 755 "$pgdir"
+trap 'bash scripts/pg.sh stop "$pgdir/data" >/dev/null 2>&1 || true; rm -rf "$log" "$pgdir"' EXIT
+UNSEEN_TEST_DATABASE_URL=$(bash scripts/pg.sh start "$pgdir/data")
+export UNSEEN_TEST_DATABASE_URL UNSEEN_REQUIRE_DATABASE=1
 cargo test --workspace --locked 2>&1 | tee "$log"
 # The HTTP API against its own OpenAPI document (schemathesis, bounded examples per route).
 cargo build --locked -p unseen
@@ -29,13 +48,6 @@ UNSEEN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/unseen" "$venv/bin/python" -m
 # The browser client: the client core's tests again under wasm32 in headless Chromium
 # (wasm-bindgen-test; the same golden hashes as natively), then the page end to end
 # (playwright-core from npm driving Debian's Chromium; no browser is downloaded).
-if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
-fi
 tools="${UNSEEN_TOOLS:-$HOME/.cache/unseen/tools}"
 CHROMEDRIVER=/usr/bin/chromedriver \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$tools/bin/wasm-bindgen-test-runner" \

@@ -46,6 +46,8 @@ enum Command {
     Import(crate::cnn_cmd::ImportArgs),
     /// Serve models over HTTP and/or the legacy TCP protocol.
     Serve(ServeArgs),
+    /// Run the batch jobs of a shared database (`unseen serve --key-store postgres://...`).
+    Worker(WorkerArgs),
     /// Encrypt features, get an encrypted prediction from a server, decrypt it.
     Predict(PredictArgs),
     /// Encrypt an image, have a server classify it, decrypt the class.
@@ -163,20 +165,26 @@ struct TrainLinearArgs {
     name: String,
 }
 
+/// Where the evaluation keys (and, with a database, the batch jobs) are kept.
 #[derive(Debug, Args)]
-struct ServeArgs {
-    /// A linear model file, or a CNN model folder served encrypted with CKKS (repeat for several
-    /// models; the legacy protocol serves the first linear one). Published under the file's
-    /// `name` or the folder's name.
-    #[arg(long, required = true)]
-    model: Vec<PathBuf>,
-    /// Largest encrypted batch request, in bytes (a ciphernet batch of 4096 images is about
-    /// 130 MB: one ciphertext per pixel).
-    #[arg(long, default_value_t = 256 << 20)]
-    max_batch_body: usize,
-    /// Where clients' evaluation keys are stored (content-addressed, kept across restarts).
+pub(crate) struct StoreArgs {
+    /// Where clients' evaluation keys are stored on this machine (content-addressed, kept
+    /// across restarts); with a database --key-store, only uploads being received.
     #[arg(long, default_value = "unseen-data")]
     data_dir: PathBuf,
+    /// A PostgreSQL database (postgres://user@host:port/db) shared by every replica and worker:
+    /// evaluation keys and batch jobs are kept there instead of in --data-dir. Same as the
+    /// UNSEEN_KEY_STORE environment variable (keeps a password out of the process list).
+    #[arg(
+        long,
+        env = "UNSEEN_KEY_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    key_store: Option<String>,
+    /// Connections to the database kept open.
+    #[arg(long, default_value_t = 8)]
+    db_connections: u32,
     /// Largest evaluation-key upload, in bytes (ciphernet's keys are 22 MB, the LeNet-5 model's
     /// about 540 MB).
     #[arg(long, default_value_t = 1 << 30)]
@@ -192,6 +200,40 @@ struct ServeArgs {
     /// Clients' evaluation keys kept parsed in memory (about 100 MB each for ciphernet).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
+    /// Seconds a worker holds a batch job without renewing its claim; a job whose worker died
+    /// is claimed again after that.
+    #[arg(long, default_value_t = 30)]
+    job_lease_seconds: u64,
+    /// Claims of one batch job before it is failed for good (its workers died each time).
+    #[arg(long, default_value_t = 3)]
+    job_attempts: i32,
+    /// Hours a done or failed batch job and its result are kept (0: until deleted by hand).
+    #[arg(long, default_value_t = 168.0)]
+    job_retention_hours: f64,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// A linear model file, or a CNN model folder served encrypted with CKKS (repeat for several
+    /// models; the legacy protocol serves the first linear one). Published under the file's
+    /// `name` or the folder's name.
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
+    /// Largest encrypted batch request, in bytes (a ciphernet batch of 4096 images is about
+    /// 130 MB: one ciphertext per pixel).
+    #[arg(long, default_value_t = 256 << 20)]
+    max_batch_body: usize,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// On SIGTERM or Ctrl-C, seconds during which /healthz answers 503 (draining) while
+    /// requests are still served, before the listener closes: behind a load balancer that
+    /// checks /healthz, a restart then fails no request.
+    #[arg(long, default_value_t = 0.0)]
+    drain_seconds: f64,
+    /// Threads of this server that run batch jobs (only with a database --key-store; 0: leave
+    /// them to `unseen worker` processes).
+    #[arg(long, default_value_t = 1)]
+    job_workers: usize,
     /// Address of the HTTP API.
     #[arg(long)]
     http: Option<SocketAddr>,
@@ -293,6 +335,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => crate::cnn_cmd::eval(a),
         Command::Import(a) => crate::cnn_cmd::import(a),
         Command::Serve(a) => serve(a),
+        Command::Worker(a) => worker_cmd(a),
         Command::Predict(a) => predict_cmd(a),
         Command::PredictImage(a) => crate::image_cmd::predict_image(a),
         Command::Demo(a) => crate::demo::run(a),
@@ -460,30 +503,7 @@ fn serve(a: ServeArgs) -> Result<()> {
             models.push(LinearModel::load(p)?);
         }
     }
-    let store = if cnn_models.is_empty() {
-        None
-    } else {
-        // every served model's parameters (they may differ: the compiler picks each model's preset)
-        let mut params: Vec<std::sync::Arc<unseen_ckks::Parameters>> = Vec::new();
-        for m in &cnn_models {
-            if !params.iter().any(|p| p.same_as(m.params())) {
-                params.push(m.params().clone());
-            }
-        }
-        let mut store = unseen_server::keystore::KeyStore::open(
-            &a.data_dir,
-            params,
-            unseen_server::keystore::StoreLimits {
-                max_key_bytes: a.max_key_bytes,
-                max_total_bytes: a.key_store_bytes,
-                tenant_bytes: a.tenant_quota,
-                loaded: a.loaded_keys.max(1),
-            },
-        )
-        .with_context(|| format!("opening the key store in {}", a.data_dir.display()))?;
-        store.expect_shapes(cnn_models.iter().map(|m| m.key_shape()).collect());
-        Some(store)
-    };
+    let (store, queue) = open_store(&a.store, &cnn_models)?;
     let limits = Limits {
         max_body: a.max_body,
         min_key_bits: a.min_key_bits,
@@ -502,6 +522,7 @@ fn serve(a: ServeArgs) -> Result<()> {
         },
         rate_burst: a.rate_burst.max(1),
         max_batch_body: a.max_batch_body,
+        drain: Duration::from_millis((a.drain_seconds.clamp(0.0, 3600.0) * 1e3) as u64),
     };
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => {
@@ -515,6 +536,9 @@ fn serve(a: ServeArgs) -> Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mut state = AppState::with_tokens(models, cnn_models, store, limits, tokens)
         .map_err(anyhow::Error::msg)?;
+    if let Some(queue) = &queue {
+        state = AppState::with_jobs(state, queue.clone()).map_err(anyhow::Error::msg)?;
+    }
     if let Some(dir) = &a.web {
         if a.http.is_none() {
             bail!("--web is served over HTTP: give --http ADDR too");
@@ -553,10 +577,137 @@ fn serve(a: ServeArgs) -> Result<()> {
                     .unwrap_or("none")
             );
         }
+        let workers = match queue {
+            Some(queue) if a.job_workers > 0 => {
+                eprintln!("unseen: {} batch-job worker thread(s)", a.job_workers);
+                let run = AppState::job_runner(state.clone());
+                Some(unseen_server::jobs::Workers::spawn(
+                    queue,
+                    run,
+                    a.job_workers,
+                )?)
+            }
+            _ => None,
+        };
         unseen_server::serve_with_tls(state.clone(), http, tls, legacy, shutdown_signal()).await?;
+        if let Some(w) = workers {
+            // a job being run is finished (and stored) before the process ends
+            tokio::task::spawn_blocking(move || w.stop()).await?;
+        }
         eprintln!("unseen: stopped");
         Ok(())
     })
+}
+
+/// The key store the flags describe (none without CNN models), and the batch-job queue when it
+/// is a database.
+fn open_store(
+    a: &StoreArgs,
+    cnn_models: &[unseen_server::cnn::CnnModel],
+) -> Result<(
+    Option<unseen_server::keystore::KeyStore>,
+    Option<unseen_server::jobs::JobQueue>,
+)> {
+    if cnn_models.is_empty() {
+        if a.key_store.is_some() {
+            bail!("--key-store keeps evaluation keys of encrypted CNN models: give a CNN model folder");
+        }
+        return Ok((None, None));
+    }
+    // every served model's parameters (they may differ: the compiler picks each model's preset)
+    let mut params: Vec<std::sync::Arc<unseen_ckks::Parameters>> = Vec::new();
+    for m in cnn_models {
+        if !params.iter().any(|p| p.same_as(m.params())) {
+            params.push(m.params().clone());
+        }
+    }
+    let limits = unseen_server::keystore::StoreLimits {
+        max_key_bytes: a.max_key_bytes,
+        max_total_bytes: a.key_store_bytes,
+        tenant_bytes: a.tenant_quota,
+        loaded: a.loaded_keys.max(1),
+    };
+    let (mut store, queue) = match &a.key_store {
+        None => {
+            let store = unseen_server::keystore::KeyStore::open(&a.data_dir, params, limits)
+                .with_context(|| format!("opening the key store in {}", a.data_dir.display()))?;
+            (store, None)
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let pool = unseen_server::db::connect(url, a.db_connections)
+                .map_err(|e| anyhow::anyhow!("--key-store: {e}"))?;
+            let storage = unseen_server::keystore::postgres::PgStorage::new(pool.clone());
+            let store = unseen_server::keystore::KeyStore::with_storage(
+                Box::new(storage),
+                a.data_dir.join("uploads"),
+                params,
+                limits,
+            )
+            .context("opening the key store in the database")?;
+            let policy = unseen_server::jobs::QueuePolicy {
+                lease: Duration::from_secs(a.job_lease_seconds.max(1)),
+                max_attempts: a.job_attempts.max(1),
+                retention: (a.job_retention_hours > 0.0)
+                    .then(|| Duration::from_secs_f64(a.job_retention_hours.min(1e6) * 3600.0)),
+            };
+            (
+                store,
+                Some(unseen_server::jobs::JobQueue::new(pool, url, policy)),
+            )
+        }
+        Some(_) => bail!("--key-store takes a postgres:// URL (without it keys go to --data-dir)"),
+    };
+    store.expect_shapes(cnn_models.iter().map(|m| m.key_shape()).collect());
+    Ok((Some(store), queue))
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The CNN model folders whose jobs it runs (published under the folder's name, as by
+    /// `unseen serve`).
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Jobs run at once (each on every core).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+/// `unseen worker`: runs the batch jobs of a database until SIGTERM or Ctrl-C, finishing the
+/// job in hand first.
+fn worker_cmd(a: WorkerArgs) -> Result<()> {
+    if a.store.key_store.is_none() {
+        bail!("a worker takes its jobs from a database: give --key-store postgres://...");
+    }
+    let mut cnn_models = Vec::new();
+    for p in &a.model {
+        if !p.is_dir() {
+            bail!("{}: not a CNN model folder", p.display());
+        }
+        let name = crate::image_cmd::folder_name(p);
+        cnn_models.push(unseen_server::cnn::CnnModel::load(p, &name).map_err(anyhow::Error::msg)?);
+    }
+    let (store, queue) = open_store(&a.store, &cnn_models)?;
+    let queue = queue.context("no job queue")?;
+    let names: Vec<String> = cnn_models.iter().map(|m| m.name.clone()).collect();
+    let state = AppState::with_cnn(Vec::new(), cnn_models, store, Limits::default())
+        .map_err(anyhow::Error::msg)?;
+    let workers =
+        unseen_server::jobs::Workers::spawn(queue, AppState::job_runner(state), a.workers.max(1))?;
+    eprintln!(
+        "unseen: worker running batch jobs ({} at once; models: {names:?})",
+        a.workers.max(1)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the signal handler")?;
+    rt.block_on(shutdown_signal());
+    eprintln!("unseen: stopping after the jobs in hand");
+    workers.stop();
+    eprintln!("unseen: stopped");
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -54,6 +54,14 @@ pub struct PredictImageArgs {
     /// per slot, up to 4096) instead of one image.
     #[arg(long, requires = "mnist_index")]
     batch: Option<usize>,
+    /// Send the batch as server-side jobs (`/v1/jobs`, on servers with a database key store):
+    /// one job per full ciphertext of images, so --batch may exceed one ciphertext's slots;
+    /// the client waits for every job and fetches its result.
+    #[arg(long, requires = "batch")]
+    jobs: bool,
+    /// With --jobs: images per job (default: as many as a ciphertext has slots).
+    #[arg(long, requires = "jobs")]
+    per_job: Option<usize>,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -209,8 +217,27 @@ fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usiz
         );
     }
     let images: Vec<&[u8]> = (index..index + n).map(|i| test.image(i)).collect();
-    let r = unseen_client::cnn::predict_batch(&base, &a.keys, client, &images)
-        .with_context(|| format!("classifying {n} test images in one batch"))?;
+    let capacity = client.batch_capacity();
+    let per_job = a.per_job.unwrap_or(capacity);
+    if a.jobs && !(1..=capacity).contains(&per_job) {
+        bail!(
+            "--per-job {per_job}: a job holds 1 to {capacity} images (the slots of a ciphertext)"
+        );
+    }
+    let r = if a.jobs {
+        unseen_client::jobs::predict_batch_jobs(
+            &base,
+            &a.keys,
+            client,
+            &images,
+            per_job,
+            std::time::Duration::from_secs(3600),
+        )
+        .with_context(|| format!("classifying {n} test images in batch jobs"))?
+    } else {
+        unseen_client::cnn::predict_batch(&base, &a.keys, client, &images)
+            .with_context(|| format!("classifying {n} test images in one batch"))?
+    };
     let correct = r
         .results
         .iter()
@@ -219,6 +246,7 @@ fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usiz
         .count();
     let report = json!({
         "images": n,
+        "jobs": a.jobs.then(|| n.div_ceil(per_job)),
         "first_index": index,
         "accuracy": correct as f64 / n as f64,
         "classes": r.results.iter().map(|c| c.class).collect::<Vec<_>>(),
@@ -235,8 +263,13 @@ fn predict_batch(a: &PredictImageArgs, client: &CnnClient, index: usize, n: usiz
         println!("{report}");
     } else {
         println!(
-            "{n} {} test images from {index} in one encrypted batch: {correct} correct ({:.2}%)",
+            "{n} {} test images from {index} in {}: {correct} correct ({:.2}%)",
             kind.dir_name(),
+            if a.jobs {
+                format!("{} encrypted batch job(s)", n.div_ceil(per_job))
+            } else {
+                "one encrypted batch".into()
+            },
             100.0 * correct as f64 / n as f64
         );
         println!(

@@ -153,7 +153,7 @@ pub struct RemoteInference {
     pub costs: Costs,
 }
 
-fn server_error(base: &str, status: u16, body: &[u8]) -> Error {
+pub(crate) fn server_error(base: &str, status: u16, body: &[u8]) -> Error {
     let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     match (
         json["error"]["code"].as_str(),
@@ -162,6 +162,11 @@ fn server_error(base: &str, status: u16, body: &[u8]) -> Error {
         (Some(code), Some(message)) => Error::Server {
             code: code.into(),
             message: message.into(),
+        },
+        // a proxy in front (HAProxy) answers with its own page when no replica could
+        _ if matches!(status, 502..=504) => Error::Server {
+            code: format!("http_{status}"),
+            message: format!("HTTP {status} from {base}: no server could answer"),
         },
         _ => Error::Connection {
             server: base.into(),
@@ -213,8 +218,13 @@ pub fn fetch_spec(base: &str, name: &str) -> Result<ModelSpec, Error> {
     serde_json::from_value(json).map_err(|e| conn(format!("not a model spec: {e}")))
 }
 
-/// Registers a key bundle; returns the server's key id.
+/// Registers a key bundle (retrying transient failures: the store is content-addressed, so a
+/// second upload of the same bundle changes nothing); returns the server's key id.
 pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
+    with_retries(|| register_keys_once(base, bundle))
+}
+
+fn register_keys_once(base: &str, bundle: &[u8]) -> Result<String, Error> {
     let conn = |message: String| Error::Connection {
         server: base.into(),
         message,
@@ -233,8 +243,56 @@ pub fn register_keys(base: &str, bundle: &[u8]) -> Result<String, Error> {
 /// The encrypted logits and the server time it reported.
 type Reply = (Vec<u8>, Option<f64>);
 
-/// Sends one encrypted image; `Ok(None)` when the server does not know the key id.
+/// Pauses before each retry of a request that did not reach a server able to answer: the
+/// connection failed, or a proxy or the server answered 502, 503 or 504. Inference is
+/// idempotent (the same ciphertext gives the same logits), so a retry cannot do harm; behind
+/// a balancer it reaches another replica.
+const RETRY_PAUSES_MS: [u64; 4] = [200, 500, 1000, 2000];
+
+/// Whether an attempt's outcome is worth another try.
+fn transient<T>(outcome: &Result<T, Error>) -> bool {
+    match outcome {
+        Err(Error::Connection { .. }) => true,
+        Err(Error::Server { code, .. }) => matches!(
+            code.as_str(),
+            "http_502"
+                | "http_503"
+                | "http_504"
+                | "shutting_down"
+                | "busy"
+                | "store_unavailable"
+                | "queue_unavailable"
+        ),
+        _ => false,
+    }
+}
+
+/// `attempt` once, then again after each of [`RETRY_PAUSES_MS`] while it fails transiently.
+pub(crate) fn with_retries<T>(mut attempt: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let mut outcome = attempt();
+    for pause in RETRY_PAUSES_MS {
+        if !transient(&outcome) {
+            break;
+        }
+        tracing::debug!("retrying in {pause} ms");
+        std::thread::sleep(Duration::from_millis(pause));
+        outcome = attempt();
+    }
+    outcome
+}
+
+/// Sends one encrypted image (retrying transient failures); `Ok(None)` when the server does not
+/// know the key id.
 fn infer(base: &str, model: &str, key_id: &str, request: &[u8]) -> Result<Option<Reply>, Error> {
+    with_retries(|| infer_once(base, model, key_id, request))
+}
+
+fn infer_once(
+    base: &str,
+    model: &str,
+    key_id: &str,
+    request: &[u8],
+) -> Result<Option<Reply>, Error> {
     let conn = |message: String| Error::Connection {
         server: base.into(),
         message,

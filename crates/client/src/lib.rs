@@ -7,6 +7,7 @@
 //! * [`session`]: many requests to one server over reused connections.
 
 pub mod cnn;
+pub mod jobs;
 pub mod keyfile;
 pub mod picture;
 pub mod salary;

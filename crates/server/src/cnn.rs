@@ -140,7 +140,23 @@ impl CnnModel {
         Ok(out.to_bytes())
     }
 
-    fn infer_batch(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+    /// Checks that `request` is a batch for this model (one ciphertext per input, at the batch
+    /// circuit's level and scale) without evaluating it: what a batch job is checked with
+    /// before it is queued.
+    pub fn check_batch(&self, request: &[u8]) -> Result<(), ApiError> {
+        if !unseen_ckks::serialize::is_ciphertext_list(request) {
+            return Err(bad(
+                "wrong_shape",
+                format!(
+                    "a batch job is a ciphertext list of {} ciphertexts (one per input value)",
+                    self.batch.inputs
+                ),
+            ));
+        }
+        self.parse_batch(request).map(|_| ())
+    }
+
+    fn parse_batch(&self, request: &[u8]) -> Result<Vec<Ciphertext>, ApiError> {
         let inputs = unseen_ckks::serialize::ciphertexts_from_bytes(
             request,
             &self.params,
@@ -173,6 +189,11 @@ impl CnnModel {
                 ),
             ));
         }
+        Ok(inputs)
+    }
+
+    fn infer_batch(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let inputs = self.parse_batch(request)?;
         let ev = Evaluator::new(&self.params);
         let outputs = self
             .batch

@@ -53,6 +53,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/models/{name}/predict", post(predict_handler))
         .route("/v1/models/{name}/infer", post(infer_handler))
         .route("/v1/keys", post(register_keys))
+        .route("/v1/jobs", post(submit_job))
+        .route("/v1/jobs/{id}", get(job_status))
+        .route("/v1/jobs/{id}/result", get(job_result))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -114,14 +117,22 @@ async fn observe(
 }
 
 /// `GET /metrics`: the Prometheus text format.
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    (
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    // with a database, the store's size and the jobs are asked of it: off the async runtime
+    let text = tokio::task::spawn_blocking(move || {
+        state
+            .metrics
+            .render(state.eval_keys.as_ref(), state.jobs.as_ref())
+    })
+    .await
+    .map_err(|_| task_error())?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(state.eval_keys.as_ref()),
-    )
+        text,
+    ))
 }
 
 /// The client address of a connection, set by [`serve`] on every request.
@@ -421,8 +432,20 @@ async fn serve_connection<I>(
     drop(slot);
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "models": state.models.len() + state.cnn_models.len()}))
+/// `GET /healthz`: `200 ok`, or `503 draining` once the server is stopping (a load balancer
+/// then sends new requests to other replicas while this one finishes its own).
+async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<serde_json::Value>) {
+    let models = state.models.len() + state.cnn_models.len();
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining", "models": models})),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"status": "ok", "models": models})),
+    )
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -539,6 +562,41 @@ async fn register_keys(
     ))
 }
 
+/// The served encrypted model `name`, or a `404` listing them.
+fn cnn_model(state: &AppState, name: &str) -> Result<Arc<crate::cnn::CnnModel>, ApiError> {
+    state.cnn_models.get(name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = state.cnn_models.keys().map(String::as_str).collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!(
+                "no encrypted CNN model named '{name}' (models: {})",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+/// The `unseen-key-id` header. A malformed key id is refused before the (possibly large) body
+/// is read; an unknown one only after it, because clients read the 404 to register their keys
+/// and retry, and a reply sent while they are still sending reaches them as a broken pipe.
+fn key_id_header(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let key_id = headers
+        .get("unseen-key-id")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_key_id",
+                "give the evaluation keys' id in the unseen-key-id header (POST /v1/keys returns it)",
+            )
+        })?;
+    if !crate::keystore::valid_id(key_id) {
+        return Err(crate::keystore::StoreError::BadId.into());
+    }
+    Ok(key_id.to_string())
+}
+
 /// `POST /v1/models/{name}/infer`: one encrypted image (body) with the key id in the
 /// `unseen-key-id` header; answers the encrypted logits, with the server time in
 /// `unseen-server-ms`.
@@ -549,34 +607,8 @@ async fn infer_handler(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<axum::response::Response, ApiError> {
-    let m = state.cnn_models.get(&name).cloned().ok_or_else(|| {
-        let known: Vec<&str> = state.cnn_models.keys().map(String::as_str).collect();
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_model",
-            format!(
-                "no encrypted CNN model named '{name}' (models: {})",
-                known.join(", ")
-            ),
-        )
-    })?;
-    let key_id = headers
-        .get("unseen-key-id")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "missing_key_id",
-                "give the evaluation keys' id in the unseen-key-id header (POST /v1/keys returns it)",
-            )
-        })?
-        .to_string();
-    // a malformed key id is refused before the (possibly large) body is read; an unknown one
-    // only after it, because clients read the 404 to register their keys and retry, and a
-    // reply sent while they are still sending reaches them as a broken pipe
-    if !crate::keystore::valid_id(&key_id) {
-        return Err(crate::keystore::StoreError::BadId.into());
-    }
+    let m = cnn_model(&state, &name)?;
+    let key_id = key_id_header(&headers)?;
     let (bytes, _large) = read_large_body(&state, &headers, body).await?;
     let _permit = crate::compute_slot(&state).await?;
     let st = state.clone();
@@ -600,6 +632,100 @@ async fn infer_handler(
         reply,
     )
         .into_response())
+}
+
+fn job_queue(state: &AppState) -> Result<&crate::jobs::JobQueue, ApiError> {
+    state.jobs.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_job_queue",
+            "this server takes no batch jobs (they need a shared database: unseen serve --key-store postgres://...)",
+        )
+    })
+}
+
+/// Runs `f` on the job queue (`404 no_job_queue` without one) off the async runtime.
+async fn on_queue<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&crate::jobs::JobQueue) -> Result<T, crate::jobs::JobError> + Send + 'static,
+) -> Result<T, ApiError> {
+    job_queue(state)?;
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || Ok(f(job_queue(&st)?)?))
+        .await
+        .map_err(|_| task_error())?
+}
+
+/// The `{id}` of a job route; one that is not UTF-8 gets a JSON `400 bad_job_id`.
+fn job_id(
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    match id {
+        Ok(Path(id)) if crate::jobs::valid_id(&id) => Ok(id),
+        _ => Err(crate::jobs::JobError::BadId.into()),
+    }
+}
+
+/// The `model` of `POST /v1/jobs?model=NAME`.
+#[derive(serde::Deserialize)]
+struct JobTarget {
+    model: Option<String>,
+}
+
+/// `POST /v1/jobs?model=NAME`: an encrypted batch (the body, as for `/infer`) with the key id in
+/// the `unseen-key-id` header, checked and queued; answers `202` with the job's status at once.
+async fn submit_job(
+    State(state): State<Arc<AppState>>,
+    Extension(owner): Extension<Owner>,
+    query: Result<axum::extract::Query<JobTarget>, axum::extract::rejection::QueryRejection>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    job_queue(&state)?;
+    let name = query.ok().and_then(|q| q.0.model).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_model",
+            "name the model in the query: POST /v1/jobs?model=NAME",
+        )
+    })?;
+    let m = cnn_model(&state, &name)?;
+    let key_id = key_id_header(&headers)?;
+    let (bytes, _large) = read_large_body(&state, &headers, body).await?;
+    let _permit = crate::compute_slot(&state).await?;
+    let st = state.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        // the keys must be the tenant's (and loadable) before the job is accepted
+        key_store(&st)?.get(&key_id, &owner.tenant)?;
+        m.check_batch(&bytes)?;
+        Ok::<_, ApiError>(job_queue(&st)?.submit(&owner.tenant, &m.name, &key_id, &bytes)?)
+    })
+    .await
+    .map_err(|_| task_error())??;
+    tracing::info!(job = %status.job_id, model = %status.model, bytes = status.input_bytes, "job queued");
+    Ok((StatusCode::ACCEPTED, Json(json!(status))))
+}
+
+/// `GET /v1/jobs/{id}`: the job's state, attempts, sizes and error, for its tenant only.
+async fn job_status(
+    State(state): State<Arc<AppState>>,
+    Extension(owner): Extension<Owner>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = job_id(id)?;
+    let status = on_queue(&state, move |q| q.status(&id, &owner.tenant)).await?;
+    Ok(Json(json!(status)))
+}
+
+/// `GET /v1/jobs/{id}/result`: the encrypted logits of a done job (`409` before).
+async fn job_result(
+    State(state): State<Arc<AppState>>,
+    Extension(owner): Extension<Owner>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let id = job_id(id)?;
+    let bytes = on_queue(&state, move |q| q.result(&id, &owner.tenant)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 async fn predict_handler(

@@ -11,8 +11,10 @@
 pub mod auth;
 mod body;
 pub mod cnn;
+pub mod db;
 mod error;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod keystore;
 pub mod legacy;
@@ -67,6 +69,9 @@ pub struct Limits {
     pub key_cache: usize,
     /// How results are re-randomised before they leave.
     pub randomness: Randomness,
+    /// After a stop signal, how long `/healthz` answers `503 draining` while requests are still
+    /// served, so that a load balancer sends new ones elsewhere before the listener closes.
+    pub drain: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +90,7 @@ impl Default for Limits {
             rate_burst: 200,
             key_cache: 256,
             randomness: Randomness::FixedBase,
+            drain: Duration::ZERO,
         }
     }
 }
@@ -116,6 +122,10 @@ pub struct AppState {
     pub rate: rate::RateLimiter,
     /// The browser client's page (`--web`), served at `/`.
     pub web: Option<web::Site>,
+    /// Batch jobs (`/v1/jobs`), when the server shares a database with its workers.
+    pub jobs: Option<jobs::JobQueue>,
+    /// Set once the server is stopping: `/healthz` answers `503`.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -180,6 +190,8 @@ impl AppState {
             tokens,
             metrics: metrics::Metrics::default(),
             web: None,
+            jobs: None,
+            draining: Default::default(),
         }))
     }
 
@@ -189,6 +201,42 @@ impl AppState {
             .ok_or("the server state is already shared")?
             .web = Some(site);
         Ok(state)
+    }
+}
+
+impl AppState {
+    /// `state`, just made, taking batch jobs into `queue`.
+    pub fn with_jobs(mut state: Arc<Self>, queue: jobs::JobQueue) -> Result<Arc<Self>, String> {
+        Arc::get_mut(&mut state)
+            .ok_or("the server state is already shared")?
+            .jobs = Some(queue);
+        Ok(state)
+    }
+
+    /// Runs a claimed batch job on this server's models with its key store: what `unseen
+    /// worker` and a server's own worker threads do with each job.
+    pub fn job_runner(state: Arc<Self>) -> Arc<jobs::Runner> {
+        Arc::new(move |job: &jobs::Claimed, input: &[u8]| {
+            let model = state.cnn_models.get(&job.model).ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "unknown_model",
+                    format!(
+                        "this worker serves no encrypted model named '{}'",
+                        job.model
+                    ),
+                )
+            })?;
+            let store = state.eval_keys.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "no_encrypted_models",
+                    "this worker has no key store",
+                )
+            })?;
+            let keys = store.get(&job.key_id, &job.tenant)?;
+            model.infer(keys, input)
+        })
     }
 }
 
@@ -223,8 +271,17 @@ pub async fn serve_with_tls(
         let rx = rx.clone();
         tasks.spawn(async move { legacy::serve(listener, state, rx).await });
     }
+    let drain = state.limits.drain;
+    let draining = state.clone();
     tokio::spawn(async move {
         shutdown.await;
+        draining
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if !drain.is_zero() {
+            tracing::info!("draining for {} ms before stopping", drain.as_millis());
+            tokio::time::sleep(drain).await;
+        }
         let _ = tx.send(true);
     });
     while let Some(res) = tasks.join_next().await {

@@ -1,6 +1,6 @@
 //! `/metrics`: counters and histograms in the Prometheus (OpenMetrics) text format. Requests and
 //! their latency by route and status, bytes in and out, rejections by error code, the key
-//! store's size, evictions and parsed key sets, waits for a compute slot, and connections
+//! store's size, evictions and parsed key sets, batch jobs by state, waits for a compute slot, and connections
 //! refused at the per-address cap. Labels carry route templates and error codes
 //! only: never a key id, a model's input or a ciphertext.
 
@@ -24,6 +24,12 @@ struct Route {
     route: String,
 }
 
+/// State of a batch job.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobState {
+    state: String,
+}
+
 /// Error code of a rejected request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
@@ -42,6 +48,7 @@ pub struct Metrics {
     key_store_bytes: Gauge,
     key_store_evictions: Gauge,
     loaded_key_sets: Gauge,
+    jobs: Family<JobState, Gauge>,
     queue_wait: Histogram,
     refused_connections: Counter,
 }
@@ -102,6 +109,12 @@ impl Default for Metrics {
             "Evaluation-key sets parsed in memory",
             loaded_key_sets.clone(),
         );
+        let jobs = Family::<JobState, Gauge>::default();
+        registry.register(
+            "jobs",
+            "Batch jobs in the shared database by state (all replicas' and workers')",
+            jobs.clone(),
+        );
         let queue_wait = latency_histogram();
         registry.register(
             "compute_queue_wait_seconds",
@@ -126,6 +139,7 @@ impl Default for Metrics {
             key_store_bytes,
             key_store_evictions,
             loaded_key_sets,
+            jobs,
         }
     }
 }
@@ -174,8 +188,26 @@ impl Metrics {
     }
 
     /// The text exposition, after refreshing the key store's gauges.
-    pub(crate) fn render(&self, store: Option<&crate::keystore::KeyStore>) -> String {
+    /// Blocking: with a database, asks it for the store's size and the jobs per state.
+    pub(crate) fn render(
+        &self,
+        store: Option<&crate::keystore::KeyStore>,
+        jobs: Option<&crate::jobs::JobQueue>,
+    ) -> String {
+        if let Some(jobs) = jobs {
+            if let Ok(counts) = jobs.counts() {
+                for state in ["queued", "running", "done", "failed"] {
+                    let n = counts.iter().find(|(s, _)| s == state).map_or(0, |c| c.1);
+                    self.jobs
+                        .get_or_create(&JobState {
+                            state: state.into(),
+                        })
+                        .set(n);
+                }
+            }
+        }
         if let Some(store) = store {
+            store.refresh_usage();
             let (bytes, evictions) = store.usage();
             self.key_store_bytes
                 .set(i64::try_from(bytes).unwrap_or(i64::MAX));

@@ -476,7 +476,7 @@ async fn over_quota(s: &Server) -> Outcome {
         .await,
     );
     let store = s.state.eval_keys.as_ref().expect("store");
-    let within = store.tenant_usage("evil") <= 2 * s.bundle_bytes;
+    let within = store.tenant_usage("evil").expect("usage") <= 2 * s.bundle_bytes;
     let held =
         got[..5].iter().all(|(st, _)| *st == 201) && code(&got[5].1) == "over_quota" && within;
     Outcome {
@@ -484,7 +484,7 @@ async fn over_quota(s: &Server) -> Outcome {
         got: format!(
             "{}; evil holds {} of its {} bytes",
             tally(&got),
-            store.tenant_usage("evil"),
+            store.tenant_usage("evil").expect("usage"),
             2 * s.bundle_bytes
         ),
         held: held && s.good_keys_intact(),

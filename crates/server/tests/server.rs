@@ -99,8 +99,37 @@ async fn http_metadata_routes() {
         "/v1/models/{name}/predict",
         "/v1/models/{name}/infer",
         "/v1/keys",
+        "/v1/jobs",
     ] {
         assert!(j["paths"][path]["post"].is_object(), "{path}");
+    }
+    // a server without a database takes no batch jobs; malformed job ids are refused first
+    for (method, path, status, code) in [
+        (
+            "POST",
+            "/v1/jobs?model=salary",
+            StatusCode::NOT_FOUND,
+            "no_job_queue",
+        ),
+        (
+            "GET",
+            "/v1/jobs/0123456789abcdef0123456789abcdef",
+            StatusCode::NOT_FOUND,
+            "no_job_queue",
+        ),
+        (
+            "GET",
+            "/v1/jobs/0123456789abcdef0123456789abcdef/result",
+            StatusCode::NOT_FOUND,
+            "no_job_queue",
+        ),
+    ] {
+        let (s, j) = call(app.clone(), method, path, Body::from("x")).await;
+        assert_eq!(
+            (s, j["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}"
+        );
     }
     // a server without encrypted CNN models takes no evaluation keys
     let (s, j) = call(app.clone(), "POST", "/v1/keys", Body::from("x")).await;
@@ -244,6 +273,64 @@ async fn http_slow_header_clients_are_disconnected() {
         .expect("graceful stop")
         .expect("task")
         .expect("serve");
+}
+
+/// `GET path` on a fresh connection: the reply's status line.
+async fn status_line(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut c = TcpStream::connect(addr).await.expect("connect");
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut resp = Vec::new();
+    c.read_to_end(&mut resp).await.expect("read");
+    String::from_utf8_lossy(&resp)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_drains_before_it_closes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let limits = Limits {
+        drain: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    let state = AppState::new(vec![model()], limits).expect("state");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(unseen_server::serve(
+        state,
+        Some(listener),
+        None,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    assert!(status_line(addr, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    let _ = tx.send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // draining: the balancer's check fails, requests are still served
+    assert!(status_line(addr, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 503"));
+    assert!(status_line(addr, "/v1/models")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("stops after the drain")
+        .expect("task")
+        .expect("serve");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
 }
 
 async fn legacy_server(idle: Duration) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
@@ -862,7 +949,7 @@ async fn tenants_have_quotas_and_request_rates() {
     }
     let store = state.eval_keys.as_ref().expect("store");
     assert!(store.get(&acme_id, "acme").is_ok(), "acme's keys survive");
-    assert_eq!(store.tenant_usage("evil"), 2 * one);
+    assert_eq!(store.tenant_usage("evil").expect("usage"), 2 * one);
     assert!(store.get(&acme_id, "evil").is_err(), "not evil's keys");
     // a declared body over evil's quota is refused before it is read
     let (s, _, code) = send(

@@ -4,6 +4,7 @@
 //! `UNSEEN_PYTHON`, or `target/phe-venv/bin/python` as made by `scripts/test.sh`. Without one
 //! they fail with a message saying how to get it.
 
+mod cluster;
 mod cnn_service;
 mod harness;
 mod interop_phe;

@@ -1,17 +1,23 @@
-//! Clients' CKKS evaluation keys on disk: content-addressed (the id is the SHA-256 of the
-//! bundle), written atomically, kept parsed in memory for the most recently used ones, and
-//! owned by tenants. Keys survive a restart.
+//! Clients' CKKS evaluation keys: content-addressed (the id is the SHA-256 of the bundle),
+//! owned by tenants, kept parsed in memory for the most recently used ones, and stored by a
+//! [`BundleStorage`]: a folder on this machine ([`disk::DiskStorage`], the default) or a
+//! PostgreSQL database that every replica shares ([`postgres::PgStorage`]). Keys survive a
+//! restart either way.
 //!
-//! Each bundle records its owners (the tenants that uploaded it) and when each last used it, in
-//! a small `<id>.owners` file beside it. A tenant sees only its own bundles, and its bundles
-//! count against its quota: an upload past the quota evicts that tenant's least recently used
-//! bundles, never another tenant's. A bundle's file goes once no tenant owns it. When the whole
-//! store is full, an upload is refused (`507`) rather than evicting someone else's keys.
+//! Each bundle records its owners (the tenants that uploaded it) and when each last used it. A
+//! tenant sees only its own bundles, and its bundles count against its quota: an upload past
+//! the quota evicts that tenant's least recently used bundles, never another tenant's. A bundle
+//! goes once no tenant owns it. When the whole store is full, an upload is refused (`507`)
+//! rather than evicting someone else's keys. That policy is [`plan_upload`], the same for every
+//! storage.
 
-use std::collections::{BTreeMap, HashMap};
+pub mod disk;
+pub mod postgres;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::http::StatusCode;
@@ -64,6 +70,9 @@ pub enum StoreError {
     /// The disk failed (details in the server log, not in the reply).
     #[error("the key store failed (see the server log)")]
     Io,
+    /// The database could not be reached or failed (details in the server log).
+    #[error("the key store's database is unavailable; retry shortly")]
+    Unavailable,
 }
 
 impl From<StoreError> for ApiError {
@@ -77,6 +86,14 @@ impl From<StoreError> for ApiError {
             StoreError::BadId => (StatusCode::BAD_REQUEST, "bad_key_id"),
             StoreError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_key"),
             StoreError::Io => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+            StoreError::Unavailable => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    e.to_string(),
+                )
+                .retry_after(1)
+            }
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -155,34 +172,106 @@ impl Owner {
 /// The tenant of a server without tokens, and of bundles stored before owners were recorded.
 pub const OPEN_TENANT: &str = "open";
 
-/// One stored bundle: its size and, per owner, when it last used it (milliseconds since 1970).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-struct Entry {
-    #[serde(skip)]
-    bytes: u64,
-    owners: BTreeMap<String, u64>,
+/// A bundle the uploading tenant already owns, as the eviction policy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Its id.
+    pub id: String,
+    /// When the tenant last used it (milliseconds since 1970).
+    pub used: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// Whether the tenant is its only owner (evicting it frees its bytes).
+    pub sole: bool,
 }
 
-/// The key store of one server.
+/// The eviction policy of every storage: which of the tenant's own bundles (`held`, the new one
+/// not among them) go so that a new bundle of `size` bytes fits in its `quota`, least recently
+/// used first; refused when the store (`total` bytes now, the new bundle already stored if
+/// `exists`) would then exceed `max_total`.
+pub fn plan_upload(
+    mut held: Vec<Held>,
+    total: u64,
+    exists: bool,
+    size: u64,
+    quota: u64,
+    max_total: u64,
+) -> Result<Vec<String>, StoreError> {
+    held.sort_by(|a, b| (a.used, &a.id).cmp(&(b.used, &b.id)));
+    let mut usage: u64 = held.iter().map(|h| h.bytes).sum();
+    let (mut freed, mut evict) = (0, Vec::new());
+    for h in held {
+        if usage.saturating_add(size) <= quota {
+            break;
+        }
+        usage -= h.bytes;
+        if h.sole {
+            freed += h.bytes;
+        }
+        evict.push(h.id);
+    }
+    let after = total.saturating_sub(freed) + if exists { 0 } else { size };
+    if after > max_total {
+        return Err(StoreError::Full {
+            total: total.saturating_sub(freed),
+            max: max_total,
+        });
+    }
+    Ok(evict)
+}
+
+/// Where bundles and their owners are kept. Every method may block (disk or network): the
+/// server calls them off its async runtime. Implementations make [`BundleStorage::put`] atomic
+/// against concurrent uploads, in this process and in every other replica sharing the storage.
+pub trait BundleStorage: Send + Sync + std::fmt::Debug {
+    /// Stores the bundle `id` of `bytes` bytes, read from the file `staged` (already validated),
+    /// for `tenant`, after evicting what [`plan_upload`] decides with the given `quota` and
+    /// `max_total`. Returns the ids taken from the tenant.
+    fn put(
+        &self,
+        id: &str,
+        staged: &Path,
+        bytes: u64,
+        tenant: &str,
+        quota: u64,
+        max_total: u64,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Records that `tenant` used bundle `id` at `now` (milliseconds since 1970);
+    /// [`StoreError::Unknown`] when the tenant does not own it.
+    fn touch(&self, id: &str, tenant: &str, now: u64) -> Result<(), StoreError>;
+
+    /// The bundle's bytes.
+    fn read(&self, id: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Bytes of every stored bundle.
+    fn stored_bytes(&self) -> Result<u64, StoreError>;
+
+    /// Bytes of the bundles `tenant` owns.
+    fn tenant_bytes(&self, tenant: &str) -> Result<u64, StoreError>;
+}
+
+/// The key store of one server: a storage, the parsed key sets in memory in front of it, and
+/// what uploads must be.
 pub struct KeyStore {
-    dir: PathBuf,
+    storage: Box<dyn BundleStorage>,
+    /// Where uploads are received before they are validated and stored.
+    staging: PathBuf,
     limits: StoreLimits,
     /// Parameter sets keys may be made for (those of the served models).
     params: Vec<Arc<Parameters>>,
     /// The exact key sets the served models need (empty: any bundle for `params`).
     shapes: Vec<KeyShape>,
-    /// Every stored bundle by id.
-    index: Mutex<HashMap<String, Entry>>,
     /// Bytes stored after the last change, and bundles evicted so far.
-    stored: std::sync::atomic::AtomicU64,
-    evictions: std::sync::atomic::AtomicU64,
+    stored: AtomicU64,
+    evictions: AtomicU64,
     loaded: Lru<String, EvaluationKeys>,
 }
 
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyStore")
-            .field("dir", &self.dir)
+            .field("storage", &self.storage)
             .field("limits", &self.limits)
             .finish()
     }
@@ -203,17 +292,14 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 
 /// Milliseconds since 1970, strictly increasing across calls (so uses in the same millisecond
 /// keep their order).
-fn now_ms() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
+pub(crate) fn now_ms() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
     let wall = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let prev = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
-            Some(wall.max(p + 1))
-        })
+        .fetch_update(Relaxed, Relaxed, |p| Some(wall.max(p + 1)))
         .unwrap_or(0);
     wall.max(prev + 1)
 }
@@ -247,95 +333,62 @@ impl Drop for Upload {
 }
 
 impl KeyStore {
-    /// Opens (creating) the store under `data_dir/keys`, removing leftovers of interrupted
-    /// uploads and reading every bundle's owners (bundles without an owners file belong to
-    /// [`OPEN_TENANT`]).
+    /// The store in the folder `data_dir/keys` (created), the single-machine default.
     pub fn open(
         data_dir: &Path,
         params: Vec<Arc<Parameters>>,
         limits: StoreLimits,
     ) -> std::io::Result<Self> {
         let dir = data_dir.join("keys");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
-        let mut index = HashMap::new();
-        for entry in std::fs::read_dir(&dir)?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".part") || name.ends_with(".tmp") {
+        let storage = disk::DiskStorage::open(&dir)?;
+        Self::with_storage(Box::new(storage), dir, params, limits)
+    }
+
+    /// The store kept by `storage`, receiving uploads in the folder `staging` (created; files
+    /// left there by interrupted uploads are removed).
+    pub fn with_storage(
+        storage: Box<dyn BundleStorage>,
+        staging: PathBuf,
+        params: Vec<Arc<Parameters>>,
+        limits: StoreLimits,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&staging)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", staging.display())))?;
+        for entry in std::fs::read_dir(&staging)?.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".part") {
                 let _ = std::fs::remove_file(entry.path());
-                continue;
-            }
-            let Some(id) = name.strip_suffix(".keys").filter(|id| valid_id(id)) else {
-                continue;
-            };
-            let meta = entry.metadata()?;
-            let mut e: Entry = std::fs::read(dir.join(format!("{id}.owners")))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            if e.owners.is_empty() {
-                let used = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0);
-                e.owners.insert(OPEN_TENANT.into(), used);
-            }
-            e.bytes = meta.len();
-            index.insert(id.to_string(), e);
-        }
-        // owners files whose bundle is gone
-        for entry in std::fs::read_dir(&dir)?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(id) = name.strip_suffix(".owners") {
-                if !index.contains_key(id) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
             }
         }
-        let total: u64 = index.values().map(|e| e.bytes).sum();
+        let stored = storage
+            .stored_bytes()
+            .map_err(|e| std::io::Error::other(format!("reading the key store: {e}")))?;
         Ok(Self {
-            dir,
+            storage,
+            staging,
             limits,
             params,
             shapes: Vec::new(),
-            index: Mutex::new(index),
-            stored: total.into(),
+            stored: stored.into(),
             evictions: Default::default(),
             loaded: Lru::new(limits.loaded),
         })
     }
 
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.keys"))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Writes a bundle's owners atomically (temporary file, then rename).
-    fn save_owners(&self, id: &str, entry: &Entry) -> Result<(), StoreError> {
-        let tmp = self.dir.join(format!("{id}.owners.tmp"));
-        let text = serde_json::to_vec(entry).map_err(io)?;
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, self.dir.join(format!("{id}.owners"))).map_err(io)
-    }
-
     /// Bytes of stored bundles and bundles evicted since the start.
     pub fn usage(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
         (self.stored.load(Relaxed), self.evictions.load(Relaxed))
     }
 
+    /// Reads the stored bytes again from the storage (other replicas change a shared one).
+    pub fn refresh_usage(&self) {
+        if let Ok(total) = self.storage.stored_bytes() {
+            self.stored.store(total, Relaxed);
+        }
+    }
+
     /// Bytes of the bundles `tenant` owns.
-    pub fn tenant_usage(&self, tenant: &str) -> u64 {
-        self.lock()
-            .values()
-            .filter(|e| e.owners.contains_key(tenant))
-            .map(|e| e.bytes)
-            .sum()
+    pub fn tenant_usage(&self, tenant: &str) -> Result<u64, StoreError> {
+        self.storage.tenant_bytes(tenant)
     }
 
     /// Key sets parsed in memory.
@@ -385,7 +438,7 @@ impl KeyStore {
         let mut nonce = [0u8; 8];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
         let tmp = self
-            .dir
+            .staging
             .join(format!("upload-{}.part", u64::from_le_bytes(nonce)));
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -439,110 +492,38 @@ impl KeyStore {
         }
         let size = upload.bytes;
         self.check_size(owner, size)?;
-        let quota = self.quota(owner);
-        let tenant = owner.tenant.as_str();
-        let mut index = self.lock();
-        let exists = index.contains_key(&id);
-        // the owner's own bundles, least recently used first, go until the new one fits
-        let mut own: Vec<(u64, &String, u64, bool)> = index
-            .iter()
-            .filter(|(other, _)| **other != id)
-            .filter_map(|(other, e)| {
-                let used = *e.owners.get(tenant)?;
-                Some((used, other, e.bytes, e.owners.len() == 1))
-            })
-            .collect();
-        own.sort();
-        let mut usage: u64 = own.iter().map(|o| o.2).sum();
-        let mut freed = 0;
-        let mut evict = Vec::new();
-        for (_, other, len, sole) in own {
-            if usage + size <= quota {
-                break;
-            }
-            usage -= len;
-            if sole {
-                freed += len;
-            }
-            evict.push(other.clone());
+        let evicted = self.storage.put(
+            &id,
+            &upload.tmp,
+            size,
+            &owner.tenant,
+            self.quota(owner),
+            self.limits.max_total_bytes,
+        )?;
+        for other in &evicted {
+            tracing::info!(key_id = %other, tenant = %owner.tenant, "evicted evaluation keys (tenant quota)");
+            self.loaded.remove(other);
         }
-        let total: u64 = index.values().map(|e| e.bytes).sum();
-        let after = total - freed + if exists { 0 } else { size };
-        if after > self.limits.max_total_bytes {
-            return Err(StoreError::Full {
-                total: total - freed,
-                max: self.limits.max_total_bytes,
-            });
+        self.evictions.fetch_add(evicted.len() as u64, Relaxed);
+        if let Ok(total) = self.storage.stored_bytes() {
+            self.stored.store(total, Relaxed);
         }
-        for other in evict {
-            self.disown(&mut index, &other, tenant);
-        }
-        if !exists {
-            std::fs::rename(&upload.tmp, self.path(&id)).map_err(io)?;
-        }
-        let entry = index.entry(id.clone()).or_default();
-        entry.bytes = size;
-        entry.owners.insert(tenant.to_string(), now_ms());
-        self.save_owners(&id, entry)?;
-        if let Ok(dir) = std::fs::File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        self.stored.store(
-            index.values().map(|e| e.bytes).sum(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        drop(index);
         self.loaded.insert(id.clone(), keys.clone());
         Ok((id, size, keys))
     }
 
-    /// Takes `tenant` off a bundle's owners, removing the bundle once nobody owns it.
-    fn disown(&self, index: &mut HashMap<String, Entry>, id: &str, tenant: &str) {
-        let Some(entry) = index.get_mut(id) else {
-            return;
-        };
-        entry.owners.remove(tenant);
-        tracing::info!(key_id = %id, tenant, "evicted evaluation keys (tenant quota)");
-        self.evictions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if entry.owners.is_empty() {
-            let _ = std::fs::remove_file(self.path(id));
-            let _ = std::fs::remove_file(self.dir.join(format!("{id}.owners")));
-            index.remove(id);
-            self.loaded.remove(&id.to_string());
-        } else {
-            let _ = self.save_owners(id, entry);
-        }
-    }
-
-    /// The keys with this id, if `tenant` owns them, from memory or disk (blocking on a miss).
+    /// The keys with this id, if `tenant` owns them, from memory or the storage (blocking).
+    /// Ownership is asked of the storage every time, so a bundle another replica evicted is
+    /// not served from this one's memory.
     pub fn get(&self, id: &str, tenant: &str) -> Result<Arc<EvaluationKeys>, StoreError> {
         if !valid_id(id) {
             return Err(StoreError::BadId);
         }
-        {
-            let mut index = self.lock();
-            let entry = index
-                .get_mut(id)
-                .filter(|e| e.owners.contains_key(tenant))
-                .ok_or_else(|| StoreError::Unknown(id.to_string()))?;
-            let now = now_ms();
-            let last = entry.owners.insert(tenant.to_string(), now).unwrap_or(0);
-            // the order of use survives a restart to within a minute, without a write per request
-            if now.saturating_sub(last) > 60_000 {
-                let _ = self.save_owners(id, entry);
-            }
-        }
+        self.storage.touch(id, tenant, now_ms())?;
         if let Some(keys) = self.loaded.get(&id.to_string()) {
             return Ok(keys);
         }
-        let bytes = match std::fs::read(self.path(id)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::Unknown(id.to_string()))
-            }
-            Err(e) => return Err(io(e)),
-        };
+        let bytes = self.storage.read(id)?;
         let keys = Arc::new(self.parse(&bytes)?);
         self.loaded.insert(id.to_string(), keys.clone());
         Ok(keys)
@@ -589,9 +570,60 @@ mod tests {
         std::fs::read_dir(dir.join("keys")).expect("dir").count()
     }
 
+    /// Where a test's bundles go: the folder (`None`) or a scratch database.
+    type Db = Option<crate::db::scratch::Scratch>;
+
+    fn open_store(
+        db: &Db,
+        dir: &Path,
+        params: Vec<Arc<Parameters>>,
+        limits: StoreLimits,
+    ) -> KeyStore {
+        match db {
+            None => KeyStore::open(dir, params, limits).expect("open"),
+            Some(db) => {
+                let pool = crate::db::connect(&db.url, 2).expect("connect");
+                KeyStore::with_storage(
+                    Box::new(postgres::PgStorage::new(pool)),
+                    dir.join("staging"),
+                    params,
+                    limits,
+                )
+                .expect("open")
+            }
+        }
+    }
+
     #[test]
-    fn content_addressed_bounded_and_persistent() {
-        let dir = temp("keystore");
+    fn content_addressed_bounded_and_persistent_on_disk() {
+        content_addressed_bounded_and_persistent(None);
+    }
+
+    #[test]
+    fn content_addressed_bounded_and_persistent_in_postgres() {
+        if let Some(db) = crate::db::scratch::database("keystore") {
+            content_addressed_bounded_and_persistent(Some(db));
+        }
+    }
+
+    #[test]
+    fn a_tenant_never_evicts_or_uses_another_tenants_keys_on_disk() {
+        a_tenant_never_evicts_or_uses_another_tenants_keys(None);
+    }
+
+    #[test]
+    fn a_tenant_never_evicts_or_uses_another_tenants_keys_in_postgres() {
+        if let Some(db) = crate::db::scratch::database("tenants") {
+            a_tenant_never_evicts_or_uses_another_tenants_keys(Some(db));
+        }
+    }
+
+    fn content_addressed_bounded_and_persistent(db: Db) {
+        let dir = temp(if db.is_some() {
+            "keystore-pg"
+        } else {
+            "keystore"
+        });
         let params = Parameters::preset(Preset::Small4096).expect("preset");
         let (a, b) = (bundle(&params), bundle(&params));
         let limits = StoreLimits {
@@ -601,7 +633,7 @@ mod tests {
             loaded: 1,
         };
         let open = Owner::open();
-        let store = KeyStore::open(&dir, vec![params.clone()], limits).expect("open");
+        let store = open_store(&db, &dir, vec![params.clone()], limits);
         let ida = put(&store, &a, &open).expect("a");
         assert_eq!(ida, unseen_hex_sha256(&a));
         assert!(store.get(&ida, OPEN_TENANT).is_ok());
@@ -623,10 +655,12 @@ mod tests {
             put(&store, &b[..100], &open),
             Err(StoreError::BadKeys(_))
         ));
-        assert_eq!(files(&dir), 2, "the bundle and its owners");
-        // a new store on the same folder finds the keys and their owner (from disk)
+        if db.is_none() {
+            assert_eq!(files(&dir), 2, "the bundle and its owners");
+        }
+        // a new store on the same folder or database finds the keys and their owner
         drop(store);
-        let store = KeyStore::open(&dir, vec![params], limits).expect("reopen");
+        let store = open_store(&db, &dir, vec![params], limits);
         assert!(store.get(&idb, OPEN_TENANT).is_ok());
         assert!(matches!(
             store.get(&idb, "acme"),
@@ -639,9 +673,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn a_tenant_never_evicts_or_uses_another_tenants_keys() {
-        let dir = temp("tenants");
+    fn a_tenant_never_evicts_or_uses_another_tenants_keys(db: Db) {
+        let dir = temp(if db.is_some() {
+            "tenants-pg"
+        } else {
+            "tenants"
+        });
         let params = Parameters::preset(Preset::Small4096).expect("preset");
         let bundles: Vec<Vec<u8>> = (0..4).map(|_| bundle(&params)).collect();
         let one = bundles[0].len() as u64;
@@ -652,7 +689,7 @@ mod tests {
             loaded: 4,
         };
         let (acme, evil) = (tenant("acme"), tenant("evil"));
-        let store = KeyStore::open(&dir, vec![params.clone()], limits).expect("open");
+        let store = open_store(&db, &dir, vec![params.clone()], limits);
         let a0 = put(&store, &bundles[0], &acme).expect("a0");
         // another tenant does not see acme's keys, even knowing the id
         assert!(matches!(
@@ -662,7 +699,7 @@ mod tests {
         // the same bundle uploaded by both is owned by both
         assert_eq!(put(&store, &bundles[0], &evil).expect("shared"), a0);
         let e1 = put(&store, &bundles[1], &evil).expect("e1");
-        assert_eq!(store.tenant_usage("evil"), 2 * one);
+        assert_eq!(store.tenant_usage("evil").expect("usage"), 2 * one);
         // evil's third bundle evicts evil's own least recently used: a0 stays for acme
         store.get(&e1, "evil").expect("touch e1");
         let e2 = put(&store, &bundles[2], &evil).expect("e2");
@@ -695,7 +732,7 @@ mod tests {
         ));
         // owners survive a restart
         drop(store);
-        let store = KeyStore::open(&dir, vec![params], limits).expect("reopen");
+        let store = open_store(&db, &dir, vec![params], limits);
         assert!(store.get(&a0, "acme").is_ok());
         assert!(matches!(
             store.get(&a0, "evil"),
