@@ -100,6 +100,14 @@ pub struct EvalArgs {
     /// slot, high throughput) or auto (the compiler's cost estimate for this many inputs).
     #[arg(long, default_value = "auto", requires = "encrypted")]
     mode: crate::encrypted::Mode,
+    /// Encrypted, batch mode: have this server evaluate the batches as jobs (`/v1/jobs`, on
+    /// servers with a database --key-store) with the key folder --keys, instead of evaluating
+    /// here. Any number of samples: one job per full ciphertext.
+    #[arg(long, requires = "encrypted", requires = "keys")]
+    server: Option<String>,
+    /// Key folder for --server (`unseen keygen ckks --server URL --model NAME --out DIR`).
+    #[arg(long, requires = "server")]
+    keys: Option<PathBuf>,
     /// Encrypted: draw per-class accuracy, plaintext against encrypted, into this PNG file.
     #[arg(long, requires = "encrypted")]
     plot: Option<PathBuf>,
@@ -464,8 +472,16 @@ fn eval_encrypted(a: &EvalArgs, net: &Network, card: &ModelCard, samples: &Sampl
     use crate::encrypted::Mode;
     let compiled = unseen_circuits::compile_card(net, card)
         .context("compiling the network to a CKKS circuit")?;
-    let (report, tally) = match a.mode.resolve(&compiled, samples.len()) {
-        Mode::Batch => crate::encrypted::eval_encrypted_batch(&a.model, net, compiled, samples)?,
+    let mode = a.mode.resolve(&compiled, samples.len());
+    let (report, tally) = match (&a.server, &a.keys, mode) {
+        (Some(server), Some(keys), Mode::Batch | Mode::Auto) => {
+            let base = crate::image_cmd::http_base(server)?;
+            crate::encrypted::eval_encrypted_jobs(&a.model, net, &base, keys, samples)?
+        }
+        (Some(_), _, _) => bail!("--server evaluates batches as jobs: give --mode batch"),
+        (None, _, Mode::Batch) => {
+            crate::encrypted::eval_encrypted_batch(&a.model, net, compiled, samples)?
+        }
         _ => crate::encrypted::eval_encrypted(&a.model, net, compiled, samples)?,
     };
     if let Some(png) = &a.plot {

@@ -273,3 +273,77 @@ pub fn eval_encrypted_batch(
     });
     Ok((merged(report, tally.json()), tally))
 }
+
+/// `unseen eval --encrypted --mode batch --server URL --keys DIR`: every sample through batch
+/// jobs on a server (one job per full ciphertext), with the key folder's keys; the decrypted
+/// logits compared with the plaintext network's here.
+pub fn eval_encrypted_jobs(
+    model: &Path,
+    net: &Network,
+    base: &str,
+    keys: &Path,
+    samples: &Samples,
+) -> Result<(serde_json::Value, Tally)> {
+    let client = unseen_client::cnn::CnnClient::load(keys)?;
+    let per_job = client.batch_capacity();
+    let started = Instant::now();
+    let (logits, costs) = unseen_client::jobs::run_jobs(
+        base,
+        keys,
+        &client,
+        samples.len(),
+        per_job,
+        std::time::Duration::from_secs(24 * 3600),
+        |range| {
+            let inputs: Vec<Vec<f64>> = range
+                .map(|i| samples.sample(i).iter().map(|v| f64::from(*v)).collect())
+                .collect();
+            client.encrypt_batch_inputs(&inputs)
+        },
+    )
+    .with_context(|| {
+        format!(
+            "evaluating {} samples in batch jobs on {base}",
+            samples.len()
+        )
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut tally = Tally::default();
+    for (i, l) in logits.iter().enumerate() {
+        let x = samples.sample(i);
+        tally.record(l, &net.logits(x, 1), samples.labels[i]);
+    }
+    let n = samples.len().max(1) as f64;
+    let report = json!({
+        "model": model.display().to_string(),
+        "mode": "batch-jobs",
+        "server": base,
+        "served_model": client.spec.model,
+        "images": samples.len(),
+        "batch_images": per_job,
+        "jobs": samples.len().div_ceil(per_job),
+        "seconds": seconds,
+        "images_per_second": n / seconds.max(1e-9),
+        "client_encrypt_ms_per_image": costs.encrypt.as_secs_f64() * 1e3 / n,
+        "client_decrypt_ms_per_image": costs.decrypt.as_secs_f64() * 1e3 / n,
+        "upload_bytes_per_image": costs.upload_bytes as f64 / n,
+        "download_bytes_per_image": costs.download_bytes as f64 / n,
+        "registered_keys_bytes": costs.registered_keys,
+        "client_peak_rss_mb": peak_rss_mb(),
+    });
+    Ok((merged(report, tally.json()), tally))
+}
+
+/// This process's peak resident memory in MB (Linux), for reports.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}

@@ -168,7 +168,7 @@ pub fn load_image(
 }
 
 /// The HTTP base URL of `--server` (the CNN API has no legacy TCP protocol).
-fn http_base(server: &str) -> Result<String> {
+pub(crate) fn http_base(server: &str) -> Result<String> {
     match server.parse::<unseen_client::salary::Server>() {
         Ok(unseen_client::salary::Server::Http(base)) => Ok(base),
         Ok(unseen_client::salary::Server::Legacy(_)) => {

@@ -173,8 +173,62 @@ pub fn wait_job(base: &str, id: &str, timeout: Duration) -> Result<Vec<u8>, Erro
     })
 }
 
-/// Classifies `images` through batch jobs: one job per `per_job` images (at most the slots of
-/// a ciphertext), all queued before any is awaited, so every worker can take one.
+/// Runs `count` inputs through batch jobs of `per_job` (at most the slots of a ciphertext):
+/// `encrypt` makes the batch of each range of inputs. Each batch is submitted as soon as it is
+/// encrypted (so one batch at a time is held here), and every job is queued before any is
+/// awaited, so every worker can take one. The decrypted logits of every input, in order, and
+/// the costs.
+pub fn run_jobs(
+    base: &str,
+    dir: &Path,
+    client: &CnnClient,
+    count: usize,
+    per_job: usize,
+    timeout: Duration,
+    encrypt: impl Fn(std::ops::Range<usize>) -> Result<Vec<u8>, unseen_client_core::Error>,
+) -> Result<(Vec<Vec<f64>>, Costs), Error> {
+    let per_job = per_job.clamp(1, client.batch_capacity().max(1));
+    let ranges: Vec<std::ops::Range<usize>> = (0..count)
+        .step_by(per_job)
+        .map(|start| start..(start + per_job).min(count))
+        .collect();
+    let (mut encrypt_time, mut submit_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut upload_bytes, mut registered_keys) = (0, None);
+    let mut jobs = Vec::with_capacity(ranges.len());
+    for range in &ranges {
+        let t = Instant::now();
+        let request = encrypt(range.clone())?;
+        encrypt_time += t.elapsed();
+        let t = Instant::now();
+        let (id, sent) = submit_job(base, dir, client, &request)?;
+        submit_time += t.elapsed();
+        upload_bytes += request.len();
+        registered_keys = registered_keys.or(sent);
+        jobs.push(id);
+    }
+    let t = Instant::now();
+    let (mut logits, mut download_bytes, mut decrypt) =
+        (Vec::with_capacity(count), 0, Duration::ZERO);
+    for (id, range) in jobs.iter().zip(&ranges) {
+        let reply = wait_job(base, id, timeout)?;
+        download_bytes += reply.len();
+        let d = Instant::now();
+        logits.extend(client.decrypt_batch(&reply, range.len())?);
+        decrypt += d.elapsed();
+    }
+    let costs = Costs {
+        encrypt: encrypt_time,
+        round_trip: submit_time + t.elapsed().saturating_sub(decrypt),
+        server_ms: None,
+        decrypt,
+        upload_bytes,
+        download_bytes,
+        registered_keys,
+    };
+    Ok((logits, costs))
+}
+
+/// Classifies `images` through batch jobs of `per_job` images (see [`run_jobs`]).
 pub fn predict_batch_jobs(
     base: &str,
     dir: &Path,
@@ -183,44 +237,11 @@ pub fn predict_batch_jobs(
     per_job: usize,
     timeout: Duration,
 ) -> Result<RemoteBatch, Error> {
-    let per_job = per_job.max(1);
-    let t = Instant::now();
-    let requests = images
-        .chunks(per_job)
-        .map(|chunk| client.encrypt_batch(chunk))
-        .collect::<Result<Vec<_>, _>>()?;
-    let encrypt = t.elapsed();
-    let t = Instant::now();
-    let mut registered_keys = None;
-    let mut jobs = Vec::new();
-    for request in &requests {
-        let (id, sent) = submit_job(base, dir, client, request)?;
-        registered_keys = registered_keys.or(sent);
-        jobs.push(id);
-    }
-    let replies = jobs
-        .iter()
-        .map(|id| wait_job(base, id, timeout))
-        .collect::<Result<Vec<_>, _>>()?;
-    let round_trip = t.elapsed();
-    let t = Instant::now();
-    let mut results = Vec::with_capacity(images.len());
-    for (reply, chunk) in replies.iter().zip(images.chunks(per_job)) {
-        results.extend(
-            client
-                .decrypt_batch(reply, chunk.len())?
-                .into_iter()
-                .map(classify),
-        );
-    }
-    let costs = Costs {
-        encrypt,
-        round_trip,
-        server_ms: None,
-        decrypt: t.elapsed(),
-        upload_bytes: requests.iter().map(Vec::len).sum(),
-        download_bytes: replies.iter().map(Vec::len).sum(),
-        registered_keys,
-    };
-    Ok(RemoteBatch { results, costs })
+    let (logits, costs) = run_jobs(base, dir, client, images.len(), per_job, timeout, |r| {
+        client.encrypt_batch(&images[r])
+    })?;
+    Ok(RemoteBatch {
+        results: logits.into_iter().map(classify).collect(),
+        costs,
+    })
 }

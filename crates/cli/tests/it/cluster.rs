@@ -2,8 +2,8 @@
 //! here on loopback with free ports and throwaway folders): keys registered through one replica
 //! serve on the others; a replica killed with SIGKILL under load loses no request (the client
 //! retries); a worker killed in the middle of a batch job and PostgreSQL restarted during one
-//! leave every job done exactly once with the right classes; a rolling restart of every replica
-//! fails no request.
+//! (an `eval --server` run) leave every job done exactly once with the right classes; a rolling
+//! restart of every replica fails no request.
 //!
 //! Needs `haproxy` and PostgreSQL's server binaries (`scripts/test.sh` installs both); without
 //! them it fails with a message saying so.
@@ -429,18 +429,41 @@ fn replicas_behind_haproxy_share_keys_and_jobs_and_survive_failures() {
         "the killed worker's job ran again: {jobs:?}"
     );
 
-    // PostgreSQL restarted while a job runs: it completes, once, with the right classes
-    let batch = {
+    // PostgreSQL restarted while a job runs (`eval --server`: a data set through jobs): it
+    // completes, once, and every decrypted class agrees with the plaintext network's
+    let eval = {
         let c = c.clone();
-        std::thread::spawn(move || c.predict(&c.url(None), 6, &["--batch", "4", "--jobs"]))
+        std::thread::spawn(move || {
+            unseen(&c.root)
+                .args([
+                    "eval",
+                    "--model",
+                    &c.model,
+                    "--encrypted",
+                    "--mode",
+                    "batch",
+                ])
+                .args(["--server", &c.url(None), "--keys", "k", "--limit", "30"])
+                .args(["--data", &repo_file("data")])
+                .output()
+                .expect("run eval")
+        })
     };
     c.wait_running(None);
     c.pg.restart();
-    let v = batch
-        .join()
-        .expect("batch thread")
-        .expect("jobs across a database restart");
-    assert_eq!(v["accuracy"].as_f64(), Some(1.0), "{v}");
+    let out = eval.join().expect("eval thread");
+    assert!(
+        out.status.success(),
+        "eval across a database restart: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(
+        (v["agreement"].as_f64(), v["jobs"].as_u64()),
+        (Some(1.0), Some(1)),
+        "{v}"
+    );
+    assert!(v["max_logit_error"].as_f64().expect("error") < 0.05, "{v}");
     let jobs = c.jobs();
     assert_eq!(jobs.len(), 3, "{jobs:?}");
     assert!(jobs.iter().all(|(s, _)| s == "done"), "{jobs:?}");
