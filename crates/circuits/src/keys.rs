@@ -19,6 +19,11 @@ pub struct EvaluationKeys {
 }
 
 impl EvaluationKeys {
+    /// Bytes the parsed keys occupy in memory (what a server holds per loaded key set).
+    pub fn memory_bytes(&self) -> usize {
+        self.relin.memory_bytes() + self.galois.memory_bytes()
+    }
+
     /// `MAGIC`, `VERSION`, the relinearisation key's length (u64 LE), that key, the Galois keys.
     pub fn to_bytes(&self) -> Vec<u8> {
         let relin = self.relin.to_bytes();

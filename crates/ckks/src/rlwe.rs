@@ -334,10 +334,139 @@ pub(crate) struct KeySwitchKey {
     pub(crate) seed: [u8; 32],
     /// Highest ciphertext level this key switches.
     pub(crate) level: usize,
-    /// `(level+1) x (level+2) x n`: digit `i`, residue `j` (data primes
-    /// `0..=level`, then P).
-    pub(crate) b: Vec<u64>,
-    pub(crate) a: Vec<u64>,
+    pub(crate) b: KeyHalf,
+    pub(crate) a: KeyHalf,
+}
+
+/// Primes below `2^NARROW_BITS` have their key residues held in 32-bit words, and their
+/// products (below `2^62`) summed over the digits with one reduction at the end.
+const NARROW_BITS: u32 = 31;
+
+/// One residue of a key half over all its digits (`(level + 1) x n` values, digit by digit),
+/// at its prime's width.
+#[derive(Clone)]
+pub(crate) enum Residue {
+    /// A prime below `2^31`: half the memory of 64-bit words.
+    Narrow(Vec<u32>),
+    /// A wider prime.
+    Wide(Vec<u64>),
+}
+
+/// One half of a key-switching key, residue by residue (data primes `0..=level`, then P), each
+/// holding its `level + 1` digits: the order in which the key-switching inner product reads it.
+#[derive(Clone)]
+pub(crate) struct KeyHalf {
+    pub(crate) residues: Vec<Residue>,
+}
+
+impl KeyHalf {
+    /// From the digit-major layout (`(level+1) x (level+2) x n`: digit `i`, residue `j`).
+    pub(crate) fn from_digits(data: &[u64], basis: &[&Modulus], n: usize) -> Self {
+        let slots = basis.len();
+        let digits = data.len() / (slots * n).max(1);
+        let residues = basis
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                let block = |i: usize| &data[(i * slots + j) * n..(i * slots + j + 1) * n];
+                if m.value() >> NARROW_BITS == 0 {
+                    Residue::Narrow(
+                        (0..digits)
+                            .flat_map(|i| block(i).iter().map(|&v| v as u32))
+                            .collect(),
+                    )
+                } else {
+                    Residue::Wide((0..digits).flat_map(|i| block(i).iter().copied()).collect())
+                }
+            })
+            .collect();
+        Self { residues }
+    }
+
+    /// From digits given one at a time (each `(level+2) x n`, residue by residue): no more
+    /// than one digit is ever held in 64-bit words.
+    pub(crate) fn from_digit_iter<E>(
+        digits: impl Iterator<Item = std::result::Result<Vec<u64>, E>>,
+        basis: &[&Modulus],
+        count: usize,
+        n: usize,
+    ) -> std::result::Result<Self, E> {
+        let mut residues: Vec<Residue> = basis
+            .iter()
+            .map(|m| {
+                if m.value() >> NARROW_BITS == 0 {
+                    Residue::Narrow(Vec::with_capacity(count * n))
+                } else {
+                    Residue::Wide(Vec::with_capacity(count * n))
+                }
+            })
+            .collect();
+        for digit in digits {
+            let digit = digit?;
+            for (r, block) in residues.iter_mut().zip(digit.chunks_exact(n)) {
+                match r {
+                    Residue::Narrow(v) => v.extend(block.iter().map(|&x| x as u32)),
+                    Residue::Wide(v) => v.extend_from_slice(block),
+                }
+            }
+        }
+        Ok(Self { residues })
+    }
+
+    /// Digit `i` over every residue, as 64-bit words (for serialization).
+    pub(crate) fn digit(&self, i: usize, n: usize) -> Vec<u64> {
+        let mut out = Vec::with_capacity(self.residues.len() * n);
+        for r in &self.residues {
+            match r {
+                Residue::Narrow(v) => {
+                    out.extend(v[i * n..(i + 1) * n].iter().map(|&x| u64::from(x)))
+                }
+                Residue::Wide(v) => out.extend_from_slice(&v[i * n..(i + 1) * n]),
+            }
+        }
+        out
+    }
+
+    /// Halves of one or more digits each, in digit order, as one.
+    pub(crate) fn concat_digits(parts: Vec<KeyHalf>) -> Self {
+        let slots = parts.first().map_or(0, |p| p.residues.len());
+        let residues = (0..slots)
+            .map(|j| match &parts[0].residues[j] {
+                Residue::Narrow(_) => Residue::Narrow(
+                    parts
+                        .iter()
+                        .flat_map(|p| match &p.residues[j] {
+                            Residue::Narrow(v) => v.as_slice(),
+                            Residue::Wide(_) => &[],
+                        })
+                        .copied()
+                        .collect(),
+                ),
+                Residue::Wide(_) => Residue::Wide(
+                    parts
+                        .iter()
+                        .flat_map(|p| match &p.residues[j] {
+                            Residue::Wide(v) => v.as_slice(),
+                            Residue::Narrow(_) => &[],
+                        })
+                        .copied()
+                        .collect(),
+                ),
+            })
+            .collect();
+        Self { residues }
+    }
+
+    /// Bytes held in memory.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.residues
+            .iter()
+            .map(|r| match r {
+                Residue::Narrow(v) => v.len() * 4,
+                Residue::Wide(v) => v.len() * 8,
+            })
+            .sum()
+    }
 }
 
 /// Residues `0..=level` and the special prime's of a polynomial held over
@@ -350,6 +479,11 @@ fn ext_residues(full: &[u64], level: usize, nq: usize, n: usize) -> Zeroizing<Ve
 }
 
 impl KeySwitchKey {
+    /// Bytes of both halves in memory.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.b.memory_bytes() + self.a.memory_bytes()
+    }
+
     /// Key switching from `s_from` (NTT over all primes incl. P) to `sk`,
     /// for ciphertexts up to `level` (at most the parameters' top level).
     pub(crate) fn generate<R: RngCore + CryptoRng + ?Sized>(
@@ -388,7 +522,12 @@ impl KeySwitchKey {
             }
             b.extend_from_slice(&bi);
         }
-        Self { seed, level, b, a }
+        Self {
+            seed,
+            level,
+            b: KeyHalf::from_digits(&b, &basis, n),
+            a: KeyHalf::from_digits(&a, &basis, n),
+        }
     }
 
     /// The uniform halves of a key for `level`, expanded from its seed.
@@ -400,6 +539,26 @@ impl KeySwitchKey {
             .map(|i| ring::expand_uniform(seed, i as u64, &basis, n))
             .collect();
         parts.concat()
+    }
+
+    /// The uniform half of a key for `level` at its primes' widths, expanded from its seed a
+    /// few digits at a time (a loaded key never holds its whole `a` in 64-bit words).
+    pub(crate) fn expand_a_half(params: &Parameters, level: usize, seed: &[u8; 32]) -> KeyHalf {
+        let n = params.n();
+        let basis = params.ext_basis(level);
+        let threads = rayon::current_num_threads().max(1);
+        let mut parts = Vec::with_capacity(level + 1);
+        for chunk in (0..=level).collect::<Vec<_>>().chunks(threads) {
+            parts.extend(
+                chunk
+                    .par_iter()
+                    .map(|&i| ring::expand_uniform(seed, i as u64, &basis, n))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|v| KeyHalf::from_digits(&v, &basis, n)),
+            );
+        }
+        KeyHalf::concat_digits(parts)
     }
 
     /// Refuses to switch a ciphertext above the key's level.
@@ -465,7 +624,6 @@ pub(crate) fn key_switch(
     let n = params.n();
     let level = dec.level;
     debug_assert!(level <= key.level, "key level checked by the caller");
-    let stride = key.level + 2;
     let basis = params.ext_basis(level);
     let slots = level + 2;
     let digits = level + 1;
@@ -482,22 +640,55 @@ pub(crate) fn key_switch(
             } else {
                 Vec::new()
             };
-            for i in 0..digits {
-                let d = &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
-                let at = (i * stride + kj) * n;
-                let kb = &key.b[at..at + n];
-                let ka = &key.a[at..at + n];
-                let src: &[u64] = match perm {
+            // digit i of residue j, permuted when rotating
+            fn digit<'a>(d: &'a [u64], perm: Option<&[u32]>, tmp: &'a mut [u64]) -> &'a [u64] {
+                match perm {
                     None => d,
                     Some(p) => {
                         for (t, &pi) in tmp.iter_mut().zip(p) {
                             *t = d[pi as usize];
                         }
-                        &tmp
+                        tmp
                     }
-                };
-                m.mul_acc_vec(o0, src, kb);
-                m.mul_acc_vec(o1, src, ka);
+                }
+            }
+            let block = |i: usize| &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
+            match (&key.b.residues[kj], &key.a.residues[kj]) {
+                (Residue::Narrow(kb), Residue::Narrow(ka)) => {
+                    // products of values below 2^31 are below 2^62: sum them in 64 bits, kept
+                    // below 2^63 by subtracting a multiple of p, and reduce once
+                    let p = m.value();
+                    let big = (1u64 << 63) / p * p;
+                    for i in 0..digits {
+                        let src = digit(block(i), perm, &mut tmp);
+                        let (kb, ka) = (&kb[i * n..(i + 1) * n], &ka[i * n..(i + 1) * n]);
+                        ring::simd(
+                            #[inline(always)]
+                            || {
+                                for ((((x0, x1), &d), &b), &a) in
+                                    o0.iter_mut().zip(o1.iter_mut()).zip(src).zip(kb).zip(ka)
+                                {
+                                    let d = u64::from(d as u32);
+                                    let s0 = *x0 + d * u64::from(b);
+                                    let s1 = *x1 + d * u64::from(a);
+                                    *x0 = s0.min(s0.wrapping_sub(big));
+                                    *x1 = s1.min(s1.wrapping_sub(big));
+                                }
+                            },
+                        );
+                    }
+                    for x in o0.iter_mut().chain(o1.iter_mut()) {
+                        *x = m.reduce(*x);
+                    }
+                }
+                (Residue::Wide(kb), Residue::Wide(ka)) => {
+                    for i in 0..digits {
+                        let src = digit(block(i), perm, &mut tmp);
+                        m.mul_acc_vec(o0, src, &kb[i * n..(i + 1) * n]);
+                        m.mul_acc_vec(o1, src, &ka[i * n..(i + 1) * n]);
+                    }
+                }
+                _ => unreachable!("both halves of a residue have its prime's width"),
             }
         });
     let (d0, d1) = rayon::join(
@@ -568,6 +759,11 @@ impl RelinKey {
     /// The parameters.
     pub fn params(&self) -> &Arc<Parameters> {
         &self.params
+    }
+
+    /// Bytes the key occupies in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.key.memory_bytes()
     }
 }
 
@@ -683,6 +879,14 @@ impl GaloisKeys {
         &self.params
     }
 
+    /// Bytes the keys (and their permutations) occupy in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.keys
+            .values()
+            .map(|g| g.key.memory_bytes() + g.perm.len() * 4)
+            .sum()
+    }
+
     /// Galois elements for which a key exists.
     pub fn galois_elements(&self) -> Vec<u64> {
         self.keys.keys().copied().collect()
@@ -745,5 +949,66 @@ impl GaloisKeys {
         self.keys
             .get(&g)
             .ok_or_else(|| Error::MissingGaloisKey(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::params::Preset;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// The same key with every residue held in 64-bit words.
+    fn widened(h: &KeyHalf) -> KeyHalf {
+        KeyHalf {
+            residues: h
+                .residues
+                .iter()
+                .map(|r| match r {
+                    Residue::Narrow(v) => Residue::Wide(v.iter().map(|&x| u64::from(x)).collect()),
+                    Residue::Wide(v) => Residue::Wide(v.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn narrow_keys_switch_exactly_like_wide_ones_in_half_the_memory() {
+        let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let sk = SecretKey::generate(&params, &mut rng);
+        let gk = GaloisKeys::generate(&sk, &[3], false, &mut rng);
+        let g = gk.keys.values().next().expect("a key");
+        let narrow = &g.key;
+        assert!(narrow
+            .b
+            .residues
+            .iter()
+            .all(|r| matches!(r, Residue::Narrow(_))));
+        let wide = KeySwitchKey {
+            b: widened(&narrow.b),
+            a: widened(&narrow.a),
+            ..narrow.clone()
+        };
+        assert_eq!(2 * narrow.b.memory_bytes(), wide.b.memory_bytes());
+        let n = params.n();
+        for level in [narrow.level, 1] {
+            let basis = params.basis(level);
+            let c: Vec<u64> = basis
+                .iter()
+                .flat_map(|m| ring::expand_uniform(&[7; 32], 0, &[*m], n))
+                .collect();
+            let dec = decompose(&params, &c, level);
+            for perm in [None, Some(g.perm.as_slice())] {
+                let (n0, n1) = key_switch(&params, &dec, narrow, perm);
+                let (w0, w1) = key_switch(&params, &dec, &wide, perm);
+                assert!(
+                    n0 == w0 && n1 == w1,
+                    "level {level}, permuted {}",
+                    perm.is_some()
+                );
+            }
+        }
     }
 }

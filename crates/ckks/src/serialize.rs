@@ -438,8 +438,8 @@ fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey) {
     v.extend_from_slice(&key.seed);
     // levels are below 256: presets have at most a few dozen primes
     v.push(key.level as u8);
-    for digit in key.b.chunks_exact(n * basis.len()) {
-        write_poly(v, digit, &basis, n);
+    for i in 0..=key.level {
+        write_poly(v, &key.b.digit(i, n), &basis, n);
     }
 }
 
@@ -457,11 +457,14 @@ fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
         return Err(bad("truncated key-switching key"));
     }
     let basis = params.ext_basis(level);
-    let mut b = Vec::with_capacity((level + 1) * basis.len() * n);
-    for _ in 0..=level {
-        b.extend(read_poly(r, &basis, n, "key-switching key")?);
-    }
-    let a = KeySwitchKey::expand_a(params, level, &seed);
+    // digit by digit into the key's widths: a loaded key never holds a 64-bit copy of itself
+    let b = crate::rlwe::KeyHalf::from_digit_iter(
+        (0..=level).map(|_| read_poly(r, &basis, n, "key-switching key")),
+        &basis,
+        level + 1,
+        n,
+    )?;
+    let a = KeySwitchKey::expand_a_half(params, level, &seed);
     Ok(KeySwitchKey { seed, level, b, a })
 }
 

@@ -219,6 +219,7 @@ fn cnn_at(
         "client_decrypt_ms": s["client_decrypt_ms"],
         "client_keygen_ms": s["client_keygen_ms"],
         "eval_keys_bytes": s["eval_keys_bytes"],
+        "eval_keys_memory_bytes": s["eval_keys_memory_bytes"],
         "rotation_keys": s["rotation_keys"],
         "upload_bytes": s["upload_bytes"],
         "download_bytes": s["download_bytes"],

@@ -197,7 +197,7 @@ pub(crate) struct StoreArgs {
     /// Without --tokens everyone is one tenant whose quota is the whole store.
     #[arg(long, default_value_t = 2 << 30)]
     tenant_quota: u64,
-    /// Clients' evaluation keys kept parsed in memory (about 100 MB each for ciphernet).
+    /// Clients' evaluation keys kept parsed in memory (about 60 MB each for ciphernet).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
     /// Seconds a worker holds a batch job without renewing its claim; a job whose worker died

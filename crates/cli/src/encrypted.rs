@@ -142,6 +142,7 @@ pub fn eval_encrypted(
     let rotation_keys = keys.galois.galois_elements().len();
     let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
     let eval_keys_bytes = keys.to_bytes().len();
+    let eval_keys_memory_bytes = keys.memory_bytes();
     // Server: the circuit with its plaintexts encoded once.
     let t = Instant::now();
     let keyless = CkksBackend::new(&params, &program)?;
@@ -193,6 +194,7 @@ pub fn eval_encrypted(
             "client_keygen_ms": keygen_ms,
             "server_prepare_ms": prepare_ms,
             "eval_keys_bytes": eval_keys_bytes,
+            "eval_keys_memory_bytes": eval_keys_memory_bytes,
             "upload_bytes": upload,
             "download_bytes": download,
             "rotation_keys": rotation_keys,
