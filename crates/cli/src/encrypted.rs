@@ -200,6 +200,8 @@ pub fn eval_encrypted(
             "rotation_keys": rotation_keys,
             "rotations_per_image": program.rotation_count(),
             "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
+            // client and evaluation in this one process
+            "peak_rss_mb": peak_rss_mb(),
     });
     Ok((merged(report, tally.json()), tally))
 }
@@ -272,6 +274,8 @@ pub fn eval_encrypted_batch(
             "upload_bytes_per_image": upload as f64 / n,
             "download_bytes_per_image": download as f64 / n,
             "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
+            // client and evaluation in this one process
+            "peak_rss_mb": peak_rss_mb(),
     });
     Ok((merged(report, tally.json()), tally))
 }
