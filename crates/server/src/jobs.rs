@@ -167,11 +167,6 @@ impl JobQueue {
         }
     }
 
-    /// Its policy.
-    pub fn policy(&self) -> QueuePolicy {
-        self.policy
-    }
-
     fn conn(
         &self,
     ) -> Result<
@@ -611,11 +606,6 @@ impl Workers {
         for t in self.threads {
             let _ = t.join();
         }
-    }
-
-    /// The flag that stops them (for a signal handler).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
     }
 }
 
