@@ -427,34 +427,24 @@ impl KeyHalf {
         out
     }
 
-    /// Halves of one or more digits each, in digit order, as one.
+    /// Halves of one or more digits each (made for the same basis), in digit order, as one.
     pub(crate) fn concat_digits(parts: Vec<KeyHalf>) -> Self {
-        let slots = parts.first().map_or(0, |p| p.residues.len());
-        let residues = (0..slots)
-            .map(|j| match &parts[0].residues[j] {
-                Residue::Narrow(_) => Residue::Narrow(
-                    parts
-                        .iter()
-                        .flat_map(|p| match &p.residues[j] {
-                            Residue::Narrow(v) => v.as_slice(),
-                            Residue::Wide(_) => &[],
-                        })
-                        .copied()
-                        .collect(),
-                ),
-                Residue::Wide(_) => Residue::Wide(
-                    parts
-                        .iter()
-                        .flat_map(|p| match &p.residues[j] {
-                            Residue::Wide(v) => v.as_slice(),
-                            Residue::Narrow(_) => &[],
-                        })
-                        .copied()
-                        .collect(),
-                ),
-            })
-            .collect();
-        Self { residues }
+        let mut parts = parts.into_iter();
+        let Some(mut out) = parts.next() else {
+            return Self {
+                residues: Vec::new(),
+            };
+        };
+        for part in parts {
+            for (o, r) in out.residues.iter_mut().zip(part.residues) {
+                match (o, r) {
+                    (Residue::Narrow(o), Residue::Narrow(r)) => o.extend_from_slice(&r),
+                    (Residue::Wide(o), Residue::Wide(r)) => o.extend_from_slice(&r),
+                    _ => unreachable!("a residue has its prime's width in every part"),
+                }
+            }
+        }
+        out
     }
 
     /// Bytes held in memory.
@@ -974,7 +964,7 @@ mod tests {
     }
 
     #[test]
-    fn narrow_keys_switch_exactly_like_wide_ones_in_half_the_memory() {
+    fn narrow_keys_switch_exactly_like_wide_and_loaded_ones_in_half_the_memory() {
         let params = Parameters::preset(Preset::Cnn8192).expect("preset");
         let mut rng = ChaCha20Rng::seed_from_u64(11);
         let sk = SecretKey::generate(&params, &mut rng);
@@ -992,6 +982,9 @@ mod tests {
             ..narrow.clone()
         };
         assert_eq!(2 * narrow.b.memory_bytes(), wide.b.memory_bytes());
+        // a key loaded from its bytes (converted digit by digit) is the same key
+        let loaded = GaloisKeys::from_bytes(&gk.to_bytes(), &params).expect("load");
+        let loaded = &loaded.keys.values().next().expect("a key").key;
         let n = params.n();
         for level in [narrow.level, 1] {
             let basis = params.basis(level);

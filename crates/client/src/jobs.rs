@@ -13,6 +13,9 @@ use crate::Error;
 /// Largest job reply read (the encrypted logits of one batch).
 const MAX_RESULT: u64 = 256 << 20;
 
+/// After this long in the queue, the client says that no worker may be running.
+const QUEUED_HINT: Duration = Duration::from_secs(30);
+
 /// How often a job's state is asked for while it runs.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -136,8 +139,16 @@ pub fn job_status(base: &str, id: &str) -> Result<serde_json::Value, Error> {
 /// Waits (up to `timeout`) for the job to end; its encrypted result, or its error.
 pub fn wait_job(base: &str, id: &str, timeout: Duration) -> Result<Vec<u8>, Error> {
     let started = Instant::now();
+    let mut hinted = false;
     loop {
         let status = job_status(base, id)?;
+        if !hinted && status["state"] == "queued" && started.elapsed() > QUEUED_HINT {
+            hinted = true;
+            tracing::warn!(
+                "job {id} is still queued after {} s: the workers are busy, or none is running (unseen worker, or unseen serve --job-workers)",
+                QUEUED_HINT.as_secs()
+            );
+        }
         match status["state"].as_str() {
             Some("done") => break,
             Some("failed") => {
