@@ -1001,6 +1001,8 @@ mod tests {
                     "level {level}, permuted {}",
                     perm.is_some()
                 );
+                let (l0, l1) = key_switch(&params, &dec, loaded, perm);
+                assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
             }
         }
     }
