@@ -362,31 +362,20 @@ pub(crate) struct KeyHalf {
 impl KeyHalf {
     /// From the digit-major layout (`(level+1) x (level+2) x n`: digit `i`, residue `j`).
     pub(crate) fn from_digits(data: &[u64], basis: &[&Modulus], n: usize) -> Self {
-        let slots = basis.len();
-        let digits = data.len() / (slots * n).max(1);
-        let residues = basis
-            .iter()
-            .enumerate()
-            .map(|(j, m)| {
-                let block = |i: usize| &data[(i * slots + j) * n..(i * slots + j + 1) * n];
-                if m.value() >> NARROW_BITS == 0 {
-                    Residue::Narrow(
-                        (0..digits)
-                            .flat_map(|i| block(i).iter().map(|&v| v as u32))
-                            .collect(),
-                    )
-                } else {
-                    Residue::Wide((0..digits).flat_map(|i| block(i).iter().copied()).collect())
-                }
-            })
-            .collect();
-        Self { residues }
+        let digit = (basis.len() * n).max(1);
+        let parts = data
+            .chunks_exact(digit)
+            .map(Ok::<_, std::convert::Infallible>);
+        match Self::from_digit_iter(parts, basis, data.len() / digit, n) {
+            Ok(half) => half,
+            Err(never) => match never {},
+        }
     }
 
     /// From digits given one at a time (each `(level+2) x n`, residue by residue): no more
     /// than one digit is ever held in 64-bit words.
-    pub(crate) fn from_digit_iter<E>(
-        digits: impl Iterator<Item = std::result::Result<Vec<u64>, E>>,
+    pub(crate) fn from_digit_iter<D: AsRef<[u64]>, E>(
+        digits: impl Iterator<Item = std::result::Result<D, E>>,
         basis: &[&Modulus],
         count: usize,
         n: usize,
@@ -403,7 +392,7 @@ impl KeyHalf {
             .collect();
         for digit in digits {
             let digit = digit?;
-            for (r, block) in residues.iter_mut().zip(digit.chunks_exact(n)) {
+            for (r, block) in residues.iter_mut().zip(digit.as_ref().chunks_exact(n)) {
                 match r {
                     Residue::Narrow(v) => v.extend(block.iter().map(|&x| x as u32)),
                     Residue::Wide(v) => v.extend_from_slice(block),
@@ -422,26 +411,6 @@ impl KeyHalf {
                     out.extend(v[i * n..(i + 1) * n].iter().map(|&x| u64::from(x)))
                 }
                 Residue::Wide(v) => out.extend_from_slice(&v[i * n..(i + 1) * n]),
-            }
-        }
-        out
-    }
-
-    /// Halves of one or more digits each (made for the same basis), in digit order, as one.
-    pub(crate) fn concat_digits(parts: Vec<KeyHalf>) -> Self {
-        let mut parts = parts.into_iter();
-        let Some(mut out) = parts.next() else {
-            return Self {
-                residues: Vec::new(),
-            };
-        };
-        for part in parts {
-            for (o, r) in out.residues.iter_mut().zip(part.residues) {
-                match (o, r) {
-                    (Residue::Narrow(o), Residue::Narrow(r)) => o.extend_from_slice(&r),
-                    (Residue::Wide(o), Residue::Wide(r)) => o.extend_from_slice(&r),
-                    _ => unreachable!("a residue has its prime's width in every part"),
-                }
             }
         }
         out
@@ -536,19 +505,24 @@ impl KeySwitchKey {
     pub(crate) fn expand_a_half(params: &Parameters, level: usize, seed: &[u8; 32]) -> KeyHalf {
         let n = params.n();
         let basis = params.ext_basis(level);
+        // a few digits at a time, in parallel, each converted before the next are made
         let threads = rayon::current_num_threads().max(1);
-        let mut parts = Vec::with_capacity(level + 1);
-        for chunk in (0..=level).collect::<Vec<_>>().chunks(threads) {
-            parts.extend(
-                chunk
-                    .par_iter()
-                    .map(|&i| ring::expand_uniform(seed, i as u64, &basis, n))
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .map(|v| KeyHalf::from_digits(&v, &basis, n)),
-            );
+        let indices: Vec<usize> = (0..=level).collect();
+        let digits = indices.chunks(threads).flat_map(|chunk| {
+            chunk
+                .par_iter()
+                .map(|&i| ring::expand_uniform(seed, i as u64, &basis, n))
+                .collect::<Vec<_>>()
+        });
+        match KeyHalf::from_digit_iter(
+            digits.map(Ok::<_, std::convert::Infallible>),
+            &basis,
+            level + 1,
+            n,
+        ) {
+            Ok(half) => half,
+            Err(never) => match never {},
         }
-        KeyHalf::concat_digits(parts)
     }
 
     /// Refuses to switch a ciphertext above the key's level.

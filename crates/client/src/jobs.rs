@@ -68,7 +68,8 @@ fn submit_once(
     batch: &[u8],
 ) -> Result<Option<String>, Error> {
     let agent = crate::agent(Duration::from_secs(300))?;
-    let mut response = crate::authorized(agent.post(&format!("{base}/v1/jobs?model={model}")))
+    let url = format!("{base}/v1/jobs?model={}", query_escape(model));
+    let mut response = crate::authorized(agent.post(&url))
         .header("content-type", "application/octet-stream")
         .header("unseen-key-id", key_id)
         .send(batch)
@@ -85,6 +86,18 @@ fn submit_once(
         .as_str()
         .map(|id| Some(id.to_string()))
         .ok_or_else(|| conn(base, "reply has no job_id".into()))
+}
+
+/// `s` percent-encoded for a query value (all but RFC 3986's unreserved characters).
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn submit(base: &str, model: &str, key_id: &str, batch: &[u8]) -> Result<Option<String>, Error> {
@@ -255,4 +268,16 @@ pub fn predict_batch_jobs(
         results: logits.into_iter().map(classify).collect(),
         costs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn model_names_are_escaped_in_the_query() {
+        assert_eq!(
+            super::query_escape("ciphernet-mnist_2.x~"),
+            "ciphernet-mnist_2.x~"
+        );
+        assert_eq!(super::query_escape("a b&c=é"), "a%20b%26c%3D%C3%A9");
+    }
 }

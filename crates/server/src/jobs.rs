@@ -612,6 +612,7 @@ impl Workers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keystore::StoreError;
 
     fn queue(db: &crate::db::scratch::Scratch, lease_ms: u64, max_attempts: i32) -> JobQueue {
         let pool = crate::db::connect(&db.url, 4).expect("connect");
@@ -740,6 +741,4 @@ mod tests {
         assert_eq!(q.result(&good.job_id, "t").expect("result"), b"out-good");
         assert_eq!(calls.lock().expect("lock").len(), 4);
     }
-
-    use crate::keystore::StoreError;
 }

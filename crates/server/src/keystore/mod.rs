@@ -512,14 +512,19 @@ impl KeyStore {
         Ok((id, size, keys))
     }
 
+    /// Whether `tenant` owns the keys with this id (recording the use), without loading them.
+    pub fn check_owner(&self, id: &str, tenant: &str) -> Result<(), StoreError> {
+        if !valid_id(id) {
+            return Err(StoreError::BadId);
+        }
+        self.storage.touch(id, tenant, now_ms())
+    }
+
     /// The keys with this id, if `tenant` owns them, from memory or the storage (blocking).
     /// Ownership is asked of the storage every time, so a bundle another replica evicted is
     /// not served from this one's memory.
     pub fn get(&self, id: &str, tenant: &str) -> Result<Arc<EvaluationKeys>, StoreError> {
-        if !valid_id(id) {
-            return Err(StoreError::BadId);
-        }
-        self.storage.touch(id, tenant, now_ms())?;
+        self.check_owner(id, tenant)?;
         if let Some(keys) = self.loaded.get(&id.to_string()) {
             return Ok(keys);
         }

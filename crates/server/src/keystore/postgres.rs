@@ -130,15 +130,20 @@ impl BundleStorage for PgStorage {
     }
 
     fn touch(&self, id: &str, tenant: &str, now: u64) -> Result<(), StoreError> {
-        let n = self
+        // ownership is read on every request; the last use is written at most once a minute
+        // (as the folder store does), so inference does not write to the database each time
+        let owned: bool = self
             .conn()?
-            .execute(
-                "UPDATE unseen_key_owners SET last_used = greatest(last_used, $3)
-                 WHERE id = $1 AND tenant = $2",
+            .query_one(
+                "WITH used AS (
+                     UPDATE unseen_key_owners SET last_used = $3::bigint
+                     WHERE id = $1 AND tenant = $2 AND last_used < $3::bigint - 60000)
+                 SELECT EXISTS (SELECT 1 FROM unseen_key_owners WHERE id = $1 AND tenant = $2)",
                 &[&id, &tenant, &bytes_i64(now)],
             )
-            .map_err(unavailable)?;
-        if n == 0 {
+            .map_err(unavailable)?
+            .get(0);
+        if !owned {
             return Err(StoreError::Unknown(id.to_string()));
         }
         Ok(())
