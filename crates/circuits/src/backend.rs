@@ -33,8 +33,11 @@ pub trait Backend: Sync {
     ) -> Result<Vec<Self::Value>, Self::Error>;
     /// `rot(x, step)`.
     fn rotate(&self, x: &Self::Value, step: usize) -> Result<Self::Value, Self::Error>;
-    /// `x * p`, element-wise, without rescaling.
-    fn mul_plain(&self, x: &Self::Value, p: &Self::Plain) -> Result<Self::Value, Self::Error>;
+    /// `sum_t x_t * p_t`, element-wise products summed, without rescaling (at least one term).
+    fn mul_plain_sum(
+        &self,
+        terms: &[(&Self::Value, &Self::Plain)],
+    ) -> Result<Self::Value, Self::Error>;
     /// `acc += x`.
     fn add_assign(&self, acc: &mut Self::Value, x: &Self::Value) -> Result<(), Self::Error>;
     /// `x += p`.
@@ -97,9 +100,7 @@ fn prepare_linear<B: Backend>(
     let baby_steps: Vec<usize> = m.baby_steps().into_iter().collect();
     let mut giants: Vec<GiantStep<B>> = Vec::new();
     for (d, diag) in &m.diagonals {
-        let unit = d / m.stride;
-        let giant = unit / m.baby * m.baby * m.stride;
-        let baby = unit % m.baby * m.stride;
+        let (giant, baby) = m.split(*d);
         let idx = baby_steps.iter().position(|s| *s == baby).unwrap_or(0);
         let plain = b.encode_multiplier(&rotate_back(diag, giant), depth)?;
         match giants.iter_mut().find(|g| g.step == giant) {
@@ -173,14 +174,16 @@ impl<B: Backend> Prepared<B> {
         rotated: &[B::Value],
         g: &GiantStep<B>,
     ) -> Result<Option<B::Value>, B::Error> {
-        let mut inner: Option<B::Value> = None;
-        for (idx, plain) in &g.terms {
-            let term = b.mul_plain(&rotated[*idx], plain)?;
-            match inner.as_mut() {
-                Some(s) => b.add_assign(s, &term)?,
-                None => inner = Some(term),
-            }
-        }
+        let terms: Vec<(&B::Value, &B::Plain)> = g
+            .terms
+            .iter()
+            .map(|(idx, plain)| (&rotated[*idx], plain))
+            .collect();
+        let inner = if terms.is_empty() {
+            None
+        } else {
+            Some(b.mul_plain_sum(&terms)?)
+        };
         let Some(inner) = inner else { return Ok(None) };
         Ok(Some(if g.step % self.slots == 0 {
             inner
@@ -214,7 +217,7 @@ impl<B: Backend> Prepared<B> {
                     }
                     let acc = match acc {
                         Some(a) => a,
-                        None => b.mul_plain(&x, &m.zero)?,
+                        None => b.mul_plain_sum(&[(&x, &m.zero)])?,
                     };
                     let acc = match m.sum {
                         Some((step, count)) => self.rotate_sum(b, acc, step, count)?,
@@ -277,8 +280,14 @@ impl Backend for PlainBackend {
         let n = x.len();
         Ok((0..n).map(|i| x[(i + step) % n]).collect())
     }
-    fn mul_plain(&self, x: &Vec<f64>, p: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
-        Ok(x.iter().zip(p).map(|(a, b)| a * b).collect())
+    fn mul_plain_sum(&self, terms: &[(&Vec<f64>, &Vec<f64>)]) -> Result<Vec<f64>, Self::Error> {
+        let mut out = vec![0.0; self.slots];
+        for (x, p) in terms {
+            out.iter_mut()
+                .zip(x.iter().zip(p.iter()))
+                .for_each(|(o, (a, b))| *o += a * b);
+        }
+        Ok(out)
     }
     fn add_assign(&self, acc: &mut Vec<f64>, x: &Vec<f64>) -> Result<(), Self::Error> {
         acc.iter_mut().zip(x).for_each(|(a, b)| *a += b);
@@ -295,7 +304,7 @@ impl Backend for PlainBackend {
         Ok(x.clone())
     }
     fn multiply(&self, a: &Vec<f64>, b: &Vec<f64>) -> Result<Vec<f64>, Self::Error> {
-        self.mul_plain(a, b)
+        Ok(a.iter().zip(b).map(|(x, y)| x * y).collect())
     }
     fn add_scaled(&self, acc: &mut Vec<f64>, x: &Vec<f64>, c: f64) -> Result<(), Self::Error> {
         acc.iter_mut().zip(x).for_each(|(a, b)| *a += c * b);

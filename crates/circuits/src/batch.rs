@@ -13,6 +13,9 @@ use rayon::prelude::*;
 use crate::ckks_backend::{add_scaled, multiply};
 use crate::lower::{lower, Activation, LoweredNet, Stage};
 
+/// Rows of an affine map whose weighted sums are computed in one pass.
+const ROW_GROUP: usize = 32;
+
 /// One output of an affine layer: `bias + sum weight * input[index]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AffineRow {
@@ -198,24 +201,28 @@ impl BatchProgram {
             } else {
                 params.data_primes()[first.level()] as f64
             };
-            x = rows
-                .par_iter()
-                .map(|row| {
-                    let mut terms = row.terms.iter();
-                    let mut acc = match terms.next() {
-                        Some((i, w)) => ev.mul_scalar(&x[*i], *w, prime)?,
-                        None => ev.mul_scalar(first, 0.0, prime)?,
-                    };
-                    for (i, w) in terms {
-                        ev.mul_scalar_acc(&mut acc, &x[*i], *w, prime)?;
-                    }
-                    let out = ev.add_scalar(&ev.rescale(&acc)?, row.bias)?;
-                    match then {
-                        Some(f) => activation(&ev, relin, f, &out),
-                        None => Ok(out),
-                    }
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
+            // rows a group at a time: the weighted sums of a group in one pass over the data
+            // (the inputs its rows share are read from cache), then each row's rescale, bias
+            // and activation; only a group's sums exist before their activation
+            let mut out = Vec::with_capacity(rows.len());
+            for group in rows.chunks(ROW_GROUP) {
+                let terms: Vec<&[(usize, f64)]> =
+                    group.iter().map(|r| r.terms.as_slice()).collect();
+                let sums = ev.scalar_combinations(&x, &terms, prime)?;
+                let done = sums
+                    .into_par_iter()
+                    .zip(group)
+                    .map(|(acc, row)| {
+                        let out = ev.add_scalar(&ev.rescale(&acc)?, row.bias)?;
+                        match then {
+                            Some(f) => activation(&ev, relin, f, &out),
+                            None => Ok(out),
+                        }
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                out.extend(done);
+            }
+            x = out;
             k += fused;
         }
         Ok(x)

@@ -140,13 +140,12 @@ impl Backend for CkksBackend {
             .rotate(x, step as i64, &self.keys()?.galois)
     }
 
-    fn mul_plain(&self, x: &Ciphertext, p: &Plaintext) -> Result<Ciphertext, Error> {
-        self.shared.evaluator.mul_plain(x, p)
+    fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext, Error> {
+        self.shared.evaluator.mul_plain_sum(terms)
     }
 
     fn add_assign(&self, acc: &mut Ciphertext, x: &Ciphertext) -> Result<(), Error> {
-        *acc = self.shared.evaluator.add(acc, x)?;
-        Ok(())
+        self.shared.evaluator.add_assign(acc, x)
     }
 
     fn add_plain_assign(&self, x: &mut Ciphertext, p: &Plaintext) -> Result<(), Error> {

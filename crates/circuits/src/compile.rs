@@ -15,13 +15,13 @@
 //! patches (im2col), so that the convolution needs few diagonals: slot `k * P + p` (offset-major)
 //! or `p * K' + k` (position-major) holds what patch element `k` sees at output position `p`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use unseen_model::layers::LayerOps;
 use unseen_model::{Network, Shape, SparseAffine};
 
 use crate::lower::{lower, Activation, FirstConv, LoweredNet, Stage};
-use crate::program::{LinearMap, Op, Program};
+use crate::program::{baby_giant, LinearMap, Op, Program};
 use crate::Error;
 
 /// Where features live: feature `f` at slot `pos[f] + t * period` for every `t`.
@@ -69,13 +69,18 @@ fn replicate(values: &[f64], layout: &Layout, slots: usize) -> Vec<f64> {
     v
 }
 
-/// One affine stage as a diagonal map from `lin` to `lout`, with its bias.
-fn affine_map(
-    a: &SparseAffine,
-    lin: &Layout,
-    lout: &Layout,
-    slots: usize,
-) -> Result<(LinearMap, Vec<f64>), Error> {
+/// Where the weight of input slot `pi` for output slot `po` goes between layouts of periods
+/// `qi` and `qo`: its diagonal, and the first output slot of the diagonal that carries it.
+fn diagonal_of(pi: usize, po: usize, qi: usize, qo: usize) -> (usize, usize) {
+    if qo >= qi {
+        ((pi + qi - po % qi) % qi, po)
+    } else {
+        let delta = (pi + qi - po) % qi;
+        (delta % qo, po + delta / qo * qo)
+    }
+}
+
+fn check_periods(lin: &Layout, lout: &Layout, slots: usize) -> Result<(), Error> {
     let (qi, qo) = (lin.period, lout.period);
     if qi > slots || qo > slots {
         return Err(too_large(
@@ -83,18 +88,24 @@ fn affine_map(
             format!("a layer over {} slots", qi.max(qo)),
         ));
     }
+    Ok(())
+}
+
+/// One affine stage as a diagonal map from `lin` to `lout`, with its bias.
+fn affine_map(
+    a: &SparseAffine,
+    lin: &Layout,
+    lout: &Layout,
+    slots: usize,
+) -> Result<(LinearMap, Vec<f64>), Error> {
+    check_periods(lin, lout, slots)?;
+    let (qi, qo) = (lin.period, lout.period);
     let q = qi.max(qo);
     let mut diagonals: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for (o, row) in a.rows.iter().enumerate() {
         let po = lout.pos[o];
         for (i, w) in row {
-            let pi = lin.pos[*i];
-            let (d, j) = if qo >= qi {
-                ((pi + qi - po % qi) % qi, po)
-            } else {
-                let delta = (pi + qi - po) % qi;
-                (delta % qo, po + delta / qo * qo)
-            };
+            let (d, j) = diagonal_of(lin.pos[*i], po, qi, qo);
             let diag = diagonals.entry(d).or_insert_with(|| vec![0.0; slots]);
             let mut s = j;
             while s < slots {
@@ -111,6 +122,148 @@ fn affine_map(
     };
     Ok((map, replicate(&a.bias, lout, slots)))
 }
+
+/// What [`affine_map`] would cost, without building its diagonals: `(rotations, diagonals)`.
+fn affine_counts(
+    a: &SparseAffine,
+    lin: &Layout,
+    lout: &Layout,
+    slots: usize,
+) -> Result<(usize, usize), Error> {
+    check_periods(lin, lout, slots)?;
+    let (qi, qo) = (lin.period, lout.period);
+    let mut diagonals = BTreeSet::new();
+    for (o, row) in a.rows.iter().enumerate() {
+        for (i, w) in row {
+            if *w != 0.0 {
+                diagonals.insert(diagonal_of(lin.pos[*i], lout.pos[o], qi, qo).0);
+            }
+        }
+    }
+    let (_, _, rotations) = baby_giant(diagonals.iter().copied(), slots);
+    let sum = if qi > qo {
+        (qi / qo).trailing_zeros() as usize
+    } else {
+        0
+    };
+    Ok((rotations + sum, diagonals.len()))
+}
+
+/// Relative cost of a linear map at `level`: each rotation is a key switch (about
+/// `5 (l+1)(l+2)` multiply-adds per coefficient: its inner product over `(l+1)(l+2)` residue
+/// pairs and the transforms around it), each diagonal a plaintext product (`2 (l+1)`).
+fn map_cost(rotations: usize, diagonals: usize, level: usize) -> f64 {
+    let l = level as f64;
+    rotations as f64 * 5.0 * (l + 1.0) * (l + 2.0) + diagonals as f64 * 2.0 * (l + 1.0)
+}
+
+/// The layouts an image can be held in: [`layout_for`]'s, and, when it fits the same block,
+/// rows padded to a power of two (so that row and channel offsets are both powers of two,
+/// which baby-step/giant-step splits well).
+fn image_layouts(shape: Shape, slots: usize) -> Vec<Layout> {
+    let default = layout_for(shape, slots);
+    let Shape::Image(c, h, w) = shape else {
+        return vec![default];
+    };
+    let wp = w.next_power_of_two();
+    let block = (h * wp).next_power_of_two();
+    let period = c.next_power_of_two() * block;
+    if wp == w || h < 2 || period > slots || period > default.period.max(block) {
+        return vec![default];
+    }
+    let hw = h * w;
+    let padded = Layout {
+        pos: (0..c * hw)
+            .map(|f| (f / hw) * block + (f % hw) / w * wp + f % w)
+            .collect(),
+        period,
+    };
+    vec![default, padded]
+}
+
+/// The layouts an affine stage can write an image in: one channel per power-of-two block
+/// (the default), and the input's own geometry: each output at the input position of the
+/// first pixel its receptive field reads, shifted per channel by an offset of the receptive
+/// field (channels fill the gaps a strided map leaves, then further blocks). A convolution or a pooling then reads every
+/// output's inputs at the same offsets, so its map needs far fewer diagonals; the compiler
+/// keeps whichever makes the program cheaper.
+fn output_layouts(a: &SparseAffine, shape: Shape, lin: &Layout, slots: usize) -> Vec<Layout> {
+    let mut layouts = image_layouts(shape, slots);
+    let Shape::Image(c, h, w) = shape else {
+        return layouts;
+    };
+    let hw = h * w;
+    let mut anchor = vec![usize::MAX; hw];
+    for (o, row) in a.rows.iter().enumerate() {
+        for (i, wt) in row {
+            if *wt != 0.0 {
+                anchor[o % hw] = anchor[o % hw].min(lin.pos[*i]);
+            }
+        }
+    }
+    let Some(&base) = anchor.iter().min() else {
+        return layouts;
+    };
+    if hw < 2 || anchor.contains(&usize::MAX) {
+        return layouts;
+    }
+    let offsets: Vec<usize> = anchor.iter().map(|x| x - base).collect();
+    let distinct: BTreeSet<usize> = offsets.iter().copied().collect();
+    let block = (offsets.iter().max().copied().unwrap_or(0) + 1).next_power_of_two();
+    if distinct.len() < hw {
+        return layouts;
+    }
+    // channels fill the gaps a strided map leaves: each at the smallest free shift among the
+    // offsets of a receptive field (so that every channel's inputs still lie at a few
+    // offsets), or in a new block
+    let field: BTreeSet<usize> = a
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(o, _)| o % hw == 0)
+        .flat_map(|(_, row)| row.iter().filter(|(_, w)| *w != 0.0))
+        .filter_map(|(i, _)| lin.pos[*i].checked_sub(anchor[0]))
+        .collect();
+    let mut shifts = Vec::with_capacity(c);
+    let mut taken: Vec<BTreeSet<usize>> = vec![BTreeSet::new()];
+    for _ in 0..c {
+        let last = taken.len() - 1;
+        let free = |t: usize| {
+            offsets
+                .iter()
+                .all(|o| o + t < block && !taken[last].contains(&(o + t)))
+        };
+        let (b, t) = match field.iter().copied().find(|t| free(*t)) {
+            Some(t) => (last, t),
+            None => {
+                taken.push(BTreeSet::new());
+                (last + 1, 0)
+            }
+        };
+        taken[b].extend(offsets.iter().map(|o| o + t));
+        shifts.push(b * block + t);
+    }
+    let period = taken.len().next_power_of_two() * block;
+    if period > slots {
+        return layouts;
+    }
+    let geometric = Layout {
+        pos: (0..c * hw)
+            .map(|f| shifts[f / hw] + offsets[f % hw])
+            .collect(),
+        period,
+    };
+    if !layouts
+        .iter()
+        .any(|l| l.pos == geometric.pos && l.period == geometric.period)
+    {
+        layouts.push(geometric);
+    }
+    layouts
+}
+
+/// An input's layout and, for each slot, the input value it holds.
+type InputPacking = (Layout, Vec<Option<usize>>);
 
 type ConvPacking = (LinearMap, Vec<f64>, Vec<Option<usize>>, Layout);
 
@@ -209,7 +362,10 @@ fn conv_offset_major(
     )
 }
 
-/// The im2col packing of a first convolution, if it fits `slots`.
+/// The im2col packing of a first convolution, if it fits `slots`: position-major when the
+/// kernel's padded size holds the channels (its diagonals are the few steps `k - c`, so few
+/// Galois keys reach the top level), otherwise offset-major. (Offset-major would save the
+/// next layer a few rotations when both fit, for about a fifth more key memory.)
 fn first_conv_packing(fc: &FirstConv, input: Shape, slots: usize) -> Option<ConvPacking> {
     let Ok(Shape::Image(c, oh, ow)) = fc.conv.output_shape(input) else {
         return None;
@@ -221,7 +377,7 @@ fn first_conv_packing(fc: &FirstConv, input: Shape, slots: usize) -> Option<Conv
     if kp * big_p > slots {
         return None;
     }
-    if big_p * kp <= slots && c <= kp {
+    if c <= kp {
         return Some(conv_position_major(fc, input, (oh, ow), slots));
     }
     if c.next_power_of_two() * big_p <= slots {
@@ -259,53 +415,131 @@ fn activation_ops(a: Activation, ops: &mut Vec<Op>, layout: &Layout, slots: usiz
     }
 }
 
-/// Compiles a lowered network for vectors of `slots` slots (a power of two).
+/// The cheapest choice of output layouts for `stages` (each affine stage's index into its
+/// [`output_layouts`]), entered with `layout` after `depth` levels of `total`: its cost and
+/// choices.
+fn cheapest(
+    stages: &[(&Stage, &Shape)],
+    layout: &Layout,
+    depth: usize,
+    total: usize,
+    slots: usize,
+) -> Result<(f64, Vec<usize>), Error> {
+    let Some(((stage, shape), rest)) = stages.split_first() else {
+        return Ok((0.0, Vec::new()));
+    };
+    match stage {
+        Stage::Activation(act) => cheapest(rest, layout, depth + act.depth(), total, slots),
+        Stage::Affine(a) => {
+            check_inputs(a, layout)?;
+            let mut best: Option<(f64, Vec<usize>)> = None;
+            for (k, out) in output_layouts(a, **shape, layout, slots)
+                .into_iter()
+                .enumerate()
+            {
+                let (rotations, diagonals) = affine_counts(a, layout, &out, slots)?;
+                let here = map_cost(rotations, diagonals, total.saturating_sub(depth));
+                let (after, mut choices) = cheapest(rest, &out, depth + 1, total, slots)?;
+                if best.as_ref().is_none_or(|(c, _)| here + after < *c) {
+                    choices.insert(0, k);
+                    best = Some((here + after, choices));
+                }
+            }
+            best.ok_or_else(|| Error::Unsupported("an affine stage with no layout".into()))
+        }
+    }
+}
+
+fn check_inputs(a: &SparseAffine, layout: &Layout) -> Result<(), Error> {
+    if a.inputs != layout.pos.len() {
+        return Err(Error::Unsupported(format!(
+            "an affine stage expects {} inputs, {} are packed",
+            a.inputs,
+            layout.pos.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The input layouts of a network whose first stage is not an unfolded convolution, with the
+/// slot of each input value.
+fn plain_inputs(lowered: &LoweredNet, slots: usize) -> Result<Vec<InputPacking>, Error> {
+    image_layouts(lowered.input, slots)
+        .into_iter()
+        .map(|l| input_slots(lowered, l, slots))
+        .collect()
+}
+
+fn input_slots(lowered: &LoweredNet, layout: Layout, slots: usize) -> Result<InputPacking, Error> {
+    if layout.period > slots {
+        return Err(too_large(slots, format!("an input of {}", lowered.input)));
+    }
+    let mut input_layout = vec![None; slots];
+    for (f, p) in layout.pos.iter().enumerate() {
+        let mut s = *p;
+        while s < slots {
+            input_layout[s] = Some(f);
+            s += layout.period;
+        }
+    }
+    Ok((layout, input_layout))
+}
+
+/// Compiles a lowered network for vectors of `slots` slots (a power of two). Where an image
+/// can be laid out in more than one way ([`output_layouts`]), every combination is costed
+/// ([`map_cost`], by the level each map runs at) and the cheapest is built.
 pub fn compile_lowered(lowered: &LoweredNet, slots: usize) -> Result<Program, Error> {
     if !slots.is_power_of_two() {
         return Err(Error::Unsupported(format!(
             "{slots} slots is not a power of two"
         )));
     }
-    let mut ops = Vec::new();
-    let mut stages = lowered.stages.iter().zip(&lowered.shapes).peekable();
-    let first = lowered
+    let total = lowered.depth();
+    let stages: Vec<(&Stage, &Shape)> = lowered.stages.iter().zip(&lowered.shapes).collect();
+    let packing = lowered
         .first_conv
         .as_ref()
         .and_then(|fc| first_conv_packing(fc, lowered.input, slots));
-    let (mut layout, input_layout) = match first {
-        Some((map, bias, input_layout, layout)) => {
-            stages.next();
-            ops.push(Op::Linear(map));
-            ops.push(Op::AddPlain(bias));
-            (layout, input_layout)
-        }
+    // the layouts of the later stages, cheapest first
+    // the layouts of the later stages (and of a plain input), cheapest first
+    let (input, choices) = match &packing {
+        Some((_, _, _, layout)) => (None, cheapest(&stages[1..], layout, 1, total, slots)?.1),
         None => {
-            let layout = layout_for(lowered.input, slots);
-            if layout.period > slots {
-                return Err(too_large(slots, format!("an input of {}", lowered.input)));
-            }
-            let mut input_layout = vec![None; slots];
-            for (f, p) in layout.pos.iter().enumerate() {
-                let mut s = *p;
-                while s < slots {
-                    input_layout[s] = Some(f);
-                    s += layout.period;
+            let mut best: Option<(f64, usize, Vec<usize>)> = None;
+            for (k, (layout, _)) in plain_inputs(lowered, slots)?.iter().enumerate() {
+                let (cost, choices) = cheapest(&stages, layout, 0, total, slots)?;
+                if best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
+                    best = Some((cost, k, choices));
                 }
             }
-            (layout, input_layout)
+            let (_, k, choices) =
+                best.ok_or_else(|| too_large(slots, format!("an input of {}", lowered.input)))?;
+            (Some(k), choices)
         }
     };
-    for (stage, shape) in stages {
+    let mut ops = Vec::new();
+    let (mut layout, input_layout, rest) = match packing {
+        Some((map, bias, input_layout, layout)) => {
+            ops.push(Op::Linear(map));
+            ops.push(Op::AddPlain(bias));
+            (layout, input_layout, &stages[1..])
+        }
+        None => {
+            let k = input.unwrap_or(0);
+            let (layout, input_layout) = plain_inputs(lowered, slots)?.swap_remove(k);
+            (layout, input_layout, &stages[..])
+        }
+    };
+    let mut choices = choices.into_iter();
+    for (stage, shape) in rest {
         match stage {
             Stage::Affine(a) => {
-                if a.inputs != layout.pos.len() {
-                    return Err(Error::Unsupported(format!(
-                        "an affine stage expects {} inputs, {} are packed",
-                        a.inputs,
-                        layout.pos.len()
-                    )));
-                }
-                let out = layout_for(*shape, slots);
+                check_inputs(a, &layout)?;
+                let k = choices.next().unwrap_or(0);
+                let out = output_layouts(a, **shape, &layout, slots)
+                    .into_iter()
+                    .nth(k)
+                    .unwrap_or_else(|| layout_for(**shape, slots));
                 let (map, bias) = affine_map(a, &layout, &out, slots)?;
                 ops.push(Op::Linear(map));
                 ops.push(Op::AddPlain(bias));

@@ -27,25 +27,11 @@ impl LinearMap {
             .into_iter()
             .filter(|(_, v)| v.iter().any(|x| *x != 0.0))
             .collect();
-        let stride = diagonals.keys().fold(0usize, |g, d| gcd(g, *d)).max(1);
-        let stride = if slots % stride == 0 { stride } else { 1 };
-        let units: Vec<usize> = diagonals.keys().map(|d| d / stride).collect();
-        let mut best = (usize::MAX, 1usize);
-        let mut baby = 1usize;
-        while baby <= slots / stride {
-            let babies: BTreeSet<usize> = units.iter().map(|u| u % baby).collect();
-            let giants: BTreeSet<usize> = units.iter().map(|u| u / baby).collect();
-            let cost = babies.iter().filter(|b| **b != 0).count()
-                + giants.iter().filter(|g| **g != 0).count();
-            if cost < best.0 {
-                best = (cost, baby);
-            }
-            baby *= 2;
-        }
+        let (stride, baby, _) = baby_giant(diagonals.keys().copied(), slots);
         Self {
             diagonals,
             stride,
-            baby: best.1,
+            baby,
             sum: None,
         }
     }
@@ -74,21 +60,63 @@ impl LinearMap {
             + self.sum.map_or(0, |(_, count)| count)
     }
 
+    /// Diagonal `d` as `(giant step, baby step)`, each below the slot count, `d = giant +
+    /// baby` modulo it.
+    pub fn split(&self, d: usize) -> (usize, usize) {
+        // every diagonal holds one value per slot
+        let slots = self.diagonals.values().next().map_or(0, Vec::len);
+        let units = (slots / self.stride).max(1);
+        let (giant, baby) = split_units(d / self.stride, self.baby, units);
+        (giant * self.stride, baby * self.stride)
+    }
+
     /// Rotation steps of `x` (baby steps), hoisted together.
     pub fn baby_steps(&self) -> BTreeSet<usize> {
-        self.diagonals
-            .keys()
-            .map(|d| (d / self.stride) % self.baby * self.stride)
-            .collect()
+        self.diagonals.keys().map(|d| self.split(*d).1).collect()
     }
 
     /// Rotation steps of the partial sums (giant steps).
     pub fn giant_steps(&self) -> BTreeSet<usize> {
-        self.diagonals
-            .keys()
-            .map(|d| (d / self.stride) / self.baby * self.baby * self.stride)
-            .collect()
+        self.diagonals.keys().map(|d| self.split(*d).0).collect()
     }
+}
+
+/// Unit `u` (of `units`) as `(giant, baby)` units for `baby` baby steps per giant step.
+fn split_units(u: usize, baby: usize, units: usize) -> (usize, usize) {
+    let b = u % baby;
+    ((u + units - b) % units, b)
+}
+
+/// The baby-step/giant-step split of a map with these diagonal indices on `slots` slots:
+/// `(stride, baby steps per giant step, rotations)`, the baby-step count (a power of two)
+/// minimising the rotations.
+pub fn baby_giant(
+    diagonals: impl Iterator<Item = usize> + Clone,
+    slots: usize,
+) -> (usize, usize, usize) {
+    let stride = diagonals.clone().fold(0usize, gcd).max(1);
+    let stride = if slots % stride == 0 { stride } else { 1 };
+    let units_total = slots / stride;
+    let units: Vec<usize> = diagonals.map(|d| d / stride).collect();
+    let mut best = (usize::MAX, 1usize);
+    let mut baby = 1usize;
+    while baby <= units_total {
+        let mut babies = BTreeSet::new();
+        let mut giants = BTreeSet::new();
+        for &u in &units {
+            let (g, b) = split_units(u, baby, units_total);
+            babies.insert(b);
+            giants.insert(g);
+        }
+        let cost =
+            babies.iter().filter(|b| **b != 0).count() + giants.iter().filter(|g| **g != 0).count();
+        if cost < best.0 {
+            best = (cost, baby);
+        }
+        baby *= 2;
+    }
+    let rotations = if units.is_empty() { 0 } else { best.0 };
+    (stride, best.1, rotations)
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -105,3 +105,53 @@ fn ciphernet_top_level_rotations_are_few() {
     // The convolution's steps (k - c for the position-major im2col) are all the full-level keys.
     assert!(top <= 16, "{by_depth:?}");
 }
+
+/// LeNet-5's second convolution (after pooling) writes its channels in its input's geometry,
+/// filling the gaps the stride leaves: 772 diagonals instead of the 2,048 of one channel per
+/// block, and the program is still exact.
+#[test]
+fn a_second_convolution_keeps_its_input_geometry() {
+    use unseen_model::layers::AvgPool2d;
+    use unseen_model::{Layer, Shape};
+    let pool = || {
+        Layer::AvgPool2d(AvgPool2d {
+            kernel: 2,
+            stride: 2,
+        })
+    };
+    let arch = Architecture {
+        name: "lenet5".into(),
+        input: Shape::Image(1, 28, 28),
+        layers: vec![
+            Layer::conv(1, 6, 5, 1, 2),
+            Layer::Square,
+            pool(),
+            Layer::conv(6, 16, 5, 1, 0),
+            Layer::Square,
+            pool(),
+            Layer::Flatten,
+            Layer::linear(400, 120),
+            Layer::Square,
+            Layer::linear(120, 84),
+            Layer::Square,
+            Layer::linear(84, 10),
+        ],
+    };
+    let p = check_arch(arch, 8192);
+    let maps: Vec<&unseen_circuits::program::LinearMap> = p
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            unseen_circuits::Op::Linear(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let diagonals: Vec<usize> = maps.iter().map(|m| m.diagonals.len()).collect();
+    let rotations: Vec<usize> = maps.iter().map(|m| m.rotation_count()).collect();
+    println!(
+        "lenet5: {} rotations ({rotations:?} per map), diagonals per map {diagonals:?}",
+        p.rotation_count()
+    );
+    assert!(diagonals[1] < 1000, "{diagonals:?}");
+    assert!(p.rotation_count() <= 145, "{}", p.rotation_count());
+}

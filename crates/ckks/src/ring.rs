@@ -220,6 +220,66 @@ impl Modulus {
     }
 }
 
+/// A reusable buffer for a hot path's temporaries (a decomposition, the copy a permutation
+/// reads): taken from and given back to a small per-thread pool, so that a key switch does
+/// not map, fault in and zero fresh pages for them each time. Its contents are whatever its
+/// last user left (ciphertext data; never secrets): callers overwrite every value they read.
+pub struct Scratch {
+    buf: Vec<u64>,
+}
+
+/// Buffers each thread keeps for reuse.
+const SCRATCH_KEEP: usize = 2;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Scratch {
+    /// A buffer of `len` values, reusing one of this thread's when one is large enough.
+    pub fn take(len: usize) -> Self {
+        let mut buf = SCRATCH
+            .with(|pool| {
+                let mut pool = pool.borrow_mut();
+                let fit = pool.iter().position(|b| b.capacity() >= len);
+                fit.map(|i| pool.swap_remove(i)).or_else(|| pool.pop())
+            })
+            .unwrap_or_default();
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
+        Self { buf }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        &mut self.buf
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        // a thread that is exiting has no pool left: the buffer is simply freed
+        let _ = SCRATCH.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < SCRATCH_KEEP {
+                pool.push(buf);
+            }
+        });
+    }
+}
+
 /// Runs `f` compiled for the best available x86 SIMD level (runtime
 /// dispatch through `pulp`), so that simple loops auto-vectorize.
 #[inline(always)]
@@ -414,6 +474,132 @@ pub fn mul_scalar_acc(acc: &mut [u64], a: &[u64], c: &[u64], basis: &[&Modulus],
         broadcast.fill(w);
         m.mul_acc_vec(z, x, &broadcast);
     }
+}
+
+/// Primes below `2^NARROW_BITS` take the lazily reduced paths of the fused sums below: their
+/// products (below `2^62`) are summed in 64-bit words and reduced once every
+/// [`lazy_terms`] products.
+pub const NARROW_BITS: u32 = 31;
+
+/// How many products of values below `p` can be added to a value below `p` without leaving 64
+/// bits: at least 3 below `2^31`, thousands for the 26-bit primes of the CNN presets.
+pub fn lazy_terms(p: u64) -> usize {
+    let sq = (p - 1) * (p - 1);
+    usize::try_from((u64::MAX - p) / sq.max(1)).unwrap_or(usize::MAX)
+}
+
+/// `acc += sum_t a_t * w_t` for values below `2^31`, without reduction (the caller keeps the
+/// sum within 64 bits).
+#[inline(always)]
+fn lazy_scaled(acc: &mut [u64], a: &[&[u64]], w: &[u64]) {
+    let len = acc.len();
+    let x = |v: u64| u64::from(v as u32);
+    let mut quads = a.chunks_exact(4).zip(w.chunks_exact(4));
+    for (a, w) in &mut quads {
+        let (a0, a1, a2, a3) = (&a[0][..len], &a[1][..len], &a[2][..len], &a[3][..len]);
+        let (w0, w1, w2, w3) = (x(w[0]), x(w[1]), x(w[2]), x(w[3]));
+        for c in 0..len {
+            acc[c] += x(a0[c]) * w0 + x(a1[c]) * w1 + x(a2[c]) * w2 + x(a3[c]) * w3;
+        }
+    }
+    for (at, &wt) in a.iter().zip(w).skip(a.len() / 4 * 4) {
+        let (at, wt) = (&at[..len], x(wt));
+        for c in 0..len {
+            acc[c] += x(at[c]) * wt;
+        }
+    }
+}
+
+/// `acc += sum_t a_t * b_t` pointwise for values below `2^31`, as [`lazy_scaled`].
+#[inline(always)]
+fn lazy_products(acc: &mut [u64], a: &[&[u64]], b: &[&[u64]]) {
+    let len = acc.len();
+    let x = |v: u64| u64::from(v as u32);
+    let mut pairs = a.chunks_exact(2).zip(b.chunks_exact(2));
+    for (a, b) in &mut pairs {
+        let (a0, a1, b0, b1) = (&a[0][..len], &a[1][..len], &b[0][..len], &b[1][..len]);
+        for c in 0..len {
+            acc[c] += x(a0[c]) * x(b0[c]) + x(a1[c]) * x(b1[c]);
+        }
+    }
+    for (at, bt) in a.iter().zip(b).skip(a.len() / 2 * 2) {
+        let (at, bt) = (&at[..len], &bt[..len]);
+        for c in 0..len {
+            acc[c] += x(at[c]) * x(bt[c]);
+        }
+    }
+}
+
+/// `out = sum_t a_t * b_t` pointwise modulo `m`, for slices of one residue: one pass, no
+/// temporary per term, the same residues as summing reduced products one by one. Below
+/// `2^31`, products are summed unreduced [`lazy_terms`] at a time.
+pub fn sum_of_products(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) {
+    out.fill(0);
+    if m.value() >> NARROW_BITS == 0 {
+        let a: Vec<&[u64]> = terms.iter().map(|t| t.0).collect();
+        let b: Vec<&[u64]> = terms.iter().map(|t| t.1).collect();
+        lazily(
+            out,
+            a.len(),
+            m,
+            #[inline(always)]
+            |acc, r| lazy_products(acc, &a[r.clone()], &b[r]),
+        );
+    } else {
+        for (a, b) in terms {
+            m.mul_acc_vec(out, a, b);
+        }
+    }
+}
+
+/// `out = sum_t w_t * a_t` modulo `m` for constants `w_t < p`, for slices of one residue: one
+/// pass, no temporary per term, the same residues as summing reduced products one by one.
+/// Below `2^31`, products are summed unreduced [`lazy_terms`] at a time.
+pub fn sum_of_scaled(out: &mut [u64], terms: &[(&[u64], u64)], m: &Modulus) {
+    out.fill(0);
+    if m.value() >> NARROW_BITS == 0 {
+        let a: Vec<&[u64]> = terms.iter().map(|t| t.0).collect();
+        let w: Vec<u64> = terms.iter().map(|t| t.1).collect();
+        lazily(
+            out,
+            a.len(),
+            m,
+            #[inline(always)]
+            |acc, r| lazy_scaled(acc, &a[r.clone()], &w[r]),
+        );
+    } else {
+        for &(a, w) in terms {
+            let ws = m.shoup(w);
+            for (s, &v) in out.iter_mut().zip(a) {
+                *s = m.add(*s, m.mul_shoup(v, w, ws));
+            }
+        }
+    }
+}
+
+/// Runs `add` over the terms [`lazy_terms`] at a time, reducing `out` after each run.
+#[inline(always)]
+fn lazily(
+    out: &mut [u64],
+    count: usize,
+    m: &Modulus,
+    add: impl Fn(&mut [u64], std::ops::Range<usize>),
+) {
+    let per = lazy_terms(m.value());
+    simd(
+        #[inline(always)]
+        || {
+            let mut start = 0;
+            while start < count {
+                let end = (start + per).min(count);
+                add(out, start..end);
+                for x in out.iter_mut() {
+                    *x = m.reduce(*x);
+                }
+                start = end;
+            }
+        },
+    );
 }
 
 /// Multiplies residue `i` by the constant `c[i]`.

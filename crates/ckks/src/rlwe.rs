@@ -338,9 +338,9 @@ pub(crate) struct KeySwitchKey {
     pub(crate) a: KeyHalf,
 }
 
-/// Primes below `2^NARROW_BITS` have their key residues held in 32-bit words, and their
-/// products (below `2^62`) summed over the digits with one reduction at the end.
-const NARROW_BITS: u32 = 31;
+// Primes below `2^NARROW_BITS` have their key residues held in 32-bit words, and their
+// products (below `2^62`) summed over the digits with one reduction at the end.
+use crate::ring::NARROW_BITS;
 
 /// One residue of a key half over all its digits (`(level + 1) x n` values, digit by digit),
 /// at its prime's width.
@@ -416,6 +416,27 @@ impl KeyHalf {
         out
     }
 
+    /// Every digit of every residue permuted (`out[t] = x[perm[t]]`).
+    pub(crate) fn permuted(&self, perm: &[u32], n: usize) -> Self {
+        fn blocks<T: Copy>(v: &[T], perm: &[u32], n: usize) -> Vec<T> {
+            let mut out = Vec::with_capacity(v.len());
+            for block in v.chunks_exact(n) {
+                out.extend(perm.iter().map(|&p| block[p as usize]));
+            }
+            out
+        }
+        Self {
+            residues: self
+                .residues
+                .iter()
+                .map(|r| match r {
+                    Residue::Narrow(v) => Residue::Narrow(blocks(v, perm, n)),
+                    Residue::Wide(v) => Residue::Wide(blocks(v, perm, n)),
+                })
+                .collect(),
+        }
+    }
+
     /// Bytes held in memory.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.residues
@@ -441,6 +462,18 @@ impl KeySwitchKey {
     /// Bytes of both halves in memory.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.b.memory_bytes() + self.a.memory_bytes()
+    }
+
+    /// Both halves permuted (`out[t] = x[perm[t]]` in every block); the seed is kept, since
+    /// serialization undoes the permutation.
+    pub(crate) fn permuted(&self, params: &Parameters, perm: &[u32]) -> Self {
+        let n = params.n();
+        Self {
+            seed: self.seed,
+            level: self.level,
+            b: self.b.permuted(perm, n),
+            a: self.a.permuted(perm, n),
+        }
     }
 
     /// Key switching from `s_from` (NTT over all primes incl. P) to `sk`,
@@ -544,14 +577,15 @@ impl KeySwitchKey {
 pub(crate) struct Decomposed {
     level: usize,
     /// `(level+1) x (level+2) x n`.
-    data: Vec<u64>,
+    data: ring::Scratch,
 }
 
 pub(crate) fn decompose(params: &Parameters, c: &[u64], level: usize) -> Decomposed {
     let n = params.n();
     let basis = params.ext_basis(level);
     let slots = level + 2;
-    let mut data = vec![0u64; (level + 1) * slots * n];
+    // every value is written below
+    let mut data = ring::Scratch::take((level + 1) * slots * n);
     data.par_chunks_exact_mut(slots * n)
         .enumerate()
         .for_each(|(i, digit)| {
@@ -576,14 +610,17 @@ pub(crate) fn decompose(params: &Parameters, c: &[u64], level: usize) -> Decompo
     Decomposed { level, data }
 }
 
-/// Inner product of a decomposition (optionally permuted by an automorphism
-/// in the NTT domain) with a key-switching key, then division by P.
-/// Returns `(d0, d1)` at the decomposition's level.
+/// Coefficients per block of the key-switching inner product (two 4 KiB accumulators).
+const IP_BLOCK: usize = 512;
+
+/// Inner product of a decomposition with a key-switching key, then division by P.
+/// Returns `(d0, d1)` at the decomposition's level. (Galois keys are held permuted by the
+/// inverse automorphism, so a rotation permutes these two results instead of every digit of
+/// the decomposition: see [`GaloisKey`].)
 pub(crate) fn key_switch(
     params: &Parameters,
     dec: &Decomposed,
     key: &KeySwitchKey,
-    perm: Option<&[u32]>,
 ) -> (Vec<u64>, Vec<u64>) {
     let n = params.n();
     let level = dec.level;
@@ -599,55 +636,48 @@ pub(crate) fn key_switch(
         .for_each(|(j, (o0, o1))| {
             let m = basis[j];
             let kj = if j <= level { j } else { key.level + 1 };
-            let mut tmp = if perm.is_some() {
-                vec![0u64; n]
-            } else {
-                Vec::new()
-            };
-            // digit i of residue j, permuted when rotating
-            fn digit<'a>(d: &'a [u64], perm: Option<&[u32]>, tmp: &'a mut [u64]) -> &'a [u64] {
-                match perm {
-                    None => d,
-                    Some(p) => {
-                        for (t, &pi) in tmp.iter_mut().zip(p) {
-                            *t = d[pi as usize];
-                        }
-                        tmp
-                    }
-                }
-            }
             let block = |i: usize| &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
             match (&key.b.residues[kj], &key.a.residues[kj]) {
                 (Residue::Narrow(kb), Residue::Narrow(ka)) => {
-                    // products of values below 2^31 are below 2^62: sum them in 64 bits, kept
-                    // below 2^63 by subtracting a multiple of p, and reduce once
-                    let p = m.value();
-                    let big = (1u64 << 63) / p * p;
-                    for i in 0..digits {
-                        let src = digit(block(i), perm, &mut tmp);
-                        let (kb, ka) = (&kb[i * n..(i + 1) * n], &ka[i * n..(i + 1) * n]);
-                        ring::simd(
-                            #[inline(always)]
-                            || {
-                                for ((((x0, x1), &d), &b), &a) in
-                                    o0.iter_mut().zip(o1.iter_mut()).zip(src).zip(kb).zip(ka)
-                                {
-                                    let d = u64::from(d as u32);
-                                    let s0 = *x0 + d * u64::from(b);
-                                    let s1 = *x1 + d * u64::from(a);
-                                    *x0 = s0.min(s0.wrapping_sub(big));
-                                    *x1 = s1.min(s1.wrapping_sub(big));
-                                }
-                            },
-                        );
-                    }
-                    for x in o0.iter_mut().chain(o1.iter_mut()) {
-                        *x = m.reduce(*x);
+                    // products of values below 2^31 are below 2^62: summed unreduced in 64
+                    // bits, `lazy_terms` digits at a time (all of them for 26-bit primes)
+                    let per = ring::lazy_terms(m.value());
+                    let reduce = |o0: &mut [u64], o1: &mut [u64]| {
+                        for x in o0.iter_mut().chain(o1.iter_mut()) {
+                            *x = m.reduce(*x);
+                        }
+                    };
+                    // a block of coefficients at a time over all digits: the accumulators
+                    // stay in L1 while the digits and the key stream past once
+                    for start in (0..n).step_by(IP_BLOCK) {
+                        let end = (start + IP_BLOCK).min(n);
+                        let (o0, o1) = (&mut o0[start..end], &mut o1[start..end]);
+                        for i in 0..digits {
+                            let src = &block(i)[start..end];
+                            let at = i * n;
+                            let (kb, ka) = (&kb[at + start..at + end], &ka[at + start..at + end]);
+                            ring::simd(
+                                #[inline(always)]
+                                || {
+                                    for ((((x0, x1), &d), &b), &a) in
+                                        o0.iter_mut().zip(o1.iter_mut()).zip(src).zip(kb).zip(ka)
+                                    {
+                                        let d = u64::from(d as u32);
+                                        *x0 += d * u64::from(b);
+                                        *x1 += d * u64::from(a);
+                                    }
+                                },
+                            );
+                            if (i + 1) % per == 0 && i + 1 < digits {
+                                reduce(o0, o1);
+                            }
+                        }
+                        reduce(o0, o1);
                     }
                 }
                 (Residue::Wide(kb), Residue::Wide(ka)) => {
                     for i in 0..digits {
-                        let src = digit(block(i), perm, &mut tmp);
+                        let src = block(i);
                         m.mul_acc_vec(o0, src, &kb[i * n..(i + 1) * n]);
                         m.mul_acc_vec(o1, src, &ka[i * n..(i + 1) * n]);
                     }
@@ -660,6 +690,37 @@ pub(crate) fn key_switch(
         || mod_down(params, out1, level),
     );
     (d0, d1)
+}
+
+/// The inverse of a permutation.
+pub(crate) fn inverse_permutation(perm: &[u32]) -> Vec<u32> {
+    let mut inv = vec![0u32; perm.len()];
+    for (t, &p) in perm.iter().enumerate() {
+        inv[p as usize] = t as u32;
+    }
+    inv
+}
+
+/// `data` with every `n`-block permuted (`out[t] = data[perm[t]]` in each block).
+pub(crate) fn permute_blocks(data: &[u64], perm: &[u32], n: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(data.len());
+    for block in data.chunks_exact(n) {
+        out.extend(perm.iter().map(|&p| block[p as usize]));
+    }
+    out
+}
+
+/// Permutes every residue of `data` in place (through a reused copy).
+pub(crate) fn permute_in_place(data: &mut [u64], perm: &[u32], n: usize) {
+    let mut copy = ring::Scratch::take(data.len());
+    copy.copy_from_slice(data);
+    data.par_chunks_exact_mut(n)
+        .zip(copy.par_chunks_exact(n))
+        .for_each(|(o, d)| {
+            for (x, &p) in o.iter_mut().zip(perm) {
+                *x = d[p as usize];
+            }
+        });
 }
 
 /// Applies the NTT-domain automorphism permutation to every residue.
@@ -732,10 +793,24 @@ impl RelinKey {
 }
 
 /// One Galois key with its NTT-domain permutation.
+/// A key for the automorphism `sigma` (`sigma(x)[t] = x[perm[t]]` in the NTT domain), held as
+/// `sigma^-1` of the key-switching key: since `sum_i sigma(D_i) K_i = sigma(sum_i D_i
+/// sigma^-1(K_i))` and the division by P commutes with `sigma`, a rotation takes the inner
+/// product of the unpermuted decomposition and permutes its two results, not every digit.
+/// Serialization writes the key itself (`sigma` of what is held).
 #[derive(Clone)]
 pub(crate) struct GaloisKey {
     pub(crate) key: KeySwitchKey,
     pub(crate) perm: Vec<u32>,
+}
+
+impl GaloisKey {
+    /// Holds `key` (made for `sigma`, whose permutation is `perm`) as `sigma^-1(key)`.
+    pub(crate) fn new(params: &Parameters, key: KeySwitchKey, perm: Vec<u32>) -> Self {
+        let inv = inverse_permutation(&perm);
+        let key = key.permuted(params, &inv);
+        Self { key, perm }
+    }
 }
 
 /// Galois keys for a chosen set of rotations (and optionally conjugation),
@@ -827,7 +902,7 @@ impl GaloisKeys {
         let mut s_g = permute(&sk.ntt, &perm, params.n());
         let key = KeySwitchKey::generate(sk, &s_g, level, rng);
         s_g.zeroize();
-        GaloisKey { key, perm }
+        GaloisKey::new(params, key, perm)
     }
 
     /// Highest level at which the key for a left rotation by `step` works
@@ -967,17 +1042,22 @@ mod tests {
                 .flat_map(|m| ring::expand_uniform(&[7; 32], 0, &[*m], n))
                 .collect();
             let dec = decompose(&params, &c, level);
-            for perm in [None, Some(g.perm.as_slice())] {
-                let (n0, n1) = key_switch(&params, &dec, narrow, perm);
-                let (w0, w1) = key_switch(&params, &dec, &wide, perm);
-                assert!(
-                    n0 == w0 && n1 == w1,
-                    "level {level}, permuted {}",
-                    perm.is_some()
-                );
-                let (l0, l1) = key_switch(&params, &dec, loaded, perm);
-                assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
-            }
+            let (n0, n1) = key_switch(&params, &dec, narrow);
+            let (w0, w1) = key_switch(&params, &dec, &wide);
+            assert!(n0 == w0 && n1 == w1, "level {level}");
+            let (l0, l1) = key_switch(&params, &dec, loaded);
+            assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
+            // held as sigma^-1(K): permuting the two results equals the textbook rotation's
+            // key switch, every digit of the decomposition permuted and the key itself used
+            let key = narrow.permuted(&params, &g.perm);
+            let mut data = ring::Scratch::take(dec.data.len());
+            data.copy_from_slice(&permute_blocks(&dec.data, &g.perm, n));
+            let permuted = Decomposed { level, data };
+            let (r0, r1) = key_switch(&params, &permuted, &key);
+            assert!(
+                permute(&n0, &g.perm, n) == r0 && permute(&n1, &g.perm, n) == r1,
+                "permuted results, level {level}"
+            );
         }
     }
 }

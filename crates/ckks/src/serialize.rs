@@ -432,14 +432,19 @@ fn ksk_bytes(params: &Parameters, level: usize) -> usize {
     32 + 1 + (level + 1) * poly_bytes(&params.ext_basis(level), params.n())
 }
 
-fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey) {
+/// Writes a key-switching key; `perm` undoes the permutation a Galois key is held in.
+fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey, perm: Option<&[u32]>) {
     let n = params.n();
     let basis = params.ext_basis(key.level);
     v.extend_from_slice(&key.seed);
     // levels are below 256: presets have at most a few dozen primes
     v.push(key.level as u8);
     for i in 0..=key.level {
-        write_poly(v, &key.b.digit(i, n), &basis, n);
+        let digit = key.b.digit(i, n);
+        match perm {
+            Some(perm) => write_poly(v, &crate::rlwe::permute_blocks(&digit, perm, n), &basis, n),
+            None => write_poly(v, &digit, &basis, n),
+        }
     }
 }
 
@@ -472,7 +477,7 @@ impl RelinKey {
     /// Serializes the relinearisation key (seeded).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = header_params(Kind::RelinKey, &self.params);
-        write_ksk(&mut v, &self.params, &self.key);
+        write_ksk(&mut v, &self.params, &self.key, None);
         v
     }
 
@@ -495,7 +500,7 @@ impl GaloisKeys {
         v.extend_from_slice(&(self.keys.len() as u32).to_le_bytes());
         for (g, k) in &self.keys {
             v.extend_from_slice(&g.to_le_bytes());
-            write_ksk(&mut v, &self.params, &k.key);
+            write_ksk(&mut v, &self.params, &k.key, Some(&k.perm));
         }
         v
     }
@@ -547,13 +552,7 @@ impl GaloisKeys {
                 }
             }
             let key = read_ksk(&mut r, params)?;
-            keys.insert(
-                g,
-                GaloisKey {
-                    key,
-                    perm: params.permutation(g),
-                },
-            );
+            keys.insert(g, GaloisKey::new(params, key, params.permutation(g)));
         }
         r.finish()?;
         Ok(GaloisKeys {

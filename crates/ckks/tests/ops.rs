@@ -728,3 +728,101 @@ fn inner_sum_checks_parameters() {
     ));
     assert!(c.ev.inner_sum(&a, 1, 1, &c.gk).is_ok());
 }
+
+/// The fused sums give exactly the residues of the term-by-term operations, on primes below
+/// 2^31 (lazily reduced) and on wider ones, and decrypt to the exact weighted sums.
+#[test]
+fn fused_sums_equal_term_by_term_operations() {
+    use unseen_ckks::Encoder;
+    for preset in [Preset::Cnn8192, Preset::Precise8192, Preset::Cnn16384] {
+        let params = Parameters::preset(preset).expect("preset");
+        let mut r = rng(7);
+        let sk = SecretKey::generate(&params, &mut r);
+        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let slots = params.slots();
+        let level = params.max_level();
+        let scale = params.default_scale();
+        let values: Vec<Vec<f64>> = (0..6).map(|_| random_real(&mut r, slots, 1.0)).collect();
+        let cts: Vec<_> = values
+            .iter()
+            .map(|v| {
+                let pt = enc.encode_real(v, level, scale).expect("encode");
+                sk.encrypt(&pt, &mut r).expect("encrypt")
+            })
+            .collect();
+        let decode = |ct: &unseen_ckks::Ciphertext| -> Vec<f64> {
+            enc.decode(&sk.decrypt(ct).expect("decrypt"))
+                .expect("decode")
+                .iter()
+                .map(|z| z.re)
+                .collect()
+        };
+        let max_err = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max)
+        };
+
+        // plaintext products
+        let multipliers: Vec<Vec<f64>> = (0..6).map(|_| random_real(&mut r, slots, 1.0)).collect();
+        let plains: Vec<_> = multipliers
+            .iter()
+            .map(|v| enc.encode_real(v, level, scale).expect("encode"))
+            .collect();
+        let terms: Vec<_> = cts.iter().zip(&plains).collect();
+        let fused = ev.mul_plain_sum(&terms).expect("fused");
+        let mut stepwise = ev.mul_plain(&cts[0], &plains[0]).expect("mul");
+        for (ct, pt) in cts.iter().zip(&plains).skip(1) {
+            stepwise = ev
+                .add(&stepwise, &ev.mul_plain(ct, pt).expect("mul"))
+                .expect("add");
+        }
+        assert!(fused == stepwise, "{}: mul_plain_sum", params.name());
+        let exact: Vec<f64> = (0..slots)
+            .map(|s| (0..6).map(|t| values[t][s] * multipliers[t][s]).sum())
+            .collect();
+        let got = decode(&ev.rescale(&fused).expect("rescale"));
+        assert!(
+            max_err(&exact, &got) < 1e-3,
+            "{}: {}",
+            params.name(),
+            max_err(&exact, &got)
+        );
+
+        // real weights, rows of different lengths, repeated inputs and an empty row
+        let rows: Vec<Vec<(usize, f64)>> = vec![
+            vec![(0, 0.5), (3, -1.25), (5, 2.0)],
+            vec![],
+            vec![(1, -0.75), (1, 0.125), (4, 1.0), (2, -3.5), (0, 0.0)],
+        ];
+        let row_refs: Vec<&[(usize, f64)]> = rows.iter().map(|r| r.as_slice()).collect();
+        let prime = params.data_primes()[level] as f64;
+        let combos = ev
+            .scalar_combinations(&cts, &row_refs, prime)
+            .expect("combinations");
+        assert_eq!(combos.len(), rows.len());
+        for (row, got) in rows.iter().zip(&combos) {
+            let mut stepwise = match row.first() {
+                Some((i, w)) => ev.mul_scalar(&cts[*i], *w, prime).expect("mul"),
+                None => ev.mul_scalar(&cts[0], 0.0, prime).expect("mul"),
+            };
+            for (i, w) in row.iter().skip(1) {
+                ev.mul_scalar_acc(&mut stepwise, &cts[*i], *w, prime)
+                    .expect("acc");
+            }
+            assert!(*got == stepwise, "{}: scalar_combinations", params.name());
+            let exact: Vec<f64> = (0..slots)
+                .map(|s| row.iter().map(|(i, w)| w * values[*i][s]).sum())
+                .collect();
+            let decoded = decode(&ev.rescale(got).expect("rescale"));
+            assert!(max_err(&exact, &decoded) < 1e-3, "{}", params.name());
+        }
+        // bad rows are refused, not panicked on
+        let bad: Vec<&[(usize, f64)]> = vec![&[(6, 1.0)]];
+        assert!(ev.scalar_combinations(&cts, &bad, prime).is_err());
+        let nan: Vec<&[(usize, f64)]> = vec![&[(0, f64::NAN)]];
+        assert!(ev.scalar_combinations(&cts, &nan, prime).is_err());
+        assert!(ev.mul_plain_sum(&[]).is_err());
+    }
+}

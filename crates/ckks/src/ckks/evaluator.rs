@@ -80,6 +80,15 @@ impl Ciphertext {
         }
     }
 
+    /// `c0` (0) or `c1` (1).
+    fn poly(&self, i: usize) -> &[u64] {
+        if i == 0 {
+            &self.c0
+        } else {
+            &self.c1
+        }
+    }
+
     fn derived(&self, c0: Vec<u64>, c1: Vec<u64>, level: usize, scale: f64) -> Ciphertext {
         Ciphertext {
             params: self.params.clone(),
@@ -91,6 +100,10 @@ impl Ciphertext {
         }
     }
 }
+
+/// Coefficients per block of the fused sums: a block of the accumulator and of every input
+/// a block of rows shares stays in cache.
+const FUSED_CHUNK: usize = 512;
 
 /// Relative tolerance under which two scales are considered equal.
 pub const SCALE_TOLERANCE: f64 = 1e-10;
@@ -185,6 +198,18 @@ impl Evaluator {
         ring::add_assign(&mut c0, &b.c0, &basis, n);
         ring::add_assign(&mut c1, &b.c1, &basis, n);
         Ok(a.derived(c0, c1, a.level, a.scale))
+    }
+
+    /// `acc += b`, in place.
+    pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.check_pair(acc, b)?;
+        Self::check_scales(acc.scale, b.scale)?;
+        let n = self.params.n();
+        let basis = self.params.basis(acc.level);
+        ring::add_assign(&mut acc.c0, &b.c0, &basis, n);
+        ring::add_assign(&mut acc.c1, &b.c1, &basis, n);
+        acc.seed = None;
+        Ok(())
     }
 
     /// `a - b`.
@@ -318,6 +343,125 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `sum_t ct_t * pt_t`, without rescaling, in one pass over the data: no temporary
+    /// ciphertext per term, and for primes below `2^31` one reduction per coefficient instead
+    /// of one per product. The products must share a level and a scale.
+    pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+        let Some(&(first, first_pt)) = terms.first() else {
+            return Err(Error::InvalidArgument("an empty sum of products".into()));
+        };
+        let scale = first.scale * first_pt.scale;
+        self.check_scale_fits(scale, first.level)?;
+        let mut plains = Vec::with_capacity(terms.len());
+        for (ct, pt) in terms {
+            self.check_pair(first, ct)?;
+            plains.push(self.plain_at(ct, pt)?);
+            Self::check_scales(scale, ct.scale * pt.scale)?;
+        }
+        let n = self.params.n();
+        let basis = self.params.basis(first.level);
+        let chunk = FUSED_CHUNK.min(n);
+        let fill = |out: &mut [u64], poly: usize| {
+            out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| {
+                let at = k * chunk;
+                let pairs: Vec<(&[u64], &[u64])> = terms
+                    .iter()
+                    .zip(&plains)
+                    .map(|((ct, _), p)| (&ct.poly(poly)[at..at + chunk], &p[at..at + chunk]))
+                    .collect();
+                ring::sum_of_products(o, &pairs, basis[at / n]);
+            });
+        };
+        let len = (first.level + 1) * n;
+        let (mut c0, mut c1) = (vec![0u64; len], vec![0u64; len]);
+        rayon::join(|| fill(&mut c0, 0), || fill(&mut c1, 1));
+        Ok(first.derived(c0, c1, first.level, scale))
+    }
+
+    /// For each row, `sum_t round(c_t * scale) * inputs[i_t]` (each weight encoded as in
+    /// [`Self::mul_scalar`]), without rescaling: real weights applied to ciphertexts that
+    /// share a level and a scale, the results at scale `inputs' scale * scale`. One pass over
+    /// the data, block by block, so the inputs a block of rows shares are read from cache; an
+    /// empty row gives zero. The same residues as [`Self::mul_scalar`] and
+    /// [`Self::mul_scalar_acc`] term by term.
+    pub fn scalar_combinations(
+        &self,
+        inputs: &[Ciphertext],
+        rows: &[&[(usize, f64)]],
+        scale: f64,
+    ) -> Result<Vec<Ciphertext>> {
+        let first = inputs
+            .first()
+            .ok_or_else(|| Error::InvalidArgument("no input ciphertext".into()))?;
+        self.check_params(&first.params)?;
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid scalar scale {scale}"
+            )));
+        }
+        for ct in inputs {
+            self.check_pair(first, ct)?;
+            Self::check_scales(first.scale, ct.scale)?;
+        }
+        let new_scale = first.scale * scale;
+        self.check_scale_fits(new_scale, first.level)?;
+        let level = first.level;
+        let n = self.params.n();
+        let basis = self.params.basis(level);
+        // per row: (input, the weight's residue in every prime)
+        let mut weights: Vec<Vec<(usize, Vec<u64>)>> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut w = Vec::with_capacity(row.len());
+            for &(i, c) in row.iter() {
+                if i >= inputs.len() {
+                    return Err(Error::InvalidArgument(format!(
+                        "a weight refers to input {i} of {}",
+                        inputs.len()
+                    )));
+                }
+                let v = self.scalar_int(c * scale, level)?;
+                w.push((i, basis.iter().map(|m| m.from_i128(v)).collect()));
+            }
+            weights.push(w);
+        }
+        let len = (level + 1) * n;
+        let chunk = FUSED_CHUNK.min(n);
+        let parts = len / chunk;
+        let mut outs: Vec<(Vec<u64>, Vec<u64>)> = rows
+            .iter()
+            .map(|_| (vec![0u64; len], vec![0u64; len]))
+            .collect();
+        // task (poly, block) owns that block of every row's output
+        let mut tasks: Vec<Vec<&mut [u64]>> = (0..2 * parts)
+            .map(|_| Vec::with_capacity(rows.len()))
+            .collect();
+        for (c0, c1) in outs.iter_mut() {
+            for (k, s) in c0.chunks_mut(chunk).enumerate() {
+                tasks[k].push(s);
+            }
+            for (k, s) in c1.chunks_mut(chunk).enumerate() {
+                tasks[parts + k].push(s);
+            }
+        }
+        tasks.into_par_iter().enumerate().for_each(|(t, blocks)| {
+            let (poly, at) = (t / parts, (t % parts) * chunk);
+            let j = at / n;
+            let mut terms: Vec<(&[u64], u64)> = Vec::new();
+            for (out, row) in blocks.into_iter().zip(&weights) {
+                terms.clear();
+                terms.extend(
+                    row.iter()
+                        .map(|(i, w)| (&inputs[*i].poly(poly)[at..at + chunk], w[j])),
+                );
+                ring::sum_of_scaled(out, &terms, basis[j]);
+            }
+        });
+        Ok(outs
+            .into_iter()
+            .map(|(c0, c1)| first.derived(c0, c1, level, new_scale))
+            .collect())
+    }
+
     /// Multiplies every slot by the integer `k` (scale unchanged, exact).
     pub fn mul_int(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
         self.check_params(&ct.params)?;
@@ -351,7 +495,7 @@ impl Evaluator {
         rlk.key.check_level(level, || "relinearisation".into())?;
         let d2 = ring::mul(&a.c1, &b.c1, &basis, n);
         let dec = rlwe::decompose(&self.params, &d2, level);
-        let (k0, k1) = rlwe::key_switch(&self.params, &dec, &rlk.key, None);
+        let (k0, k1) = rlwe::key_switch(&self.params, &dec, &rlk.key);
         ring::add_assign(&mut d0, &k0, &basis, n);
         ring::add_assign(&mut d1, &k1, &basis, n);
         Ok(a.derived(d0, d1, level, scale))
@@ -429,10 +573,14 @@ impl Evaluator {
     ) -> Ciphertext {
         let n = self.params.n();
         let basis = self.params.basis(ct.level);
-        let (k0, k1) = rlwe::key_switch(&self.params, dec, &gk.key, Some(&gk.perm));
-        let mut c0 = rlwe::permute(&ct.c0, &gk.perm, n);
-        ring::add_assign(&mut c0, &k0, &basis, n);
-        ct.derived(c0, k1, ct.level, ct.scale)
+        // sigma(c0) + sigma(k0), sigma(k1): the key is held as sigma^-1 of itself
+        let (mut c0, mut c1) = rlwe::key_switch(&self.params, dec, &gk.key);
+        ring::add_assign(&mut c0, &ct.c0, &basis, n);
+        rayon::join(
+            || rlwe::permute_in_place(&mut c0, &gk.perm, n),
+            || rlwe::permute_in_place(&mut c1, &gk.perm, n),
+        );
+        ct.derived(c0, c1, ct.level, ct.scale)
     }
 
     /// Rotates the slots left by `step` (negative: right).
