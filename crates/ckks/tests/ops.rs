@@ -791,11 +791,19 @@ fn fused_sums_equal_term_by_term_operations() {
         );
 
         // real weights, rows of different lengths, repeated inputs and an empty row
-        let rows: Vec<Vec<(usize, f64)>> = vec![
+        // and rows over the same inputs, with more terms than a 31-bit prime takes unreduced
+        // and with fewer
+        let mut rows: Vec<Vec<(usize, f64)>> = vec![
             vec![(0, 0.5), (3, -1.25), (5, 2.0)],
             vec![],
             vec![(1, -0.75), (1, 0.125), (4, 1.0), (2, -3.5), (0, 0.0)],
         ];
+        for k in 0..4 {
+            rows.push((0..6).map(|i| (i, uniform(&mut r, 2.0) + k as f64)).collect());
+        }
+        for _ in 0..5 {
+            rows.push(vec![(2, uniform(&mut r, 1.0)), (4, uniform(&mut r, 1.0))]);
+        }
         let row_refs: Vec<&[(usize, f64)]> = rows.iter().map(|r| r.as_slice()).collect();
         let prime = params.data_primes()[level] as f64;
         let combos = ev
