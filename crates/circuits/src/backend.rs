@@ -14,8 +14,10 @@ use crate::program::{LinearMap, Op, Program};
 pub trait Backend: Sync {
     /// A vector of slots.
     type Value: Clone + Send + Sync;
-    /// An encoded plaintext vector.
+    /// An encoded plaintext vector that multiplies values.
     type Plain: Send + Sync;
+    /// An encoded plaintext vector that is added to values.
+    type Addend: Send + Sync;
     /// What can fail.
     type Error: Send;
 
@@ -24,7 +26,7 @@ pub trait Backend: Sync {
     /// Encodes a multiplier for values that have consumed `depth` levels.
     fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<Self::Plain, Self::Error>;
     /// Encodes an addend for values that have consumed `depth` levels (after rescaling).
-    fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Self::Plain, Self::Error>;
+    fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Self::Addend, Self::Error>;
     /// Rotations of one value by several steps, sharing the work they have in common.
     fn rotate_hoisted(
         &self,
@@ -41,7 +43,7 @@ pub trait Backend: Sync {
     /// `acc += x`.
     fn add_assign(&self, acc: &mut Self::Value, x: &Self::Value) -> Result<(), Self::Error>;
     /// `x += p`.
-    fn add_plain_assign(&self, x: &mut Self::Value, p: &Self::Plain) -> Result<(), Self::Error>;
+    fn add_plain_assign(&self, x: &mut Self::Value, p: &Self::Addend) -> Result<(), Self::Error>;
     /// `x^2`, relinearised and rescaled.
     fn square(&self, x: &Self::Value) -> Result<Self::Value, Self::Error>;
     /// `a * b`, relinearised and rescaled; `b` may have consumed fewer levels than `a`.
@@ -79,7 +81,7 @@ struct PreparedLinear<B: Backend> {
 
 enum PreparedOp<B: Backend> {
     Linear(PreparedLinear<B>),
-    AddPlain(B::Plain),
+    AddPlain(B::Addend),
     Square,
     Keep,
     MulKept,
@@ -262,6 +264,7 @@ pub struct PlainBackend {
 impl Backend for PlainBackend {
     type Value = Vec<f64>;
     type Plain = Vec<f64>;
+    type Addend = Vec<f64>;
     type Error = std::convert::Infallible;
 
     fn slots(&self) -> usize {

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use unseen_ckks::{Ciphertext, Encoder, Error, Evaluator, Parameters, Plaintext, RelinKey};
+use unseen_ckks::{
+    Ciphertext, CompactPlaintext, Encoder, Error, Evaluator, Parameters, Plaintext, RelinKey,
+};
 
 use crate::backend::Backend;
 use crate::keys::EvaluationKeys;
@@ -106,18 +108,22 @@ impl CkksBackend {
 
 impl Backend for CkksBackend {
     type Value = Ciphertext;
-    type Plain = Plaintext;
+    /// Multipliers are held at their primes' width (half the memory of a prepared program).
+    type Plain = CompactPlaintext;
+    type Addend = Plaintext;
     type Error = Error;
 
     fn slots(&self) -> usize {
         self.shared.params.slots()
     }
 
-    fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
+    fn encode_multiplier(&self, values: &[f64], depth: usize) -> Result<CompactPlaintext, Error> {
         let scale = Self::planned(&self.shared.plan.multiplier_scales, depth, "multiplier")?;
-        self.shared
+        Ok(self
+            .shared
             .encoder
-            .encode_real(values, self.shared.plan.level(depth), scale)
+            .encode_real(values, self.shared.plan.level(depth), scale)?
+            .compact())
     }
 
     fn encode_addend(&self, values: &[f64], depth: usize) -> Result<Plaintext, Error> {
@@ -140,7 +146,10 @@ impl Backend for CkksBackend {
             .rotate(x, step as i64, &self.keys()?.galois)
     }
 
-    fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext, Error> {
+    fn mul_plain_sum(
+        &self,
+        terms: &[(&Ciphertext, &CompactPlaintext)],
+    ) -> Result<Ciphertext, Error> {
         self.shared.evaluator.mul_plain_sum(terms)
     }
 

@@ -62,7 +62,7 @@ pub mod ring;
 pub mod rlwe;
 pub mod serialize;
 
-pub use ckks::encoder::{Encoder, Plaintext};
+pub use ckks::encoder::{CompactPlaintext, Encoder, Plaintext};
 pub use ckks::evaluator::{Ciphertext, Evaluator};
 pub use ckks::flooding::{Flooding, FloodingPlan};
 pub use ckks::params::{describe_presets, Parameters, ParametersLiteral, Preset, SecurityLevel};

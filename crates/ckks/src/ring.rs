@@ -512,43 +512,45 @@ fn lazy_scaled(acc: &mut [u64], a: &[&[u64]], w: &[u64]) {
 
 /// `acc += sum_t a_t * b_t` pointwise for values below `2^31`, as [`lazy_scaled`].
 #[inline(always)]
-fn lazy_products(acc: &mut [u64], a: &[&[u64]], b: &[&[u64]]) {
+fn lazy_products(acc: &mut [u64], a: &[&[u64]], b: &[&[u32]]) {
     let len = acc.len();
     let x = |v: u64| u64::from(v as u32);
     let mut pairs = a.chunks_exact(2).zip(b.chunks_exact(2));
     for (a, b) in &mut pairs {
         let (a0, a1, b0, b1) = (&a[0][..len], &a[1][..len], &b[0][..len], &b[1][..len]);
         for c in 0..len {
-            acc[c] += x(a0[c]) * x(b0[c]) + x(a1[c]) * x(b1[c]);
+            acc[c] += x(a0[c]) * u64::from(b0[c]) + x(a1[c]) * u64::from(b1[c]);
         }
     }
     for (at, bt) in a.iter().zip(b).skip(a.len() / 2 * 2) {
         let (at, bt) = (&at[..len], &bt[..len]);
         for c in 0..len {
-            acc[c] += x(at[c]) * x(bt[c]);
+            acc[c] += x(at[c]) * u64::from(bt[c]);
         }
     }
 }
 
-/// `out = sum_t a_t * b_t` pointwise modulo `m`, for slices of one residue: one pass, no
-/// temporary per term, the same residues as summing reduced products one by one. Below
-/// `2^31`, products are summed unreduced [`lazy_terms`] at a time.
+/// `out = sum_t a_t * b_t` pointwise modulo `m` (below `2^31`), for slices of one residue with
+/// the `b_t` in 32-bit words: one pass, no temporary per term, products summed unreduced
+/// [`lazy_terms`] at a time; the same residues as summing reduced products one by one.
+pub fn sum_of_products_narrow(out: &mut [u64], terms: &[(&[u64], &[u32])], m: &Modulus) {
+    out.fill(0);
+    let a: Vec<&[u64]> = terms.iter().map(|t| t.0).collect();
+    let b: Vec<&[u32]> = terms.iter().map(|t| t.1).collect();
+    lazily(
+        out,
+        a.len(),
+        m,
+        #[inline(always)]
+        |acc, r| lazy_products(acc, &a[r.clone()], &b[r]),
+    );
+}
+
+/// `out = sum_t a_t * b_t` pointwise modulo `m`, for slices of one residue of any prime.
 pub fn sum_of_products(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus) {
     out.fill(0);
-    if m.value() >> NARROW_BITS == 0 {
-        let a: Vec<&[u64]> = terms.iter().map(|t| t.0).collect();
-        let b: Vec<&[u64]> = terms.iter().map(|t| t.1).collect();
-        lazily(
-            out,
-            a.len(),
-            m,
-            #[inline(always)]
-            |acc, r| lazy_products(acc, &a[r.clone()], &b[r]),
-        );
-    } else {
-        for (a, b) in terms {
-            m.mul_acc_vec(out, a, b);
-        }
+    for (a, b) in terms {
+        m.mul_acc_vec(out, a, b);
     }
 }
 

@@ -352,6 +352,25 @@ pub(crate) enum Residue {
     Wide(Vec<u64>),
 }
 
+impl Residue {
+    /// The values of `data` (below `m`) at `m`'s width.
+    pub(crate) fn of(data: &[u64], m: &Modulus) -> Self {
+        if m.value() >> NARROW_BITS == 0 {
+            Residue::Narrow(data.iter().map(|&x| x as u32).collect())
+        } else {
+            Residue::Wide(data.to_vec())
+        }
+    }
+
+    /// Bytes held in memory.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        match self {
+            Residue::Narrow(v) => v.len() * 4,
+            Residue::Wide(v) => v.len() * 8,
+        }
+    }
+}
+
 /// One half of a key-switching key, residue by residue (data primes `0..=level`, then P), each
 /// holding its `level + 1` digits: the order in which the key-switching inner product reads it.
 #[derive(Clone)]
@@ -439,13 +458,7 @@ impl KeyHalf {
 
     /// Bytes held in memory.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.residues
-            .iter()
-            .map(|r| match r {
-                Residue::Narrow(v) => v.len() * 4,
-                Residue::Wide(v) => v.len() * 8,
-            })
-            .sum()
+        self.residues.iter().map(Residue::memory_bytes).sum()
     }
 }
 

@@ -770,8 +770,12 @@ fn fused_sums_equal_term_by_term_operations() {
             .iter()
             .map(|v| enc.encode_real(v, level, scale).expect("encode"))
             .collect();
-        let terms: Vec<_> = cts.iter().zip(&plains).collect();
+        let compact: Vec<_> = plains.iter().map(|p| p.compact()).collect();
+        let terms: Vec<_> = cts.iter().zip(&compact).collect();
         let fused = ev.mul_plain_sum(&terms).expect("fused");
+        let full: usize = plains.len() * (level + 1) * params.n() * 8;
+        let held: usize = compact.iter().map(|p| p.memory_bytes()).sum();
+        assert!(held <= full, "{}", params.name());
         let mut stepwise = ev.mul_plain(&cts[0], &plains[0]).expect("mul");
         for (ct, pt) in cts.iter().zip(&plains).skip(1) {
             stepwise = ev
@@ -799,7 +803,11 @@ fn fused_sums_equal_term_by_term_operations() {
             vec![(1, -0.75), (1, 0.125), (4, 1.0), (2, -3.5), (0, 0.0)],
         ];
         for k in 0..4 {
-            rows.push((0..6).map(|i| (i, uniform(&mut r, 2.0) + k as f64)).collect());
+            rows.push(
+                (0..6)
+                    .map(|i| (i, uniform(&mut r, 2.0) + k as f64))
+                    .collect(),
+            );
         }
         for _ in 0..5 {
             rows.push(vec![(2, uniform(&mut r, 1.0)), (4, uniform(&mut r, 1.0))]);

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::ckks::encoder::Plaintext;
+use crate::ckks::encoder::{CompactPlaintext, Plaintext};
 use crate::ckks::params::Parameters;
 use crate::ring;
-use crate::rlwe::{self, GaloisKeys, RelinKey};
+use crate::rlwe::{self, GaloisKeys, RelinKey, Residue};
 use crate::{Error, Result};
 
 /// A CKKS ciphertext `(c0, c1)` in NTT form with `c0 + c1 s ~ scale * m`.
@@ -344,18 +344,24 @@ impl Evaluator {
     }
 
     /// `sum_t ct_t * pt_t`, without rescaling, in one pass over the data: no temporary
-    /// ciphertext per term, and for primes below `2^31` one reduction per coefficient instead
-    /// of one per product. The products must share a level and a scale.
-    pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+    /// ciphertext per term, and for primes below `2^31` (whose plaintext residues are 32-bit
+    /// words) one reduction per coefficient instead of one per product. The products must
+    /// share a level and a scale.
+    pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &CompactPlaintext)]) -> Result<Ciphertext> {
         let Some(&(first, first_pt)) = terms.first() else {
             return Err(Error::InvalidArgument("an empty sum of products".into()));
         };
         let scale = first.scale * first_pt.scale;
         self.check_scale_fits(scale, first.level)?;
-        let mut plains = Vec::with_capacity(terms.len());
         for (ct, pt) in terms {
             self.check_pair(first, ct)?;
-            plains.push(self.plain_at(ct, pt)?);
+            self.check_params(&pt.params)?;
+            if pt.level < ct.level {
+                return Err(Error::LevelMismatch {
+                    left: ct.level,
+                    right: pt.level,
+                });
+            }
             Self::check_scales(scale, ct.scale * pt.scale)?;
         }
         let n = self.params.n();
@@ -364,12 +370,36 @@ impl Evaluator {
         let fill = |out: &mut [u64], poly: usize| {
             out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| {
                 let at = k * chunk;
-                let pairs: Vec<(&[u64], &[u64])> = terms
+                let (j, off) = (at / n, at % n);
+                let narrow: Option<Vec<(&[u64], &[u32])>> = terms
                     .iter()
-                    .zip(&plains)
-                    .map(|((ct, _), p)| (&ct.poly(poly)[at..at + chunk], &p[at..at + chunk]))
+                    .map(|(ct, pt)| match &pt.residues[j] {
+                        Residue::Narrow(v) => {
+                            Some((&ct.poly(poly)[at..at + chunk], &v[off..off + chunk]))
+                        }
+                        Residue::Wide(_) => None,
+                    })
                     .collect();
-                ring::sum_of_products(o, &pairs, basis[at / n]);
+                match narrow {
+                    Some(pairs) => ring::sum_of_products_narrow(o, &pairs, basis[j]),
+                    None => {
+                        let widened: Vec<Vec<u64>> = terms
+                            .iter()
+                            .map(|(_, pt)| match &pt.residues[j] {
+                                Residue::Narrow(v) => {
+                                    v[off..off + chunk].iter().map(|&w| u64::from(w)).collect()
+                                }
+                                Residue::Wide(v) => v[off..off + chunk].to_vec(),
+                            })
+                            .collect();
+                        let pairs: Vec<(&[u64], &[u64])> = terms
+                            .iter()
+                            .zip(&widened)
+                            .map(|((ct, _), w)| (&ct.poly(poly)[at..at + chunk], w.as_slice()))
+                            .collect();
+                        ring::sum_of_products(o, &pairs, basis[j]);
+                    }
+                }
             });
         };
         let len = (first.level + 1) * n;
