@@ -181,12 +181,10 @@ impl<B: Backend> Prepared<B> {
             .iter()
             .map(|(idx, plain)| (&rotated[*idx], plain))
             .collect();
-        let inner = if terms.is_empty() {
-            None
-        } else {
-            Some(b.mul_plain_sum(&terms)?)
-        };
-        let Some(inner) = inner else { return Ok(None) };
+        if terms.is_empty() {
+            return Ok(None);
+        }
+        let inner = b.mul_plain_sum(&terms)?;
         Ok(Some(if g.step % self.slots == 0 {
             inner
         } else {

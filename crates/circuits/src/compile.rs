@@ -157,9 +157,9 @@ fn map_cost(rotations: usize, diagonals: usize, level: usize) -> f64 {
     rotations as f64 * 5.0 * (l + 1.0) * (l + 2.0) + diagonals as f64 * 2.0 * (l + 1.0)
 }
 
-/// The layouts an image can be held in: [`layout_for`]'s, and, when it fits the same block,
-/// rows padded to a power of two (so that row and channel offsets are both powers of two,
-/// which baby-step/giant-step splits well).
+/// The layouts an image can be held in: [`layout_for`]'s, and, when it fits, rows padded to a
+/// power of two (so that row and channel offsets are both powers of two, which
+/// baby-step/giant-step splits well).
 fn image_layouts(shape: Shape, slots: usize) -> Vec<Layout> {
     let default = layout_for(shape, slots);
     let Shape::Image(c, h, w) = shape else {
@@ -168,7 +168,7 @@ fn image_layouts(shape: Shape, slots: usize) -> Vec<Layout> {
     let wp = w.next_power_of_two();
     let block = (h * wp).next_power_of_two();
     let period = c.next_power_of_two() * block;
-    if wp == w || h < 2 || period > slots || period > default.period.max(block) {
+    if wp == w || h < 2 || period > slots {
         return vec![default];
     }
     let hw = h * w;
@@ -184,8 +184,8 @@ fn image_layouts(shape: Shape, slots: usize) -> Vec<Layout> {
 /// The layouts an affine stage can write an image in: one channel per power-of-two block
 /// (the default), and the input's own geometry: each output at the input position of the
 /// first pixel its receptive field reads, shifted per channel by an offset of the receptive
-/// field (channels fill the gaps a strided map leaves, then further blocks). A convolution or a pooling then reads every
-/// output's inputs at the same offsets, so its map needs far fewer diagonals; the compiler
+/// field (channels fill the gaps a strided map leaves, then further blocks). A convolution or
+/// a pooling then reads every output's inputs at the same offsets, so its map needs far fewer diagonals; the compiler
 /// keeps whichever makes the program cheaper.
 fn output_layouts(a: &SparseAffine, shape: Shape, lin: &Layout, slots: usize) -> Vec<Layout> {
     let mut layouts = image_layouts(shape, slots);
@@ -415,16 +415,17 @@ fn activation_ops(a: Activation, ops: &mut Vec<Op>, layout: &Layout, slots: usiz
     }
 }
 
-/// The cheapest choice of output layouts for `stages` (each affine stage's index into its
-/// [`output_layouts`]), entered with `layout` after `depth` levels of `total`: its cost and
-/// choices.
+/// The cheapest choice of output layouts for `stages` (one per affine stage, among its
+/// [`output_layouts`]), entered with `layout` after `depth` levels of `total`: its cost and the
+/// layouts. A layout under which a later stage does not fit is passed over; the error is
+/// returned only when none fits.
 fn cheapest(
     stages: &[(&Stage, &Shape)],
     layout: &Layout,
     depth: usize,
     total: usize,
     slots: usize,
-) -> Result<(f64, Vec<usize>), Error> {
+) -> Result<(f64, Vec<Layout>), Error> {
     let Some(((stage, shape), rest)) = stages.split_first() else {
         return Ok((0.0, Vec::new()));
     };
@@ -432,20 +433,28 @@ fn cheapest(
         Stage::Activation(act) => cheapest(rest, layout, depth + act.depth(), total, slots),
         Stage::Affine(a) => {
             check_inputs(a, layout)?;
-            let mut best: Option<(f64, Vec<usize>)> = None;
-            for (k, out) in output_layouts(a, **shape, layout, slots)
-                .into_iter()
-                .enumerate()
-            {
-                let (rotations, diagonals) = affine_counts(a, layout, &out, slots)?;
-                let here = map_cost(rotations, diagonals, total.saturating_sub(depth));
-                let (after, mut choices) = cheapest(rest, &out, depth + 1, total, slots)?;
-                if best.as_ref().is_none_or(|(c, _)| here + after < *c) {
-                    choices.insert(0, k);
-                    best = Some((here + after, choices));
+            let mut best: Option<(f64, Vec<Layout>)> = None;
+            let mut error = None;
+            for out in output_layouts(a, **shape, layout, slots) {
+                let costed = affine_counts(a, layout, &out, slots).and_then(|(rot, diag)| {
+                    let here = map_cost(rot, diag, total.saturating_sub(depth));
+                    let (after, layouts) = cheapest(rest, &out, depth + 1, total, slots)?;
+                    Ok((here + after, layouts))
+                });
+                match costed {
+                    Ok((cost, mut layouts)) if best.as_ref().is_none_or(|(c, _)| cost < *c) => {
+                        layouts.insert(0, out);
+                        best = Some((cost, layouts));
+                    }
+                    Ok(_) => {}
+                    Err(e) => error = error.or(Some(e)),
                 }
             }
-            best.ok_or_else(|| Error::Unsupported("an affine stage with no layout".into()))
+            match (best, error) {
+                (Some(best), _) => Ok(best),
+                (None, Some(e)) => Err(e),
+                (None, None) => Err(Error::Unsupported("an affine stage with no layout".into())),
+            }
         }
     }
 }
@@ -500,46 +509,40 @@ pub fn compile_lowered(lowered: &LoweredNet, slots: usize) -> Result<Program, Er
         .first_conv
         .as_ref()
         .and_then(|fc| first_conv_packing(fc, lowered.input, slots));
-    // the layouts of the later stages, cheapest first
     // the layouts of the later stages (and of a plain input), cheapest first
-    let (input, choices) = match &packing {
-        Some((_, _, _, layout)) => (None, cheapest(&stages[1..], layout, 1, total, slots)?.1),
-        None => {
-            let mut best: Option<(f64, usize, Vec<usize>)> = None;
-            for (k, (layout, _)) in plain_inputs(lowered, slots)?.iter().enumerate() {
-                let (cost, choices) = cheapest(&stages, layout, 0, total, slots)?;
-                if best.as_ref().is_none_or(|(c, _, _)| cost < *c) {
-                    best = Some((cost, k, choices));
-                }
-            }
-            let (_, k, choices) =
-                best.ok_or_else(|| too_large(slots, format!("an input of {}", lowered.input)))?;
-            (Some(k), choices)
-        }
-    };
     let mut ops = Vec::new();
-    let (mut layout, input_layout, rest) = match packing {
+    let (input, input_layout, rest, layouts) = match packing {
         Some((map, bias, input_layout, layout)) => {
+            let (_, layouts) = cheapest(&stages[1..], &layout, 1, total, slots)?;
             ops.push(Op::Linear(map));
             ops.push(Op::AddPlain(bias));
-            (layout, input_layout, &stages[1..])
+            (layout, input_layout, &stages[1..], layouts)
         }
         None => {
-            let k = input.unwrap_or(0);
-            let (layout, input_layout) = plain_inputs(lowered, slots)?.swap_remove(k);
-            (layout, input_layout, &stages[..])
+            let mut best: Option<(f64, InputPacking, Vec<Layout>)> = None;
+            let mut error = None;
+            for (layout, slots_of) in plain_inputs(lowered, slots)? {
+                match cheapest(&stages, &layout, 0, total, slots) {
+                    Ok((cost, layouts)) if best.as_ref().is_none_or(|(c, _, _)| cost < *c) => {
+                        best = Some((cost, (layout, slots_of), layouts));
+                    }
+                    Ok(_) => {}
+                    Err(e) => error = error.or(Some(e)),
+                }
+            }
+            let (_, (layout, input_layout), layouts) = best.ok_or_else(|| {
+                error.unwrap_or_else(|| too_large(slots, format!("an input of {}", lowered.input)))
+            })?;
+            (layout, input_layout, &stages[..], layouts)
         }
     };
-    let mut choices = choices.into_iter();
+    let mut layout = input;
+    let mut layouts = layouts.into_iter();
     for (stage, shape) in rest {
         match stage {
             Stage::Affine(a) => {
                 check_inputs(a, &layout)?;
-                let k = choices.next().unwrap_or(0);
-                let out = output_layouts(a, **shape, &layout, slots)
-                    .into_iter()
-                    .nth(k)
-                    .unwrap_or_else(|| layout_for(**shape, slots));
+                let out = layouts.next().unwrap_or_else(|| layout_for(**shape, slots));
                 let (map, bias) = affine_map(a, &layout, &out, slots)?;
                 ops.push(Op::Linear(map));
                 ops.push(Op::AddPlain(bias));

@@ -60,14 +60,13 @@ impl LinearMap {
             + self.sum.map_or(0, |(_, count)| count)
     }
 
-    /// Diagonal `d` as `(giant step, baby step)`, each below the slot count, `d = giant +
-    /// baby` modulo it.
+    /// Diagonal `d` as `(giant step, baby step)`, `d = giant + baby`.
     pub fn split(&self, d: usize) -> (usize, usize) {
-        // every diagonal holds one value per slot
-        let slots = self.diagonals.values().next().map_or(0, Vec::len);
-        let units = (slots / self.stride).max(1);
-        let (giant, baby) = split_units(d / self.stride, self.baby, units);
-        (giant * self.stride, baby * self.stride)
+        let unit = d / self.stride;
+        (
+            unit / self.baby * self.baby * self.stride,
+            unit % self.baby * self.stride,
+        )
     }
 
     /// Rotation steps of `x` (baby steps), hoisted together.
@@ -81,12 +80,6 @@ impl LinearMap {
     }
 }
 
-/// Unit `u` (of `units`) as `(giant, baby)` units for `baby` baby steps per giant step.
-fn split_units(u: usize, baby: usize, units: usize) -> (usize, usize) {
-    let b = u % baby;
-    ((u + units - b) % units, b)
-}
-
 /// The baby-step/giant-step split of a map with these diagonal indices on `slots` slots:
 /// `(stride, baby steps per giant step, rotations)`, the baby-step count (a power of two)
 /// minimising the rotations.
@@ -96,18 +89,12 @@ pub fn baby_giant(
 ) -> (usize, usize, usize) {
     let stride = diagonals.clone().fold(0usize, gcd).max(1);
     let stride = if slots % stride == 0 { stride } else { 1 };
-    let units_total = slots / stride;
     let units: Vec<usize> = diagonals.map(|d| d / stride).collect();
     let mut best = (usize::MAX, 1usize);
     let mut baby = 1usize;
-    while baby <= units_total {
-        let mut babies = BTreeSet::new();
-        let mut giants = BTreeSet::new();
-        for &u in &units {
-            let (g, b) = split_units(u, baby, units_total);
-            babies.insert(b);
-            giants.insert(g);
-        }
+    while baby <= slots / stride {
+        let babies: BTreeSet<usize> = units.iter().map(|u| u % baby).collect();
+        let giants: BTreeSet<usize> = units.iter().map(|u| u / baby).collect();
         let cost =
             babies.iter().filter(|b| **b != 0).count() + giants.iter().filter(|g| **g != 0).count();
         if cost < best.0 {

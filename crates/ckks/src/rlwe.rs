@@ -379,25 +379,32 @@ pub(crate) struct KeyHalf {
 }
 
 impl KeyHalf {
-    /// From the digit-major layout (`(level+1) x (level+2) x n`: digit `i`, residue `j`).
-    pub(crate) fn from_digits(data: &[u64], basis: &[&Modulus], n: usize) -> Self {
+    /// From the digit-major layout (`(level+1) x (level+2) x n`: digit `i`, residue `j`), every
+    /// block permuted by `perm` if given (`out[t] = x[perm[t]]`).
+    pub(crate) fn from_digits(
+        data: &[u64],
+        basis: &[&Modulus],
+        n: usize,
+        perm: Option<&[u32]>,
+    ) -> Self {
         let digit = (basis.len() * n).max(1);
         let parts = data
             .chunks_exact(digit)
             .map(Ok::<_, std::convert::Infallible>);
-        match Self::from_digit_iter(parts, basis, data.len() / digit, n) {
+        match Self::from_digit_iter(parts, basis, data.len() / digit, n, perm) {
             Ok(half) => half,
             Err(never) => match never {},
         }
     }
 
-    /// From digits given one at a time (each `(level+2) x n`, residue by residue): no more
-    /// than one digit is ever held in 64-bit words.
+    /// From digits given one at a time (each `(level+2) x n`, residue by residue), every block
+    /// permuted by `perm` if given: no more than one digit is ever held in 64-bit words.
     pub(crate) fn from_digit_iter<D: AsRef<[u64]>, E>(
         digits: impl Iterator<Item = std::result::Result<D, E>>,
         basis: &[&Modulus],
         count: usize,
         n: usize,
+        perm: Option<&[u32]>,
     ) -> std::result::Result<Self, E> {
         let mut residues: Vec<Residue> = basis
             .iter()
@@ -412,9 +419,13 @@ impl KeyHalf {
         for digit in digits {
             let digit = digit?;
             for (r, block) in residues.iter_mut().zip(digit.as_ref().chunks_exact(n)) {
+                let value = |t: usize| match perm {
+                    Some(p) => block[p[t] as usize],
+                    None => block[t],
+                };
                 match r {
-                    Residue::Narrow(v) => v.extend(block.iter().map(|&x| x as u32)),
-                    Residue::Wide(v) => v.extend_from_slice(block),
+                    Residue::Narrow(v) => v.extend((0..n).map(|t| value(t) as u32)),
+                    Residue::Wide(v) => v.extend((0..n).map(value)),
                 }
             }
         }
@@ -433,27 +444,6 @@ impl KeyHalf {
             }
         }
         out
-    }
-
-    /// Every digit of every residue permuted (`out[t] = x[perm[t]]`).
-    pub(crate) fn permuted(&self, perm: &[u32], n: usize) -> Self {
-        fn blocks<T: Copy>(v: &[T], perm: &[u32], n: usize) -> Vec<T> {
-            let mut out = Vec::with_capacity(v.len());
-            for block in v.chunks_exact(n) {
-                out.extend(perm.iter().map(|&p| block[p as usize]));
-            }
-            out
-        }
-        Self {
-            residues: self
-                .residues
-                .iter()
-                .map(|r| match r {
-                    Residue::Narrow(v) => Residue::Narrow(blocks(v, perm, n)),
-                    Residue::Wide(v) => Residue::Wide(blocks(v, perm, n)),
-                })
-                .collect(),
-        }
     }
 
     /// Bytes held in memory.
@@ -477,25 +467,15 @@ impl KeySwitchKey {
         self.b.memory_bytes() + self.a.memory_bytes()
     }
 
-    /// Both halves permuted (`out[t] = x[perm[t]]` in every block); the seed is kept, since
-    /// serialization undoes the permutation.
-    pub(crate) fn permuted(&self, params: &Parameters, perm: &[u32]) -> Self {
-        let n = params.n();
-        Self {
-            seed: self.seed,
-            level: self.level,
-            b: self.b.permuted(perm, n),
-            a: self.a.permuted(perm, n),
-        }
-    }
-
     /// Key switching from `s_from` (NTT over all primes incl. P) to `sk`,
-    /// for ciphertexts up to `level` (at most the parameters' top level).
+    /// for ciphertexts up to `level` (at most the parameters' top level), held permuted by
+    /// `hold` if given (see [`GaloisKey`]).
     pub(crate) fn generate<R: RngCore + CryptoRng + ?Sized>(
         sk: &SecretKey,
         s_from: &[u64],
         level: usize,
         rng: &mut R,
+        hold: Option<&[u32]>,
     ) -> Self {
         let params = &sk.params;
         let n = params.n();
@@ -530,8 +510,8 @@ impl KeySwitchKey {
         Self {
             seed,
             level,
-            b: KeyHalf::from_digits(&b, &basis, n),
-            a: KeyHalf::from_digits(&a, &basis, n),
+            b: KeyHalf::from_digits(&b, &basis, n, hold),
+            a: KeyHalf::from_digits(&a, &basis, n, hold),
         }
     }
 
@@ -547,8 +527,14 @@ impl KeySwitchKey {
     }
 
     /// The uniform half of a key for `level` at its primes' widths, expanded from its seed a
-    /// few digits at a time (a loaded key never holds its whole `a` in 64-bit words).
-    pub(crate) fn expand_a_half(params: &Parameters, level: usize, seed: &[u8; 32]) -> KeyHalf {
+    /// few digits at a time (a loaded key never holds its whole `a` in 64-bit words), held
+    /// permuted by `hold` if given.
+    pub(crate) fn expand_a_half(
+        params: &Parameters,
+        level: usize,
+        seed: &[u8; 32],
+        hold: Option<&[u32]>,
+    ) -> KeyHalf {
         let n = params.n();
         let basis = params.ext_basis(level);
         // a few digits at a time, in parallel, each converted before the next are made
@@ -565,6 +551,7 @@ impl KeySwitchKey {
             &basis,
             level + 1,
             n,
+            hold,
         ) {
             Ok(half) => half,
             Err(never) => match never {},
@@ -714,38 +701,28 @@ pub(crate) fn inverse_permutation(perm: &[u32]) -> Vec<u32> {
     inv
 }
 
-/// `data` with every `n`-block permuted (`out[t] = data[perm[t]]` in each block).
-pub(crate) fn permute_blocks(data: &[u64], perm: &[u32], n: usize) -> Vec<u64> {
-    let mut out = Vec::with_capacity(data.len());
-    for block in data.chunks_exact(n) {
-        out.extend(perm.iter().map(|&p| block[p as usize]));
-    }
-    out
+/// `out` = `src` with every residue permuted (`out[t] = src[perm[t]]` in each `n`-block).
+fn permute_into(out: &mut [u64], src: &[u64], perm: &[u32], n: usize) {
+    out.par_chunks_exact_mut(n)
+        .zip(src.par_chunks_exact(n))
+        .for_each(|(o, d)| {
+            for (x, &p) in o.iter_mut().zip(perm) {
+                *x = d[p as usize];
+            }
+        });
 }
 
 /// Permutes every residue of `data` in place (through a reused copy).
 pub(crate) fn permute_in_place(data: &mut [u64], perm: &[u32], n: usize) {
     let mut copy = ring::Scratch::take(data.len());
     copy.copy_from_slice(data);
-    data.par_chunks_exact_mut(n)
-        .zip(copy.par_chunks_exact(n))
-        .for_each(|(o, d)| {
-            for (x, &p) in o.iter_mut().zip(perm) {
-                *x = d[p as usize];
-            }
-        });
+    permute_into(data, &copy, perm, n);
 }
 
 /// Applies the NTT-domain automorphism permutation to every residue.
 pub(crate) fn permute(data: &[u64], perm: &[u32], n: usize) -> Vec<u64> {
     let mut out = vec![0u64; data.len()];
-    out.par_chunks_exact_mut(n)
-        .zip(data.par_chunks_exact(n))
-        .for_each(|(o, d)| {
-            for (x, &p) in o.iter_mut().zip(perm) {
-                *x = d[p as usize];
-            }
-        });
+    permute_into(&mut out, data, perm, n);
     out
 }
 
@@ -781,7 +758,7 @@ impl RelinKey {
         let params = &sk.params;
         let basis = params.ext_basis(params.max_level());
         let mut s2 = ring::mul(&sk.ntt, &sk.ntt, &basis, params.n());
-        let key = KeySwitchKey::generate(sk, &s2, level, rng);
+        let key = KeySwitchKey::generate(sk, &s2, level, rng, None);
         s2.zeroize();
         Self {
             params: params.clone(),
@@ -805,7 +782,6 @@ impl RelinKey {
     }
 }
 
-/// One Galois key with its NTT-domain permutation.
 /// A key for the automorphism `sigma` (`sigma(x)[t] = x[perm[t]]` in the NTT domain), held as
 /// `sigma^-1` of the key-switching key: since `sum_i sigma(D_i) K_i = sigma(sum_i D_i
 /// sigma^-1(K_i))` and the division by P commutes with `sigma`, a rotation takes the inner
@@ -815,15 +791,6 @@ impl RelinKey {
 pub(crate) struct GaloisKey {
     pub(crate) key: KeySwitchKey,
     pub(crate) perm: Vec<u32>,
-}
-
-impl GaloisKey {
-    /// Holds `key` (made for `sigma`, whose permutation is `perm`) as `sigma^-1(key)`.
-    pub(crate) fn new(params: &Parameters, key: KeySwitchKey, perm: Vec<u32>) -> Self {
-        let inv = inverse_permutation(&perm);
-        let key = key.permuted(params, &inv);
-        Self { key, perm }
-    }
 }
 
 /// Galois keys for a chosen set of rotations (and optionally conjugation),
@@ -913,9 +880,9 @@ impl GaloisKeys {
         let params = &sk.params;
         let perm = params.permutation(g);
         let mut s_g = permute(&sk.ntt, &perm, params.n());
-        let key = KeySwitchKey::generate(sk, &s_g, level, rng);
+        let key = KeySwitchKey::generate(sk, &s_g, level, rng, Some(&inverse_permutation(&perm)));
         s_g.zeroize();
-        GaloisKey::new(params, key, perm)
+        GaloisKey { key, perm }
     }
 
     /// Highest level at which the key for a left rotation by `step` works
@@ -1062,9 +1029,19 @@ mod tests {
             assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
             // held as sigma^-1(K): permuting the two results equals the textbook rotation's
             // key switch, every digit of the decomposition permuted and the key itself used
-            let key = narrow.permuted(&params, &g.perm);
+            let basis_ext = params.ext_basis(narrow.level);
+            let original = |h: &KeyHalf| {
+                let digits = (0..=narrow.level).map(|i| Ok::<_, ()>(h.digit(i, n)));
+                KeyHalf::from_digit_iter(digits, &basis_ext, narrow.level + 1, n, Some(&g.perm))
+                    .expect("digits")
+            };
+            let key = KeySwitchKey {
+                b: original(&narrow.b),
+                a: original(&narrow.a),
+                ..narrow.clone()
+            };
             let mut data = ring::Scratch::take(dec.data.len());
-            data.copy_from_slice(&permute_blocks(&dec.data, &g.perm, n));
+            data.copy_from_slice(&permute(&dec.data, &g.perm, n));
             let permuted = Decomposed { level, data };
             let (r0, r1) = key_switch(&params, &permuted, &key);
             assert!(

@@ -442,13 +442,14 @@ fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey, perm: Opt
     for i in 0..=key.level {
         let digit = key.b.digit(i, n);
         match perm {
-            Some(perm) => write_poly(v, &crate::rlwe::permute_blocks(&digit, perm, n), &basis, n),
+            Some(perm) => write_poly(v, &crate::rlwe::permute(&digit, perm, n), &basis, n),
             None => write_poly(v, &digit, &basis, n),
         }
     }
 }
 
-fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
+/// Reads a key-switching key, held permuted by `hold` if given (a Galois key).
+fn read_ksk(r: &mut Reader<'_>, params: &Parameters, hold: Option<&[u32]>) -> Result<KeySwitchKey> {
     let n = params.n();
     let seed = r.seed()?;
     let level = r.u8("key level")? as usize;
@@ -468,8 +469,9 @@ fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
         &basis,
         level + 1,
         n,
+        hold,
     )?;
-    let a = KeySwitchKey::expand_a_half(params, level, &seed);
+    let a = KeySwitchKey::expand_a_half(params, level, &seed, hold);
     Ok(KeySwitchKey { seed, level, b, a })
 }
 
@@ -484,7 +486,7 @@ impl RelinKey {
     /// Loads a relinearisation key made for `params`.
     pub fn from_bytes(data: &[u8], params: &Arc<Parameters>) -> Result<RelinKey> {
         let mut r = read_header_params(data, Kind::RelinKey, params)?;
-        let key = read_ksk(&mut r, params)?;
+        let key = read_ksk(&mut r, params, None)?;
         r.finish()?;
         Ok(RelinKey {
             params: params.clone(),
@@ -551,8 +553,13 @@ impl GaloisKeys {
                     )));
                 }
             }
-            let key = read_ksk(&mut r, params)?;
-            keys.insert(g, GaloisKey::new(params, key, params.permutation(g)));
+            let perm = params.permutation(g);
+            let key = read_ksk(
+                &mut r,
+                params,
+                Some(&crate::rlwe::inverse_permutation(&perm)),
+            )?;
+            keys.insert(g, GaloisKey { key, perm });
         }
         r.finish()?;
         Ok(GaloisKeys {

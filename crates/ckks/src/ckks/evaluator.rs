@@ -1,5 +1,6 @@
 //! Homomorphic operations on CKKS ciphertexts with level and scale tracking.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -189,15 +190,9 @@ impl Evaluator {
 
     /// `a + b`.
     pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.check_pair(a, b)?;
-        Self::check_scales(a.scale, b.scale)?;
-        let n = self.params.n();
-        let basis = self.params.basis(a.level);
-        let mut c0 = a.c0.clone();
-        let mut c1 = a.c1.clone();
-        ring::add_assign(&mut c0, &b.c0, &basis, n);
-        ring::add_assign(&mut c1, &b.c1, &basis, n);
-        Ok(a.derived(c0, c1, a.level, a.scale))
+        let mut sum = a.clone();
+        self.add_assign(&mut sum, b)?;
+        Ok(sum)
     }
 
     /// `acc += b`, in place.
@@ -383,19 +378,21 @@ impl Evaluator {
                 match narrow {
                     Some(pairs) => ring::sum_of_products_narrow(o, &pairs, basis[j]),
                     None => {
-                        let widened: Vec<Vec<u64>> = terms
+                        // a wider prime: the plaintexts' residues are 64-bit words, borrowed
+                        // (all plaintexts share the parameters, so none is narrow here)
+                        let widened: Vec<Cow<[u64]>> = terms
                             .iter()
                             .map(|(_, pt)| match &pt.residues[j] {
-                                Residue::Narrow(v) => {
-                                    v[off..off + chunk].iter().map(|&w| u64::from(w)).collect()
-                                }
-                                Residue::Wide(v) => v[off..off + chunk].to_vec(),
+                                Residue::Wide(v) => Cow::Borrowed(&v[off..off + chunk]),
+                                Residue::Narrow(v) => Cow::Owned(
+                                    v[off..off + chunk].iter().map(|&w| u64::from(w)).collect(),
+                                ),
                             })
                             .collect();
                         let pairs: Vec<(&[u64], &[u64])> = terms
                             .iter()
                             .zip(&widened)
-                            .map(|((ct, _), w)| (&ct.poly(poly)[at..at + chunk], w.as_slice()))
+                            .map(|((ct, _), w)| (&ct.poly(poly)[at..at + chunk], w.as_ref()))
                             .collect();
                         ring::sum_of_products(o, &pairs, basis[j]);
                     }
