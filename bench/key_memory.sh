@@ -10,15 +10,8 @@ cd "$(dirname "$0")/.."
 model=${1:-models/ciphernet-mnist}
 clients=${2:-4}
 [ "$clients" -ge 2 ] || { echo "key_memory.sh: at least 2 clients" >&2; exit 2; }
-bins=${BIN:-target/release/unseen}
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet -p unseen
-fi
 . bench/lib.sh
-work=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-first=${bins%% *}
+server_builds
 for i in $(seq 1 "$clients"); do
   "$first" keygen ckks --model "$model" --out "$work/k$i" >/dev/null
 done

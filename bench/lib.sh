@@ -12,3 +12,17 @@ server_addr() {
   cat "$log" >&2
   return 1
 }
+
+# For the scripts that compare builds' servers: `bins` (the binaries in $BIN, or the release
+# build, made here), `first` (the first of them), a scratch folder `work` and a server `pid`,
+# both cleaned up on exit.
+server_builds() {
+  bins=${BIN:-target/release/unseen}
+  if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet -p unseen
+  fi
+  first=${bins%% *}
+  work=$(mktemp -d)
+  pid=
+  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+}

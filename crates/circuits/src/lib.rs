@@ -29,7 +29,7 @@ pub mod plan;
 pub mod program;
 
 pub use backend::{Backend, PlainBackend, Prepared};
-pub use batch::{compile_batch, compile_batch_lowered, BatchProgram};
+pub use batch::{compile_batch, compile_batch_lowered, BatchProgram, BatchRun, STREAM_CHUNK};
 pub use ckks_backend::CkksBackend;
 pub use compile::{compile_lowered, compile_single};
 pub use keys::EvaluationKeys;

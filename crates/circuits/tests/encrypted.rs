@@ -105,7 +105,7 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
 
 #[test]
 fn batch_program_on_ciphertexts_matches_the_network() {
-    use unseen_circuits::compile_batch;
+    use unseen_circuits::{compile_batch, BatchRun};
     use unseen_model::{Layer, Shape};
     let params = Parameters::preset(Preset::Cnn8192).expect("preset");
     // A small network of the same kind (conv, square, dense, square, dense) on 10x10 inputs.
@@ -144,8 +144,29 @@ fn batch_program_on_ciphertexts_matches_the_network() {
                 .expect("encode");
             sk.encrypt(&pt, &mut rng).expect("encrypt")
         })
-        .collect();
-    let outputs = program.run(&params, &rlk, inputs).expect("run");
+        .collect::<Vec<_>>();
+    let outputs = program.run(&params, &rlk, inputs.clone()).expect("run");
+    // fed in parts of any size, the run gives the same residues
+    for part in [1, 7, 100] {
+        let mut run = BatchRun::new(&program, &params, &rlk).expect("run");
+        for p in inputs.chunks(part) {
+            run.push(p.to_vec()).expect("push");
+        }
+        assert!(run.finish().expect("finish") == outputs, "parts of {part}");
+    }
+    // too few or too many inputs, or a part at another level, are refused
+    let mut run = BatchRun::new(&program, &params, &rlk).expect("run");
+    run.push(inputs[..50].to_vec()).expect("push");
+    let ev = unseen_ckks::Evaluator::new(&params);
+    let lower = ev
+        .drop_to_level(&inputs[50], program.start_level() - 1)
+        .expect("drop");
+    assert!(run.push(vec![lower]).is_err());
+    assert!(run.finish().is_err());
+    let mut run = BatchRun::new(&program, &params, &rlk).expect("run");
+    assert!(run
+        .push([inputs.clone(), inputs[..1].to_vec()].concat())
+        .is_err());
     for (k, image) in images.iter().enumerate() {
         let expected = net.logits(&image.iter().map(|v| *v as f32).collect::<Vec<_>>(), 1);
         let plain = program.run_plain(image);

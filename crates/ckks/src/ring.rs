@@ -554,11 +554,11 @@ pub fn sum_of_products(out: &mut [u64], terms: &[(&[u64], &[u64])], m: &Modulus)
     }
 }
 
-/// `out = sum_t w_t * a_t` modulo `m` for constants `w_t < p`, for slices of one residue: one
-/// pass, no temporary per term, the same residues as summing reduced products one by one.
-/// Below `2^31`, products are summed unreduced [`lazy_terms`] at a time.
-pub fn sum_of_scaled(out: &mut [u64], terms: &[(&[u64], u64)], m: &Modulus) {
-    out.fill(0);
+/// `out += sum_t w_t * a_t` modulo `m` for constants `w_t < p` and `out` reduced, for slices
+/// of one residue: one pass, no temporary per term, the same residues as adding reduced
+/// products one by one. Below `2^31`, products are summed unreduced [`lazy_terms`] at a time
+/// (a reduced `out` is what every run after the first starts from).
+pub fn add_sum_of_scaled(out: &mut [u64], terms: &[(&[u64], u64)], m: &Modulus) {
     if m.value() >> NARROW_BITS == 0 {
         let a: Vec<&[u64]> = terms.iter().map(|t| t.0).collect();
         let w: Vec<u64> = terms.iter().map(|t| t.1).collect();

@@ -354,14 +354,115 @@ pub fn is_ciphertext_list(data: &[u8]) -> bool {
 /// Serializes several ciphertexts as one object: their count (u32), then each one's length (u64)
 /// and bytes. For batches: one ciphertext per input feature.
 pub fn ciphertexts_to_bytes(cts: &[Ciphertext]) -> Vec<u8> {
-    let mut v = header(Kind::CiphertextList);
-    v.extend_from_slice(&(cts.len() as u32).to_le_bytes());
+    let mut w = CiphertextListWriter::new();
     for ct in cts {
-        let b = ct.to_bytes();
-        v.extend_from_slice(&(b.len() as u64).to_le_bytes());
-        v.extend_from_slice(&b);
+        w.push(ct);
     }
-    v
+    w.finish()
+}
+
+/// A ciphertext list written a ciphertext at a time (the format of [`ciphertexts_to_bytes`]),
+/// so that a batch never has to exist as ciphertexts and as bytes at once.
+pub struct CiphertextListWriter {
+    bytes: Vec<u8>,
+    count: u32,
+}
+
+impl Default for CiphertextListWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CiphertextListWriter {
+    /// Where the count field sits: after the header.
+    const COUNT_AT: usize = 6;
+
+    /// An empty list.
+    pub fn new() -> Self {
+        let mut bytes = header(Kind::CiphertextList);
+        debug_assert_eq!(bytes.len(), Self::COUNT_AT);
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        Self { bytes, count: 0 }
+    }
+
+    /// Appends the next ciphertext.
+    pub fn push(&mut self, ct: &Ciphertext) {
+        let b = ct.to_bytes();
+        self.bytes
+            .extend_from_slice(&(b.len() as u64).to_le_bytes());
+        self.bytes.extend_from_slice(&b);
+        self.count += 1;
+        self.bytes[Self::COUNT_AT..Self::COUNT_AT + 4].copy_from_slice(&self.count.to_le_bytes());
+    }
+
+    /// The serialized list.
+    pub fn finish(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// A serialized ciphertext list whose framing (count, lengths, no trailing bytes) has been
+/// checked, read a ciphertext at a time: a large batch is parsed as it is used, never all at
+/// once.
+pub struct CiphertextList<'a> {
+    entries: Vec<&'a [u8]>,
+}
+
+impl<'a> CiphertextList<'a> {
+    /// Checks the framing of a list of at most `max_count` ciphertexts.
+    pub fn parse(data: &'a [u8], max_count: usize) -> Result<Self> {
+        let mut r = read_header(data, Kind::CiphertextList)?;
+        let count = r.u32("ciphertext count")? as usize;
+        if count > max_count {
+            return Err(bad(format!(
+                "{count} ciphertexts in the list, at most {max_count} expected"
+            )));
+        }
+        // each entry takes at least its length field and a ciphertext header
+        if count > r.remaining() / 8 {
+            return Err(bad(format!("truncated list of {count} ciphertexts")));
+        }
+        let mut entries = Vec::with_capacity(count);
+        for i in 0..count {
+            let len = r.u64("ciphertext length")?;
+            if len > r.remaining() as u64 {
+                return Err(bad(format!("ciphertext {i} of the list is truncated")));
+            }
+            entries.push(r.take(len as usize, "ciphertext")?);
+        }
+        r.finish()?;
+        Ok(Self { entries })
+    }
+
+    /// Number of ciphertexts.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Loads ciphertexts `range` (made for `params`), in parallel.
+    pub fn read(
+        &self,
+        range: std::ops::Range<usize>,
+        params: &Arc<Parameters>,
+    ) -> Result<Vec<Ciphertext>> {
+        use rayon::prelude::*;
+        let entries = self.entries.get(range.clone()).ok_or_else(|| {
+            bad(format!(
+                "ciphertexts {range:?} of a list of {}",
+                self.entries.len()
+            ))
+        })?;
+        entries
+            .par_iter()
+            .map(|b| Ciphertext::from_bytes(b, params))
+            .collect()
+    }
 }
 
 /// Loads a ciphertext list made for `params` with at most `max_count` ciphertexts.
@@ -370,28 +471,8 @@ pub fn ciphertexts_from_bytes(
     params: &Arc<Parameters>,
     max_count: usize,
 ) -> Result<Vec<Ciphertext>> {
-    let mut r = read_header(data, Kind::CiphertextList)?;
-    let count = r.u32("ciphertext count")? as usize;
-    if count > max_count {
-        return Err(bad(format!(
-            "{count} ciphertexts in the list, at most {max_count} expected"
-        )));
-    }
-    // each entry takes at least its length field and a ciphertext header
-    if count > r.remaining() / 8 {
-        return Err(bad(format!("truncated list of {count} ciphertexts")));
-    }
-    let mut out = Vec::with_capacity(count);
-    for i in 0..count {
-        let len = r.u64("ciphertext length")?;
-        if len > r.remaining() as u64 {
-            return Err(bad(format!("ciphertext {i} of the list is truncated")));
-        }
-        let bytes = r.take(len as usize, "ciphertext")?;
-        out.push(Ciphertext::from_bytes(bytes, params)?);
-    }
-    r.finish()?;
-    Ok(out)
+    let list = CiphertextList::parse(data, max_count)?;
+    list.read(0..list.len(), params)
 }
 
 impl PublicKey {

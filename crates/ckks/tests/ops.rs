@@ -834,6 +834,39 @@ fn fused_sums_equal_term_by_term_operations() {
             let decoded = decode(&ev.rescale(got).expect("rescale"));
             assert!(max_err(&exact, &decoded) < 1e-3, "{}", params.name());
         }
+        // the same sums with the inputs in two parts, the second added to the first's sums
+        let part = |lo: usize, hi: usize| -> Vec<Vec<(usize, f64)>> {
+            rows.iter()
+                .map(|row| {
+                    row.iter()
+                        .filter(|(i, _)| (lo..hi).contains(i))
+                        .map(|(i, w)| (i - lo, *w))
+                        .collect()
+                })
+                .collect()
+        };
+        let (head, tail) = (part(0, 3), part(3, 6));
+        fn refs(p: &[Vec<(usize, f64)>]) -> Vec<&[(usize, f64)]> {
+            p.iter().map(|r| r.as_slice()).collect()
+        }
+        let mut accs = ev
+            .scalar_combinations(&cts[..3], &refs(&head), prime)
+            .expect("first part");
+        ev.add_scalar_combinations(&mut accs, &cts[3..], &refs(&tail), prime)
+            .expect("second part");
+        assert!(accs == combos, "{}: in two parts", params.name());
+        // accumulators of another count, level or scale are refused
+        assert!(ev
+            .add_scalar_combinations(&mut accs[..1], &cts[3..], &refs(&tail), prime)
+            .is_err());
+        let mut lower = vec![ev.zero(level - 1, cts[0].scale() * prime).expect("zero")];
+        assert!(ev
+            .add_scalar_combinations(&mut lower, &cts, &row_refs[..1], prime)
+            .is_err());
+        let mut other = vec![ev.zero(level, cts[0].scale()).expect("zero")];
+        assert!(ev
+            .add_scalar_combinations(&mut other, &cts, &row_refs[..1], prime)
+            .is_err());
         // bad rows are refused, not panicked on
         let bad: Vec<&[(usize, f64)]> = vec![&[(6, 1.0)]];
         assert!(ev.scalar_combinations(&cts, &bad, prime).is_err());

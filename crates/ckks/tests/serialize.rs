@@ -370,7 +370,8 @@ fn single_and_multi_thread_results_identical() {
 #[test]
 fn ciphertext_lists_round_trip_and_refuse_bad_input() {
     use unseen_ckks::serialize::{
-        ciphertexts_from_bytes, ciphertexts_to_bytes, is_ciphertext_list,
+        ciphertexts_from_bytes, ciphertexts_to_bytes, is_ciphertext_list, CiphertextList,
+        CiphertextListWriter,
     };
     let c = ctx();
     let mut r = rng(31);
@@ -388,6 +389,22 @@ fn ciphertext_lists_round_trip_and_refuse_bad_input() {
     assert!(!is_ciphertext_list(&cts[0].to_bytes()));
     let back = ciphertexts_from_bytes(&bytes, &c.params, 3).expect("round trip");
     assert_eq!(back, cts);
+    // written and read a part at a time: the same bytes, the same ciphertexts
+    let mut w = CiphertextListWriter::new();
+    for ct in &cts {
+        w.push(ct);
+    }
+    assert_eq!(w.finish(), bytes);
+    assert_eq!(
+        CiphertextListWriter::new().finish(),
+        ciphertexts_to_bytes(&[])
+    );
+    let list = CiphertextList::parse(&bytes, 3).expect("framing");
+    assert_eq!(list.len(), 3);
+    let parts = [list.read(0..2, &c.params), list.read(2..3, &c.params)];
+    let parts: Vec<_> = parts.into_iter().map(|p| p.expect("part")).collect();
+    assert_eq!(parts.concat(), cts);
+    assert!(list.read(2..4, &c.params).is_err());
     assert!(matches!(
         ciphertexts_from_bytes(&bytes, &c.params, 2),
         Err(Error::Deserialize(_))

@@ -9,7 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::OsRng;
 use rayon::prelude::*;
 use serde_json::json;
-use unseen_circuits::{compile_model, CkksBackend, CompiledModel, Prepared};
+use unseen_circuits::{
+    compile_model, BatchRun, CkksBackend, CompiledModel, Prepared, STREAM_CHUNK,
+};
 use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
 use unseen_model::{argmax, Compiled, ModelCard, Network};
 
@@ -229,23 +231,31 @@ pub fn eval_encrypted_batch(
     for start in (0..images.len()).step_by(per_batch) {
         let end = (start + per_batch).min(images.len());
         let xs: Vec<&[f32]> = (start..end).map(|i| images.sample(i)).collect();
+        // the client encrypts a part of the inputs at a time (one ciphertext per input value,
+        // on every core) and the server adds each part to the outputs it feeds, so the batch
+        // never exists whole in memory
+        let mut run = BatchRun::new(&program, &params, &rlk)?;
+        for part in (0..program.inputs).step_by(STREAM_CHUNK) {
+            let t = Instant::now();
+            let inputs = (part..(part + STREAM_CHUNK).min(program.inputs))
+                .into_par_iter()
+                .map(|f| {
+                    let slots: Vec<f64> = xs.iter().map(|x| f64::from(x[f])).collect();
+                    let pt = encoder.encode_real(&slots, level, params.default_scale())?;
+                    sk.encrypt(&pt, &mut unseen_client::cnn::seeded_csprng())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            enc_s += t.elapsed().as_secs_f64();
+            upload += inputs.iter().map(|c| c.serialized_size()).sum::<usize>();
+            let t = Instant::now();
+            run.push(inputs)?;
+            server_s += t.elapsed().as_secs_f64();
+        }
         let t = Instant::now();
-        // the client's side on every core too: one ciphertext per input value
-        let inputs = (0..program.inputs)
-            .into_par_iter()
-            .map(|f| {
-                let slots: Vec<f64> = xs.iter().map(|x| f64::from(x[f])).collect();
-                let pt = encoder.encode_real(&slots, level, params.default_scale())?;
-                sk.encrypt(&pt, &mut unseen_client::cnn::seeded_csprng())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        enc_s += t.elapsed().as_secs_f64();
-        upload += inputs.iter().map(|c| c.to_bytes().len()).sum::<usize>();
-        let t = Instant::now();
-        let outputs = program.run(&params, &rlk, inputs)?;
+        let outputs = run.finish()?;
         server_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        download += outputs.iter().map(|c| c.to_bytes().len()).sum::<usize>();
+        download += outputs.iter().map(|c| c.serialized_size()).sum::<usize>();
         let decoded = outputs
             .par_iter()
             .map(|c| encoder.decode_real(&sk.decrypt(c)?))

@@ -22,7 +22,7 @@ use rand_core::{CryptoRng, OsRng, RngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use unseen_circuits::EvaluationKeys;
+use unseen_circuits::{EvaluationKeys, STREAM_CHUNK};
 use unseen_ckks::{Ciphertext, Encoder, GaloisKeys, Parameters, RelinKey, SecretKey};
 use unseen_model::{Normalization, Shape};
 use unseen_wire::cnn::{ModelSpec, CKKS_SCHEME, CNN_KIND};
@@ -412,20 +412,28 @@ impl CnnCore {
                 self.spec.batch_inputs
             )));
         }
-        // one ciphertext per input value, on every core, each with its own seeded generator
-        let cts = (0..self.spec.batch_inputs)
-            .into_par_iter()
-            .map(|f| {
-                let slots: Vec<f64> = inputs.iter().map(|x| x[f]).collect();
-                let pt = self.encoder.encode_real(
-                    &slots,
-                    self.spec.batch_start_level,
-                    self.params.default_scale(),
-                )?;
-                self.sk.encrypt(&pt, &mut seeded_csprng())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&cts))
+        // one ciphertext per input value, on every core, each with its own seeded generator;
+        // serialized a part at a time, so the batch never exists as ciphertexts and bytes at once
+        let mut list = unseen_ckks::serialize::CiphertextListWriter::new();
+        let features = self.spec.batch_inputs;
+        for part in (0..features).step_by(STREAM_CHUNK) {
+            let cts = (part..(part + STREAM_CHUNK).min(features))
+                .into_par_iter()
+                .map(|f| {
+                    let slots: Vec<f64> = inputs.iter().map(|x| x[f]).collect();
+                    let pt = self.encoder.encode_real(
+                        &slots,
+                        self.spec.batch_start_level,
+                        self.params.default_scale(),
+                    )?;
+                    self.sk.encrypt(&pt, &mut seeded_csprng())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            for ct in &cts {
+                list.push(ct);
+            }
+        }
+        Ok(list.finish())
     }
 
     /// Decrypts a batch reply to the logits of the first `count` inputs.

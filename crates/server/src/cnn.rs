@@ -5,7 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use unseen_circuits::{compile_card, BatchProgram, CkksBackend, EvaluationKeys, Prepared, Program};
+use unseen_circuits::{
+    compile_card, BatchProgram, BatchRun, CkksBackend, EvaluationKeys, Prepared, Program,
+    STREAM_CHUNK,
+};
+use unseen_ckks::serialize::{CiphertextList, CiphertextListWriter};
 use unseen_ckks::{Ciphertext, Evaluator, Parameters};
 use unseen_model::folder::load_model;
 use unseen_model::ModelCard;
@@ -142,7 +146,7 @@ impl CnnModel {
 
     /// Checks that `request` is a batch for this model (one ciphertext per input, at the batch
     /// circuit's level and scale) without evaluating it: what a batch job is checked with
-    /// before it is queued.
+    /// before it is queued. The ciphertexts are read a part at a time, never all at once.
     pub fn check_batch(&self, request: &[u8]) -> Result<(), ApiError> {
         if !unseen_ckks::serialize::is_ciphertext_list(request) {
             return Err(bad(
@@ -153,63 +157,73 @@ impl CnnModel {
                 ),
             ));
         }
-        self.parse_batch(request).map(|_| ())
+        self.read_batch(request, |_| Ok(()))
     }
 
-    fn parse_batch(&self, request: &[u8]) -> Result<Vec<Ciphertext>, ApiError> {
-        let inputs = unseen_ckks::serialize::ciphertexts_from_bytes(
-            request,
-            &self.params,
-            self.batch.inputs,
-        )
-        .map_err(|e| self.decode_error(e))?;
-        if inputs.len() != self.batch.inputs {
+    /// Reads the batch `request` [`STREAM_CHUNK`] ciphertexts at a time, each part checked
+    /// (level and scale of the batch circuit) and handed to `use_part`.
+    fn read_batch(
+        &self,
+        request: &[u8],
+        mut use_part: impl FnMut(Vec<Ciphertext>) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let list =
+            CiphertextList::parse(request, self.batch.inputs).map_err(|e| self.decode_error(e))?;
+        if list.len() != self.batch.inputs {
             return Err(bad(
                 "wrong_shape",
                 format!(
                     "a batch is {} ciphertexts (one per pixel), this one has {}",
                     self.batch.inputs,
-                    inputs.len()
+                    list.len()
                 ),
             ));
         }
         let level = self.batch.start_level();
         let scale = self.params.default_scale();
-        if let Some(ct) = inputs
-            .iter()
-            .find(|c| c.level() != level || (c.scale() / scale - 1.0).abs() > 1e-9)
-        {
-            return Err(bad(
-                "wrong_shape",
-                format!(
-                    "batch ciphertexts must be at level {level} and scale 2^{:.2}, one is at level {} and 2^{:.2}",
-                    scale.log2(),
-                    ct.level(),
-                    ct.scale().log2()
-                ),
-            ));
+        for part in (0..list.len()).step_by(STREAM_CHUNK) {
+            let inputs = list
+                .read(part..(part + STREAM_CHUNK).min(list.len()), &self.params)
+                .map_err(|e| self.decode_error(e))?;
+            if let Some(ct) = inputs
+                .iter()
+                .find(|c| c.level() != level || (c.scale() / scale - 1.0).abs() > 1e-9)
+            {
+                return Err(bad(
+                    "wrong_shape",
+                    format!(
+                        "batch ciphertexts must be at level {level} and scale 2^{:.2}, one is at level {} and 2^{:.2}",
+                        scale.log2(),
+                        ct.level(),
+                        ct.scale().log2()
+                    ),
+                ));
+            }
+            use_part(inputs)?;
         }
-        Ok(inputs)
+        Ok(())
     }
 
     fn infer_batch(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let inputs = self.parse_batch(request)?;
+        let evaluation = |e| match e {
+            unseen_ckks::Error::LevelTooLow(m) => bad(
+                "keys_mismatch",
+                format!("these evaluation keys do not cover the batch circuit: {m}"),
+            ),
+            e => bad("evaluation", format!("evaluation failed: {e}")),
+        };
+        // each part is evaluated as it is read, so the batch never exists whole as ciphertexts
+        let mut run = BatchRun::new(&self.batch, &self.params, &keys.relin).map_err(evaluation)?;
+        self.read_batch(request, |part| run.push(part).map_err(evaluation))?;
         let ev = Evaluator::new(&self.params);
-        let outputs = self
-            .batch
-            .run(&self.params, &keys.relin, inputs)
-            .map_err(|e| match e {
-                unseen_ckks::Error::LevelTooLow(m) => bad(
-                    "keys_mismatch",
-                    format!("these evaluation keys do not cover the batch circuit: {m}"),
-                ),
-                e => bad("evaluation", format!("evaluation failed: {e}")),
-            })?
-            .iter()
-            .map(|c| ev.drop_to_level(c, 0))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad("evaluation", e.to_string()))?;
-        Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&outputs))
+        let mut reply = CiphertextListWriter::new();
+        for c in run.finish().map_err(evaluation)? {
+            let c = ev
+                .drop_to_level(&c, 0)
+                .map_err(|e| bad("evaluation", e.to_string()))?;
+            reply.push(&c);
+        }
+        Ok(reply.finish())
     }
 }
 

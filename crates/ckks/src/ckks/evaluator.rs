@@ -405,6 +405,27 @@ impl Evaluator {
         Ok(first.derived(c0, c1, first.level, scale))
     }
 
+    /// A ciphertext of zero at `level` and `scale` (both parts zero): the starting value of an
+    /// accumulator such as [`Self::add_scalar_combinations`].
+    pub fn zero(&self, level: usize, scale: f64) -> Result<Ciphertext> {
+        if level > self.params.max_level() {
+            return Err(Error::InvalidArgument(format!(
+                "level {level} above the parameters' top level {}",
+                self.params.max_level()
+            )));
+        }
+        self.check_scale_fits(scale, level)?;
+        let len = (level + 1) * self.params.n();
+        Ok(Ciphertext {
+            params: self.params.clone(),
+            c0: vec![0; len],
+            c1: vec![0; len],
+            level,
+            scale,
+            seed: None,
+        })
+    }
+
     /// For each row, `sum_t round(c_t * scale) * inputs[i_t]` (each weight encoded as in
     /// [`Self::mul_scalar`]), without rescaling: real weights applied to ciphertexts that
     /// share a level and a scale, the results at scale `inputs' scale * scale`. One pass over
@@ -420,10 +441,39 @@ impl Evaluator {
         let first = inputs
             .first()
             .ok_or_else(|| Error::InvalidArgument("no input ciphertext".into()))?;
+        let mut outs = rows
+            .iter()
+            .map(|_| self.zero(first.level, first.scale * scale))
+            .collect::<Result<Vec<_>>>()?;
+        self.add_scalar_combinations(&mut outs, inputs, rows, scale)?;
+        Ok(outs)
+    }
+
+    /// [`Self::scalar_combinations`] added to the accumulators `accs` (one per row, at the
+    /// inputs' level and at scale `inputs' scale * scale`) in the same pass: the form a weighted
+    /// sum takes when its inputs arrive a part at a time. The same residues as adding the
+    /// products term by term.
+    pub fn add_scalar_combinations(
+        &self,
+        accs: &mut [Ciphertext],
+        inputs: &[Ciphertext],
+        rows: &[&[(usize, f64)]],
+        scale: f64,
+    ) -> Result<()> {
+        let first = inputs
+            .first()
+            .ok_or_else(|| Error::InvalidArgument("no input ciphertext".into()))?;
         self.check_params(&first.params)?;
         if !(scale.is_finite() && scale >= 1.0) {
             return Err(Error::InvalidArgument(format!(
                 "invalid scalar scale {scale}"
+            )));
+        }
+        if accs.len() != rows.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} accumulators for {} rows",
+                accs.len(),
+                rows.len()
             )));
         }
         for ct in inputs {
@@ -432,6 +482,10 @@ impl Evaluator {
         }
         let new_scale = first.scale * scale;
         self.check_scale_fits(new_scale, first.level)?;
+        for acc in accs.iter() {
+            self.check_pair(first, acc)?;
+            Self::check_scales(new_scale, acc.scale)?;
+        }
         let level = first.level;
         let n = self.params.n();
         let basis = self.params.basis(level);
@@ -454,19 +508,16 @@ impl Evaluator {
         let len = (level + 1) * n;
         let chunk = FUSED_CHUNK.min(n);
         let parts = len / chunk;
-        let mut outs: Vec<(Vec<u64>, Vec<u64>)> = rows
-            .iter()
-            .map(|_| (vec![0u64; len], vec![0u64; len]))
-            .collect();
-        // task (poly, block) owns that block of every row's output
+        // task (poly, block) owns that block of every row's accumulator
         let mut tasks: Vec<Vec<&mut [u64]>> = (0..2 * parts)
             .map(|_| Vec::with_capacity(rows.len()))
             .collect();
-        for (c0, c1) in outs.iter_mut() {
-            for (k, s) in c0.chunks_mut(chunk).enumerate() {
+        for acc in accs.iter_mut() {
+            acc.seed = None;
+            for (k, s) in acc.c0.chunks_mut(chunk).enumerate() {
                 tasks[k].push(s);
             }
-            for (k, s) in c1.chunks_mut(chunk).enumerate() {
+            for (k, s) in acc.c1.chunks_mut(chunk).enumerate() {
                 tasks[parts + k].push(s);
             }
         }
@@ -480,13 +531,10 @@ impl Evaluator {
                     row.iter()
                         .map(|(i, w)| (&inputs[*i].poly(poly)[at..at + chunk], w[j])),
                 );
-                ring::sum_of_scaled(out, &terms, basis[j]);
+                ring::add_sum_of_scaled(out, &terms, basis[j]);
             }
         });
-        Ok(outs
-            .into_iter()
-            .map(|(c0, c1)| first.derived(c0, c1, level, new_scale))
-            .collect())
+        Ok(())
     }
 
     /// Multiplies every slot by the integer `k` (scale unchanged, exact).
