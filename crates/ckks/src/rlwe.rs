@@ -286,34 +286,75 @@ pub(crate) fn divide_round_last(
     n: usize,
 ) -> Vec<u64> {
     let k = basis.len();
-    let mut top = data[k * n..(k + 1) * n].to_vec();
-    last.intt(&mut top);
+    let (low, high) = data.split_at_mut(k * n);
+    divide_round_last_in(low, high, basis, last, inv, n);
     // the dropped residue may carry encryption randomness: wipe it
-    data[k * n..].zeroize();
+    high.zeroize();
     data.truncate(k * n);
-    data.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
+    data
+}
+
+/// [`divide_round_last`] of `src` (left as it is) into a new polynomial: no copy of the
+/// source, no room for the dropped residue.
+pub(crate) fn divided_round_last(
+    src: &[u64],
+    basis: &[&Modulus],
+    last: &Modulus,
+    inv: &[(u64, u64)],
+    n: usize,
+) -> Vec<u64> {
+    let k = basis.len();
+    let mut out = src[..k * n].to_vec();
+    divide_round_last_in(&mut out, &src[k * n..(k + 1) * n], basis, last, inv, n);
+    out
+}
+
+/// `low = (low - lift(top)) / last` residue by residue, `top` the residue modulo `last`.
+fn divide_round_last_in(
+    low: &mut [u64],
+    top: &[u64],
+    basis: &[&Modulus],
+    last: &Modulus,
+    inv: &[(u64, u64)],
+    n: usize,
+) {
+    let mut coeffs = ring::Scratch::take(n);
+    coeffs.copy_from_slice(top);
+    last.intt(&mut coeffs);
+    let coeffs = &coeffs;
+    low.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
         let m = basis[j];
-        let mut y = vec![0u64; n];
-        ring::lift_centered(&top, last, m, &mut y);
+        let mut y = ring::Scratch::take(n);
+        ring::lift_centered(coeffs, last, m, &mut y);
         m.ntt(&mut y);
         ring::simd(
             #[inline(always)]
             || {
-                for (a, &b) in x.iter_mut().zip(&y) {
+                for (a, &b) in x.iter_mut().zip(y.iter()) {
                     *a = m.sub(*a, b);
                 }
             },
         );
         m.mul_const_vec(x, inv[j].0);
     });
-    top.zeroize();
-    data
 }
 
 /// Divides by the special prime P (data residues `0..=level` plus P).
 pub(crate) fn mod_down(params: &Parameters, data: Vec<u64>, level: usize) -> Vec<u64> {
     let basis = params.basis(level);
     divide_round_last(
+        data,
+        &basis,
+        params.special(),
+        &params.p_inv[..=level],
+        params.n(),
+    )
+}
+
+/// [`mod_down`] of `data` (left as it is) into a new polynomial.
+fn moded_down(params: &Parameters, data: &[u64], level: usize) -> Vec<u64> {
+    let basis = params.basis(level);
+    divided_round_last(
         data,
         &basis,
         params.special(),
@@ -613,6 +654,64 @@ pub(crate) fn decompose(params: &Parameters, c: &[u64], level: usize) -> Decompo
 /// Coefficients per block of the key-switching inner product (two 4 KiB accumulators).
 const IP_BLOCK: usize = 512;
 
+/// `o0 += d * kb`, `o1 += d * ka` for digit values and key residues below `2^31`, unreduced.
+#[inline(always)]
+fn mac_narrow(o0: &mut [u64], o1: &mut [u64], d: &[u64], kb: &[u32], ka: &[u32]) {
+    ring::simd(
+        #[inline(always)]
+        || {
+            for ((((x0, x1), &d), &b), &a) in
+                o0.iter_mut().zip(o1.iter_mut()).zip(d).zip(kb).zip(ka)
+            {
+                let d = u64::from(d as u32);
+                *x0 += d * u64::from(b);
+                *x1 += d * u64::from(a);
+            }
+        },
+    );
+}
+
+/// Reduces two lazily accumulated residues.
+fn reduce_pair(m: &Modulus, o0: &mut [u64], o1: &mut [u64]) {
+    for x in o0.iter_mut().chain(o1.iter_mut()) {
+        *x = m.reduce(*x);
+    }
+}
+
+/// The frame of a key switch at `level`: per prime `j` of the extended basis (in parallel),
+/// `accumulate(j, q_j, (key_b, key_a) residues, acc0, acc1)` sums the digits' products with the
+/// key into cleared accumulators (reused buffers); both sums are then divided by P into new
+/// polynomials.
+fn switch_with(
+    params: &Parameters,
+    level: usize,
+    key: &KeySwitchKey,
+    accumulate: impl Fn(usize, &Modulus, (&Residue, &Residue), &mut [u64], &mut [u64]) + Sync,
+) -> (Vec<u64>, Vec<u64>) {
+    debug_assert!(level <= key.level, "key level checked by the caller");
+    let n = params.n();
+    let basis = params.ext_basis(level);
+    let slots = level + 2;
+    let (mut out0, mut out1) = (
+        ring::Scratch::take(slots * n),
+        ring::Scratch::take(slots * n),
+    );
+    out0.par_chunks_exact_mut(n)
+        .zip(out1.par_chunks_exact_mut(n))
+        .enumerate()
+        .for_each(|(j, (o0, o1))| {
+            o0.fill(0);
+            o1.fill(0);
+            let kj = if j <= level { j } else { key.level + 1 };
+            let halves = (&key.b.residues[kj], &key.a.residues[kj]);
+            accumulate(j, basis[j], halves, o0, o1);
+        });
+    rayon::join(
+        || moded_down(params, &out0, level),
+        || moded_down(params, &out1, level),
+    )
+}
+
 /// Inner product of a decomposition with a key-switching key, then division by P.
 /// Returns `(d0, d1)` at the decomposition's level. (Galois keys are held permuted by the
 /// inverse automorphism, so a rotation permutes these two results instead of every digit of
@@ -624,72 +723,108 @@ pub(crate) fn key_switch(
 ) -> (Vec<u64>, Vec<u64>) {
     let n = params.n();
     let level = dec.level;
-    debug_assert!(level <= key.level, "key level checked by the caller");
-    let basis = params.ext_basis(level);
     let slots = level + 2;
     let digits = level + 1;
-    let mut out0 = vec![0u64; slots * n];
-    let mut out1 = vec![0u64; slots * n];
-    out0.par_chunks_exact_mut(n)
-        .zip(out1.par_chunks_exact_mut(n))
-        .enumerate()
-        .for_each(|(j, (o0, o1))| {
-            let m = basis[j];
-            let kj = if j <= level { j } else { key.level + 1 };
-            let block = |i: usize| &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
-            match (&key.b.residues[kj], &key.a.residues[kj]) {
-                (Residue::Narrow(kb), Residue::Narrow(ka)) => {
-                    // products of values below 2^31 are below 2^62: summed unreduced in 64
-                    // bits, `lazy_terms` digits at a time (all of them for 26-bit primes)
-                    let per = ring::lazy_terms(m.value());
-                    let reduce = |o0: &mut [u64], o1: &mut [u64]| {
-                        for x in o0.iter_mut().chain(o1.iter_mut()) {
-                            *x = m.reduce(*x);
-                        }
-                    };
-                    // a block of coefficients at a time over all digits: the accumulators
-                    // stay in L1 while the digits and the key stream past once
-                    for start in (0..n).step_by(IP_BLOCK) {
-                        let end = (start + IP_BLOCK).min(n);
-                        let (o0, o1) = (&mut o0[start..end], &mut o1[start..end]);
-                        for i in 0..digits {
-                            let src = &block(i)[start..end];
-                            let at = i * n;
-                            let (kb, ka) = (&kb[at + start..at + end], &ka[at + start..at + end]);
-                            ring::simd(
-                                #[inline(always)]
-                                || {
-                                    for ((((x0, x1), &d), &b), &a) in
-                                        o0.iter_mut().zip(o1.iter_mut()).zip(src).zip(kb).zip(ka)
-                                    {
-                                        let d = u64::from(d as u32);
-                                        *x0 += d * u64::from(b);
-                                        *x1 += d * u64::from(a);
-                                    }
-                                },
-                            );
-                            if (i + 1) % per == 0 && i + 1 < digits {
-                                reduce(o0, o1);
-                            }
-                        }
-                        reduce(o0, o1);
-                    }
-                }
-                (Residue::Wide(kb), Residue::Wide(ka)) => {
+    switch_with(params, level, key, |j, m, halves, o0, o1| {
+        let block = |i: usize| &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
+        match halves {
+            (Residue::Narrow(kb), Residue::Narrow(ka)) => {
+                // products of values below 2^31 are below 2^62: summed unreduced in 64 bits,
+                // `lazy_terms` digits at a time (all of them for 26-bit primes)
+                let per = ring::lazy_terms(m.value());
+                // a block of coefficients at a time over all digits: the accumulators stay in
+                // L1 while the digits and the key stream past once
+                for start in (0..n).step_by(IP_BLOCK) {
+                    let end = (start + IP_BLOCK).min(n);
+                    let (o0, o1) = (&mut o0[start..end], &mut o1[start..end]);
                     for i in 0..digits {
-                        let src = block(i);
-                        m.mul_acc_vec(o0, src, &kb[i * n..(i + 1) * n]);
-                        m.mul_acc_vec(o1, src, &ka[i * n..(i + 1) * n]);
+                        let at = i * n;
+                        mac_narrow(
+                            o0,
+                            o1,
+                            &block(i)[start..end],
+                            &kb[at + start..at + end],
+                            &ka[at + start..at + end],
+                        );
+                        if (i + 1) % per == 0 && i + 1 < digits {
+                            reduce_pair(m, o0, o1);
+                        }
+                    }
+                    reduce_pair(m, o0, o1);
+                }
+            }
+            (Residue::Wide(kb), Residue::Wide(ka)) => {
+                for i in 0..digits {
+                    let src = block(i);
+                    m.mul_acc_vec(o0, src, &kb[i * n..(i + 1) * n]);
+                    m.mul_acc_vec(o1, src, &ka[i * n..(i + 1) * n]);
+                }
+            }
+            _ => unreachable!("both halves of a residue have its prime's width"),
+        }
+    })
+}
+
+/// [`decompose`] and [`key_switch`] in one, for a polynomial switched once: each digit is
+/// lifted to a prime and transformed there just before it meets the key, so the
+/// `(level + 1) x (level + 2)` residues of the decomposition are never stored (they would
+/// stream through memory twice). The same residues as the two steps.
+pub(crate) fn key_switch_once(
+    params: &Parameters,
+    c: &[u64],
+    level: usize,
+    key: &KeySwitchKey,
+) -> (Vec<u64>, Vec<u64>) {
+    let n = params.n();
+    let basis = params.ext_basis(level);
+    let digits = level + 1;
+    // the digits in coefficient form
+    let mut coeffs = ring::Scratch::take(digits * n);
+    coeffs
+        .par_chunks_exact_mut(n)
+        .enumerate()
+        .for_each(|(i, x)| {
+            x.copy_from_slice(&c[i * n..(i + 1) * n]);
+            basis[i].intt(x);
+        });
+    let coeffs = &coeffs;
+    switch_with(params, level, key, |j, m, halves, o0, o1| {
+        let mut lifted = ring::Scratch::take(n);
+        // digit i at prime j, in NTT form: c itself where i = j, else its centered lift
+        let mut digit = |i: usize, f: &mut dyn FnMut(&[u64])| {
+            if i == j {
+                f(&c[j * n..(j + 1) * n]);
+            } else {
+                ring::lift_centered(&coeffs[i * n..(i + 1) * n], basis[i], m, &mut lifted);
+                m.ntt(&mut lifted);
+                f(&lifted);
+            }
+        };
+        match halves {
+            (Residue::Narrow(kb), Residue::Narrow(ka)) => {
+                let per = ring::lazy_terms(m.value());
+                for i in 0..digits {
+                    let at = i * n;
+                    digit(i, &mut |d| {
+                        mac_narrow(o0, o1, d, &kb[at..at + n], &ka[at..at + n]);
+                    });
+                    if (i + 1) % per == 0 && i + 1 < digits {
+                        reduce_pair(m, o0, o1);
                     }
                 }
-                _ => unreachable!("both halves of a residue have its prime's width"),
+                reduce_pair(m, o0, o1);
             }
-        });
-    let (d0, d1) = rayon::join(
-        || mod_down(params, out0, level),
-        || mod_down(params, out1, level),
-    );
-    (d0, d1)
+            (Residue::Wide(kb), Residue::Wide(ka)) => {
+                for i in 0..digits {
+                    digit(i, &mut |d| {
+                        m.mul_acc_vec(o0, d, &kb[i * n..(i + 1) * n]);
+                        m.mul_acc_vec(o1, d, &ka[i * n..(i + 1) * n]);
+                    });
+                }
+            }
+            _ => unreachable!("both halves of a residue have its prime's width"),
+        }
+    })
 }
 
 /// The inverse of a permutation.
@@ -1027,6 +1162,15 @@ mod tests {
             assert!(n0 == w0 && n1 == w1, "level {level}");
             let (l0, l1) = key_switch(&params, &dec, loaded);
             assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
+            // without a stored decomposition: the same residues, narrow and wide
+            assert!(
+                key_switch_once(&params, &c, level, narrow) == (n0.clone(), n1.clone()),
+                "once, level {level}"
+            );
+            assert!(
+                key_switch_once(&params, &c, level, &wide) == (n0.clone(), n1.clone()),
+                "once, wide, level {level}"
+            );
             // held as sigma^-1(K): permuting the two results equals the textbook rotation's
             // key switch, every digit of the decomposition permuted and the key itself used
             let basis_ext = params.ext_basis(narrow.level);

@@ -569,8 +569,7 @@ impl Evaluator {
         ring::mul_acc(&mut d1, &a.c1, &b.c0, &basis, n);
         rlk.key.check_level(level, || "relinearisation".into())?;
         let d2 = ring::mul(&a.c1, &b.c1, &basis, n);
-        let dec = rlwe::decompose(&self.params, &d2, level);
-        let (k0, k1) = rlwe::key_switch(&self.params, &dec, &rlk.key);
+        let (k0, k1) = rlwe::key_switch_once(&self.params, &d2, level, &rlk.key);
         ring::add_assign(&mut d0, &k0, &basis, n);
         ring::add_assign(&mut d1, &k1, &basis, n);
         Ok(a.derived(d0, d1, level, scale))
@@ -595,8 +594,8 @@ impl Evaluator {
         let last = &params.moduli[t];
         let inv = &params.rescale_inv[t];
         let (c0, c1) = rayon::join(
-            || rlwe::divide_round_last(ct.c0.clone(), &basis, last, inv, n),
-            || rlwe::divide_round_last(ct.c1.clone(), &basis, last, inv, n),
+            || rlwe::divided_round_last(&ct.c0, &basis, last, inv, n),
+            || rlwe::divided_round_last(&ct.c1, &basis, last, inv, n),
         );
         let scale = ct.scale / params.q[t] as f64;
         Ok(ct.derived(c0, c1, t - 1, scale))
@@ -640,22 +639,28 @@ impl Evaluator {
         })
     }
 
+    /// `sigma(ct)` from the key switch `(k0, k1)` of `ct.c1` with `gk` (held as sigma^-1 of
+    /// itself): `sigma(c0 + k0)`, `sigma(k1)`.
     fn apply_galois(
         &self,
         ct: &Ciphertext,
-        dec: &rlwe::Decomposed,
+        (mut c0, mut c1): (Vec<u64>, Vec<u64>),
         gk: &rlwe::GaloisKey,
     ) -> Ciphertext {
         let n = self.params.n();
         let basis = self.params.basis(ct.level);
-        // sigma(c0) + sigma(k0), sigma(k1): the key is held as sigma^-1 of itself
-        let (mut c0, mut c1) = rlwe::key_switch(&self.params, dec, &gk.key);
         ring::add_assign(&mut c0, &ct.c0, &basis, n);
         rayon::join(
             || rlwe::permute_in_place(&mut c0, &gk.perm, n),
             || rlwe::permute_in_place(&mut c1, &gk.perm, n),
         );
         ct.derived(c0, c1, ct.level, ct.scale)
+    }
+
+    /// `sigma(ct)` for one automorphism: its key switch without a stored decomposition.
+    fn apply_galois_once(&self, ct: &Ciphertext, gk: &rlwe::GaloisKey) -> Ciphertext {
+        let switched = rlwe::key_switch_once(&self.params, &ct.c1, ct.level, &gk.key);
+        self.apply_galois(ct, switched, gk)
     }
 
     /// Rotates the slots left by `step` (negative: right).
@@ -697,13 +702,16 @@ impl Evaluator {
         if keys.iter().all(Option::is_none) {
             return Ok(steps.iter().map(|_| ct.clone()).collect());
         }
+        if let [Some(k)] = keys[..] {
+            return Ok(vec![self.apply_galois_once(ct, k)]);
+        }
         let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
         // rotations are independent: in parallel (deterministic results)
         Ok(keys
             .into_par_iter()
             .map(|k| match k {
                 None => ct.clone(),
-                Some(k) => self.apply_galois(ct, &dec, k),
+                Some(k) => self.apply_galois(ct, rlwe::key_switch(&self.params, &dec, &k.key), k),
             })
             .collect())
     }
@@ -715,8 +723,7 @@ impl Evaluator {
         let g = self.params.conjugation_element();
         let k = gk.get(g, || "conjugation".into())?;
         k.key.check_level(ct.level, || "conjugation".into())?;
-        let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
-        Ok(self.apply_galois(ct, &dec, k))
+        Ok(self.apply_galois_once(ct, k))
     }
 
     /// Rotation steps needed by [`Self::inner_sum`] with the same arguments.
