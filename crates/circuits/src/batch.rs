@@ -217,8 +217,8 @@ struct AffineStream<'a> {
     pending: Vec<usize>,
     /// Per row: its sum so far, once started.
     accs: Vec<Option<Ciphertext>>,
-    /// Level and scale of the map's inputs, and the weights' scale: set by the first part.
-    at: Option<(usize, f64, f64)>,
+    /// The weights' scale, set by the first part (from its level and scale).
+    prime: Option<f64>,
 }
 
 type Indexed = Vec<(usize, Ciphertext)>;
@@ -267,7 +267,7 @@ impl<'a> BatchRun<'a> {
                 readers,
                 pending: rows.iter().map(|r| r.terms.len()).collect(),
                 accs: vec![None; rows.len()],
-                at: None,
+                prime: None,
             }));
             width = rows.len();
             k += fused;
@@ -407,17 +407,10 @@ impl AffineStream<'_> {
         };
         let (level, scale) = (first.level(), first.scale());
         let mut touched: std::collections::BTreeMap<usize, Vec<(usize, f64)>> = Default::default();
-        let prime = match self.at {
-            Some((l, s, prime)) => {
-                if l != level || (s / scale - 1.0).abs() > 1e-9 {
-                    return Err(Error::InvalidArgument(format!(
-                        "batch inputs at level {level} and scale 2^{:.2}, earlier ones at level {l} and 2^{:.2}",
-                        scale.log2(),
-                        s.log2()
-                    )));
-                }
-                prime
-            }
+        // a part at another level or scale than the first is refused by the accumulators'
+        // checks (and the run's inputs are checked as they arrive)
+        let prime = match self.prime {
+            Some(prime) => prime,
             None => {
                 if level == 0 {
                     return Err(Error::LevelTooLow(
@@ -435,7 +428,7 @@ impl AffineStream<'_> {
                 } else {
                     params.data_primes()[level] as f64
                 };
-                self.at = Some((level, scale, prime));
+                self.prime = Some(prime);
                 // rows that read no input are finished with the first part
                 for (r, row) in self.rows.iter().enumerate() {
                     if row.terms.is_empty() {
