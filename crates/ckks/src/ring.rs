@@ -72,20 +72,20 @@ impl Modulus {
     }
 
     /// `a + b mod p` for `a, b < p`.
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, a: u64, b: u64) -> u64 {
         csub(a + b, self.p)
     }
 
     /// `a - b mod p` for `a, b < p`.
-    #[inline]
+    #[inline(always)]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
         let d = a.wrapping_sub(b);
         d.wrapping_add(self.p & (((d as i64) >> 63) as u64))
     }
 
     /// `-a mod p` for `a < p`.
-    #[inline]
+    #[inline(always)]
     pub fn neg(&self, a: u64) -> u64 {
         // (p - a) masked to 0 when a == 0, branch-free
         (self.p - a) & (((a | a.wrapping_neg()) as i64 >> 63) as u64)
@@ -112,7 +112,7 @@ impl Modulus {
     }
 
     /// Reduces a 64-bit value modulo `p` (one-word Barrett).
-    #[inline]
+    #[inline(always)]
     pub fn reduce(&self, x: u64) -> u64 {
         let q = ((x as u128 * self.barrett64 as u128) >> 64) as u64;
         csub(x.wrapping_sub(q.wrapping_mul(self.p)), self.p)
@@ -136,7 +136,7 @@ impl Modulus {
     }
 
     /// `a * w mod p` with the Shoup constant `ws` of `w`, for any `a < 2^64`.
-    #[inline]
+    #[inline(always)]
     pub fn mul_shoup(&self, a: u64, w: u64, ws: u64) -> u64 {
         let q = ((a as u128 * ws as u128) >> 64) as u64;
         csub(
@@ -208,9 +208,78 @@ impl Modulus {
 
     /// `buf *= w` for a constant `w < p` (SIMD).
     pub fn mul_const_vec(&self, buf: &mut [u64], w: u64) {
-        let c = self.mul(w, self.reduce(self.plan.ntt_size() as u64));
-        let cv = vec![c; buf.len()];
-        self.plan.mul_assign_normalize(buf, &cv);
+        if self.p >> NARROW_BITS == 0 {
+            let ws = self.shoup32(w);
+            simd(
+                #[inline(always)]
+                || {
+                    for x in buf.iter_mut() {
+                        *x = self.mul_shoup32(*x, w, ws);
+                    }
+                },
+            );
+        } else {
+            let c = self.mul(w, self.reduce(self.plan.ntt_size() as u64));
+            let mut cv = Scratch::take(buf.len());
+            cv.fill(c);
+            self.plan.mul_assign_normalize(buf, &cv);
+        }
+    }
+
+    /// `out = (a - b) * w` for `a, b < p` and a constant `w < p`, with `out` and `a` the same
+    /// slice when `a` is `None` (SIMD; the last step of a division by a dropped prime).
+    pub fn sub_mul_const(&self, out: &mut [u64], a: Option<&[u64]>, b: &[u64], w: u64) {
+        if self.p >> NARROW_BITS == 0 {
+            let (p, ws) = (self.p, self.shoup32(w));
+            // a + p - b < 2p < 2^32: one narrow Shoup product, no separate subtraction pass
+            simd(
+                #[inline(always)]
+                || match a {
+                    Some(a) => {
+                        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                            *o = self.mul_shoup32(x + p - y, w, ws);
+                        }
+                    }
+                    None => {
+                        for (o, &y) in out.iter_mut().zip(b) {
+                            *o = self.mul_shoup32(*o + p - y, w, ws);
+                        }
+                    }
+                },
+            );
+        } else {
+            let ws = self.shoup(w);
+            let f = |x: u64, y: u64| self.mul_shoup(self.sub(x, y), w, ws);
+            match a {
+                Some(a) => {
+                    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                        *o = f(x, y);
+                    }
+                }
+                None => {
+                    for (o, &y) in out.iter_mut().zip(b) {
+                        *o = f(*o, y);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shoup constant `floor(w * 2^32 / p)` of a constant `w < p < 2^31`.
+    #[inline]
+    fn shoup32(&self, w: u64) -> u64 {
+        (w << 32) / self.p
+    }
+
+    /// `a * w mod p` for `a < 2^32` and `w < p < 2^31`, with `ws = shoup32(w)`: only 32 x 32-bit
+    /// products, so it vectorizes (`a * w - floor(a * ws / 2^32) * p` lies in `[0, 2p)`).
+    #[inline(always)]
+    fn mul_shoup32(&self, a: u64, w: u64, ws: u64) -> u64 {
+        // every factor below 2^32, said so: one 32 x 32 -> 64-bit multiply per product
+        let x = |v: u64| u64::from(v as u32);
+        let (a, w, ws) = (x(a), x(w), x(ws));
+        let q = (a * ws) >> 32;
+        csub((a * w).wrapping_sub(q * x(self.p)), self.p)
     }
 
     /// `acc += a * b` pointwise (SIMD).
@@ -241,8 +310,13 @@ impl Scratch {
         let mut buf = SCRATCH
             .with(|pool| {
                 let mut pool = pool.borrow_mut();
-                let fit = pool.iter().position(|b| b.capacity() >= len);
-                fit.map(|i| pool.swap_remove(i)).or_else(|| pool.pop())
+                // the smallest buffer that fits, so that a large one stays for a large request;
+                // else the largest (grown below)
+                let fit = (0..pool.len())
+                    .filter(|&i| pool[i].capacity() >= len)
+                    .min_by_key(|&i| pool[i].capacity())
+                    .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
+                fit.map(|i| pool.swap_remove(i))
             })
             .unwrap_or_default();
         if buf.len() >= len {
@@ -275,6 +349,11 @@ impl Drop for Scratch {
             let mut pool = pool.borrow_mut();
             if pool.len() < SCRATCH_KEEP {
                 pool.push(buf);
+            } else if let Some(smallest) = pool.iter_mut().min_by_key(|b| b.capacity()) {
+                // the pool keeps the largest buffers: a small one is cheap to fault in again
+                if smallest.capacity() < buf.capacity() {
+                    *smallest = buf;
+                }
             }
         });
     }
@@ -640,7 +719,11 @@ pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
 pub fn lift_centered(src: &[u64], from: &Modulus, to: &Modulus, out: &mut [u64]) {
     let (p, q) = (from.value(), to.value());
     let half = p / 2;
-    let neg_mask = |v: u64| ((half.wrapping_sub(v) as i64) >> 63) as u64;
+    // all ones for the negative half (v > p / 2)
+    #[inline(always)]
+    fn negative(v: u64, half: u64) -> u64 {
+        ((half.wrapping_sub(v) as i64) >> 63) as u64
+    }
     if p <= q {
         // v < p <= q: no reduction; v - p + q for the negative half
         let d = q - p;
@@ -648,7 +731,7 @@ pub fn lift_centered(src: &[u64], from: &Modulus, to: &Modulus, out: &mut [u64])
             #[inline(always)]
             || {
                 for (o, &v) in out.iter_mut().zip(src) {
-                    *o = v + (d & neg_mask(v));
+                    *o = v + (d & negative(v, half));
                 }
             },
         )
@@ -658,7 +741,18 @@ pub fn lift_centered(src: &[u64], from: &Modulus, to: &Modulus, out: &mut [u64])
             #[inline(always)]
             || {
                 for (o, &v) in out.iter_mut().zip(src) {
-                    *o = to.sub(csub(v, q), pm & neg_mask(v));
+                    *o = to.sub(csub(v, q), pm & negative(v, half));
+                }
+            },
+        )
+    } else if p >> 32 == 0 && q >> NARROW_BITS == 0 {
+        // v < 2^32 reduced by a narrow Barrett step (32-bit products: it vectorizes)
+        let (pm, b) = (to.reduce(p), to.shoup32(1));
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &v) in out.iter_mut().zip(src) {
+                    *o = to.sub(to.mul_shoup32(v, 1, b), pm & negative(v, half));
                 }
             },
         )
@@ -668,7 +762,7 @@ pub fn lift_centered(src: &[u64], from: &Modulus, to: &Modulus, out: &mut [u64])
             #[inline(always)]
             || {
                 for (o, &v) in out.iter_mut().zip(src) {
-                    *o = to.sub(to.reduce(v), pm & neg_mask(v));
+                    *o = to.sub(to.reduce(v), pm & negative(v, half));
                 }
             },
         )
@@ -1095,9 +1189,36 @@ mod tests {
     }
 
     #[test]
+    fn constant_products_match_exact_arithmetic() {
+        // narrow (32-bit Shoup) and wide primes, with the extreme values of both operands
+        let n = 64;
+        let ps = generate_primes(&[26, 30, 31, 40, 50], n).expect("primes");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for &p in &ps {
+            let m = Modulus::new(p, n).expect("m");
+            let mut a: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+            let mut b: Vec<u64> = (0..n).map(|_| rng.gen_range(0..p)).collect();
+            (a[0], a[1], a[2], b[0], b[1], b[2]) = (0, p - 1, p - 1, p - 1, 0, p - 1);
+            for w in [0, 1, p - 1, rng.gen_range(0..p)] {
+                let exact = |x: u64| (x as u128 * w as u128 % p as u128) as u64;
+                let mut x = a.clone();
+                m.mul_const_vec(&mut x, w);
+                assert!(x.iter().zip(&a).all(|(&r, &v)| r == exact(v)), "{p} * {w}");
+                let diff = |i: usize| (a[i] + p - b[i]) % p;
+                let mut out = vec![0; n];
+                m.sub_mul_const(&mut out, Some(&a), &b, w);
+                assert!((0..n).all(|i| out[i] == exact(diff(i))), "({p}) into");
+                let mut x = a.clone();
+                m.sub_mul_const(&mut x, None, &b, w);
+                assert_eq!(x, out, "({p}) in place");
+            }
+        }
+    }
+
+    #[test]
     fn centered_lift_all_cases() {
         let n = 16;
-        let ps = generate_primes(&[40, 30, 29, 31], n).expect("primes");
+        let ps = generate_primes(&[40, 30, 29, 31, 26], n).expect("primes");
         let mods: Vec<Modulus> = ps.iter().map(|&p| Modulus::new(p, n).expect("m")).collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(4);
         for from in &mods {

@@ -287,7 +287,7 @@ pub(crate) fn divide_round_last(
 ) -> Vec<u64> {
     let k = basis.len();
     let (low, high) = data.split_at_mut(k * n);
-    divide_round_last_in(low, high, basis, last, inv, n);
+    divide_round_last_in(low, None, high, basis, last, inv, n);
     // the dropped residue may carry encryption randomness: wipe it
     high.zeroize();
     data.truncate(k * n);
@@ -304,14 +304,24 @@ pub(crate) fn divided_round_last(
     n: usize,
 ) -> Vec<u64> {
     let k = basis.len();
-    let mut out = src[..k * n].to_vec();
-    divide_round_last_in(&mut out, &src[k * n..(k + 1) * n], basis, last, inv, n);
+    let mut out = vec![0u64; k * n];
+    divide_round_last_in(
+        &mut out,
+        Some(&src[..k * n]),
+        &src[k * n..(k + 1) * n],
+        basis,
+        last,
+        inv,
+        n,
+    );
     out
 }
 
-/// `low = (low - lift(top)) / last` residue by residue, `top` the residue modulo `last`.
+/// `out = (low - lift(top)) / last` residue by residue, `top` the residue modulo `last`;
+/// `low` is `out` itself when `None`.
 fn divide_round_last_in(
-    low: &mut [u64],
+    out: &mut [u64],
+    low: Option<&[u64]>,
     top: &[u64],
     basis: &[&Modulus],
     last: &Modulus,
@@ -322,20 +332,12 @@ fn divide_round_last_in(
     coeffs.copy_from_slice(top);
     last.intt(&mut coeffs);
     let coeffs = &coeffs;
-    low.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
+    out.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
         let m = basis[j];
         let mut y = ring::Scratch::take(n);
         ring::lift_centered(coeffs, last, m, &mut y);
         m.ntt(&mut y);
-        ring::simd(
-            #[inline(always)]
-            || {
-                for (a, &b) in x.iter_mut().zip(y.iter()) {
-                    *a = m.sub(*a, b);
-                }
-            },
-        );
-        m.mul_const_vec(x, inv[j].0);
+        m.sub_mul_const(x, low.map(|l| &l[j * n..(j + 1) * n]), &y, inv[j].0);
     });
 }
 
@@ -673,9 +675,14 @@ fn mac_narrow(o0: &mut [u64], o1: &mut [u64], d: &[u64], kb: &[u32], ka: &[u32])
 
 /// Reduces two lazily accumulated residues.
 fn reduce_pair(m: &Modulus, o0: &mut [u64], o1: &mut [u64]) {
-    for x in o0.iter_mut().chain(o1.iter_mut()) {
-        *x = m.reduce(*x);
-    }
+    ring::simd(
+        #[inline(always)]
+        || {
+            for x in o0.iter_mut().chain(o1.iter_mut()) {
+                *x = m.reduce(*x);
+            }
+        },
+    );
 }
 
 /// The frame of a key switch at `level`: per prime `j` of the extended basis (in parallel),
