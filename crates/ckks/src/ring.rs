@@ -307,60 +307,62 @@ impl Modulus {
 /// reads): taken from and given back to a small per-thread pool, so that a key switch does
 /// not map, fault in and zero fresh pages for them each time. Its contents are whatever its
 /// last user left (ciphertext data; never secrets): callers overwrite every value they read.
-pub struct Scratch {
-    buf: Vec<u64>,
+pub struct Buffer<T: Word> {
+    buf: Vec<T>,
 }
 
-/// Buffers each thread keeps for reuse.
+/// A reusable buffer of 64-bit words.
+pub type Scratch = Buffer<u64>;
+
+/// Buffers each thread keeps for reuse, per word width.
 const SCRATCH_KEEP: usize = 2;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH32: std::cell::RefCell<Vec<Vec<u32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-impl Scratch {
+impl<T: Word> Buffer<T> {
     /// A buffer of `len` values, reusing one of this thread's when one is large enough.
     pub fn take(len: usize) -> Self {
-        let mut buf = SCRATCH
-            .with(|pool| {
-                let mut pool = pool.borrow_mut();
-                // the smallest buffer that fits, so that a large one stays for a large request;
-                // else the largest (grown below)
-                let fit = (0..pool.len())
-                    .filter(|&i| pool[i].capacity() >= len)
-                    .min_by_key(|&i| pool[i].capacity())
-                    .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
-                fit.map(|i| pool.swap_remove(i))
-            })
-            .unwrap_or_default();
+        let mut buf = T::with_pool(|pool| {
+            // the smallest buffer that fits, so that a large one stays for a large request;
+            // else the largest (grown below)
+            let fit = (0..pool.len())
+                .filter(|&i| pool[i].capacity() >= len)
+                .min_by_key(|&i| pool[i].capacity())
+                .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
+            fit.map(|i| pool.swap_remove(i))
+        })
+        .flatten()
+        .unwrap_or_default();
         if buf.len() >= len {
             buf.truncate(len);
         } else {
-            buf.resize(len, 0);
+            buf.resize(len, T::default());
         }
         Self { buf }
     }
 }
 
-impl std::ops::Deref for Scratch {
-    type Target = [u64];
-    fn deref(&self) -> &[u64] {
+impl<T: Word> std::ops::Deref for Buffer<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         &self.buf
     }
 }
 
-impl std::ops::DerefMut for Scratch {
-    fn deref_mut(&mut self) -> &mut [u64] {
+impl<T: Word> std::ops::DerefMut for Buffer<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         &mut self.buf
     }
 }
 
-impl Drop for Scratch {
+impl<T: Word> Drop for Buffer<T> {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
         // a thread that is exiting has no pool left: the buffer is simply freed
-        let _ = SCRATCH.try_with(|pool| {
-            let mut pool = pool.borrow_mut();
+        T::with_pool(|pool| {
             if pool.len() < SCRATCH_KEEP {
                 pool.push(buf);
             } else if let Some(smallest) = pool.iter_mut().min_by_key(|b| b.capacity()) {
@@ -392,6 +394,9 @@ pub fn csub(x: u64, p: u64) -> u64 {
 pub trait Word: Copy + Default + Send + Sync + 'static {
     /// `v` (below the prime, so it fits) in this width.
     fn of(v: u64) -> Self;
+    /// Runs `f` on this thread's pool of [`Buffer`]s of this width (`None` once the thread's
+    /// pools are gone, as it exits).
+    fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> Option<R>;
     /// The value, read as below 2^32 (the narrow kernels' 32 x 32 -> 64-bit products).
     fn narrow(self) -> u64;
     /// The value.
@@ -402,6 +407,9 @@ impl Word for u64 {
     #[inline(always)]
     fn of(v: u64) -> Self {
         v
+    }
+    fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> Option<R> {
+        SCRATCH.try_with(|pool| f(&mut pool.borrow_mut())).ok()
     }
     #[inline(always)]
     fn narrow(self) -> u64 {
@@ -417,6 +425,9 @@ impl Word for u32 {
     #[inline(always)]
     fn of(v: u64) -> Self {
         v as u32
+    }
+    fn with_pool<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> Option<R> {
+        SCRATCH32.try_with(|pool| f(&mut pool.borrow_mut())).ok()
     }
     #[inline(always)]
     fn narrow(self) -> u64 {

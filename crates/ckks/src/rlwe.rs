@@ -337,7 +337,7 @@ fn divide_round_last_in(
         let low = low.map(|l| &l[j * n..(j + 1) * n]);
         if m.value() >> NARROW_BITS == 0 {
             // the lift in 32-bit words: the faster transform, half the traffic
-            let mut y = vec![0u32; n];
+            let mut y = ring::Buffer::<u32>::take(n);
             ring::lift_centered(coeffs, last, m, &mut y);
             m.ntt_words(&mut y);
             m.sub_mul_const(x, low, &y, inv[j].0);
@@ -623,43 +623,85 @@ impl KeySwitchKey {
     }
 }
 
+/// One prime's residues of the digits of a decomposition, digit by digit, at the prime's
+/// width: 32-bit words below `2^31` (half the memory the inner products stream).
+pub(crate) enum Digits {
+    Narrow(ring::Buffer<u32>),
+    Wide(ring::Scratch),
+}
+
 /// Decomposition of a polynomial at `level` into its `level + 1` digits,
 /// each lifted to the basis `q_0..q_level, P` in NTT form. Computing it
 /// once and reusing it for several rotations is "hoisting".
 pub(crate) struct Decomposed {
     level: usize,
-    /// `(level+1) x (level+2) x n`.
-    data: ring::Scratch,
+    /// Per prime of the extended basis: its residues of every digit (`(level + 1) x n`), in
+    /// the order in which the key-switching inner product reads them.
+    primes: Vec<Digits>,
+}
+
+/// Digit `i` at prime `j` into `out`: `c`'s own residue where `i = j`, else the centered lift
+/// of its coefficients (small digits keep the key-switching noise low in every slot),
+/// transformed.
+fn lift_digit<T: Word>(
+    out: &mut [T],
+    (c, coeffs): (&[u64], &[u64]),
+    basis: &[&Modulus],
+    (i, j): (usize, usize),
+    n: usize,
+    ntt: impl Fn(&Modulus, &mut [T]),
+) {
+    if i == j {
+        for (o, &v) in out.iter_mut().zip(&c[j * n..(j + 1) * n]) {
+            *o = T::of(v);
+        }
+    } else {
+        ring::lift_centered(&coeffs[i * n..(i + 1) * n], basis[i], basis[j], out);
+        ntt(basis[j], out);
+    }
+}
+
+/// The residues of `c` (at `level`, NTT form) in coefficient form.
+fn coefficients(params: &Parameters, c: &[u64], level: usize) -> ring::Scratch {
+    let n = params.n();
+    let basis = params.basis(level);
+    let mut coeffs = ring::Scratch::take((level + 1) * n);
+    coeffs
+        .par_chunks_exact_mut(n)
+        .enumerate()
+        .for_each(|(i, x)| {
+            x.copy_from_slice(&c[i * n..(i + 1) * n]);
+            basis[i].intt(x);
+        });
+    coeffs
 }
 
 pub(crate) fn decompose(params: &Parameters, c: &[u64], level: usize) -> Decomposed {
     let n = params.n();
     let basis = params.ext_basis(level);
-    let slots = level + 2;
-    // every value is written below
-    let mut data = ring::Scratch::take((level + 1) * slots * n);
-    data.par_chunks_exact_mut(slots * n)
-        .enumerate()
-        .for_each(|(i, digit)| {
-            let qi = basis[i];
-            let mut coeff = c[i * n..(i + 1) * n].to_vec();
-            qi.intt(&mut coeff);
-            digit
-                .par_chunks_exact_mut(n)
-                .enumerate()
-                .for_each(|(j, out)| {
-                    if j == i {
-                        out.copy_from_slice(&c[i * n..(i + 1) * n]);
-                    } else {
-                        // centered lift of [c]_{q_i} to q_j: small digits keep
-                        // the key-switching noise low in every slot
-                        let m = basis[j];
-                        ring::lift_centered(&coeff, qi, m, out);
-                        m.ntt(out);
-                    }
+    let digits = level + 1;
+    let coeffs = coefficients(params, c, level);
+    let src = (c, &coeffs[..]);
+    let primes = (0..level + 2)
+        .into_par_iter()
+        .map(|j| {
+            // every value is written below
+            if basis[j].value() >> NARROW_BITS == 0 {
+                let mut d = ring::Buffer::<u32>::take(digits * n);
+                d.par_chunks_exact_mut(n).enumerate().for_each(|(i, out)| {
+                    lift_digit(out, src, &basis, (i, j), n, Modulus::ntt_words)
                 });
-        });
-    Decomposed { level, data }
+                Digits::Narrow(d)
+            } else {
+                let mut d = ring::Scratch::take(digits * n);
+                d.par_chunks_exact_mut(n)
+                    .enumerate()
+                    .for_each(|(i, out)| lift_digit(out, src, &basis, (i, j), n, Modulus::ntt));
+                Digits::Wide(d)
+            }
+        })
+        .collect();
+    Decomposed { level, primes }
 }
 
 /// Coefficients per block of the key-switching inner product (two 4 KiB accumulators).
@@ -739,39 +781,27 @@ pub(crate) fn key_switch(
 ) -> (Vec<u64>, Vec<u64>) {
     let n = params.n();
     let level = dec.level;
-    let slots = level + 2;
     let digits = level + 1;
     switch_with(params, level, key, |j, m, halves, o0, o1| {
-        let block = |i: usize| &dec.data[(i * slots + j) * n..(i * slots + j + 1) * n];
-        match halves {
-            (Residue::Narrow(kb), Residue::Narrow(ka)) => {
-                // products of values below 2^31 are below 2^62: summed unreduced in 64 bits,
-                // `lazy_terms` digits at a time (all of them for 26-bit primes)
-                let per = ring::lazy_terms(m.value());
-                // a block of coefficients at a time over all digits: the accumulators stay in
-                // L1 while the digits and the key stream past once
-                for start in (0..n).step_by(IP_BLOCK) {
-                    let end = (start + IP_BLOCK).min(n);
-                    let (o0, o1) = (&mut o0[start..end], &mut o1[start..end]);
-                    for i in 0..digits {
-                        let at = i * n;
-                        mac_narrow(
-                            o0,
-                            o1,
-                            &block(i)[start..end],
-                            &kb[at + start..at + end],
-                            &ka[at + start..at + end],
-                        );
-                        if (i + 1) % per == 0 && i + 1 < digits {
-                            reduce_pair(m, o0, o1);
-                        }
-                    }
-                    reduce_pair(m, o0, o1);
-                }
+        match (&dec.primes[j], halves) {
+            (Digits::Narrow(d), (Residue::Narrow(kb), Residue::Narrow(ka))) => {
+                inner_product_narrow(m, (o0, o1), d, (kb, ka), digits, n)
             }
-            (Residue::Wide(kb), Residue::Wide(ka)) => {
+            (Digits::Wide(d), (Residue::Narrow(kb), Residue::Narrow(ka))) => {
+                inner_product_narrow(m, (o0, o1), d, (kb, ka), digits, n)
+            }
+            (d, (Residue::Wide(kb), Residue::Wide(ka))) => {
+                let mut wide = ring::Scratch::take(n);
                 for i in 0..digits {
-                    let src = block(i);
+                    let src = match d {
+                        Digits::Wide(d) => &d[i * n..(i + 1) * n],
+                        Digits::Narrow(d) => {
+                            for (w, &v) in wide.iter_mut().zip(&d[i * n..(i + 1) * n]) {
+                                *w = u64::from(v);
+                            }
+                            &wide[..]
+                        }
+                    };
                     m.mul_acc_vec(o0, src, &kb[i * n..(i + 1) * n]);
                     m.mul_acc_vec(o1, src, &ka[i * n..(i + 1) * n]);
                 }
@@ -779,6 +809,33 @@ pub(crate) fn key_switch(
             _ => unreachable!("both halves of a residue have its prime's width"),
         }
     })
+}
+
+/// `(o0, o1) += sum_i d_i * (kb_i, ka_i)` over the digits, for a prime below `2^31`: products
+/// below 2^62 summed unreduced in 64 bits, `lazy_terms` digits at a time (all of them for
+/// 26-bit primes), a block of coefficients at a time over all digits so that the accumulators
+/// stay in L1 while the digits and the key stream past once.
+fn inner_product_narrow<T: Word>(
+    m: &Modulus,
+    (o0, o1): (&mut [u64], &mut [u64]),
+    d: &[T],
+    (kb, ka): (&[u32], &[u32]),
+    digits: usize,
+    n: usize,
+) {
+    let per = ring::lazy_terms(m.value());
+    for start in (0..n).step_by(IP_BLOCK) {
+        let end = (start + IP_BLOCK).min(n);
+        let (o0, o1) = (&mut o0[start..end], &mut o1[start..end]);
+        for i in 0..digits {
+            let (from, to) = (i * n + start, i * n + end);
+            mac_narrow(o0, o1, &d[from..to], &kb[from..to], &ka[from..to]);
+            if (i + 1) % per == 0 && i + 1 < digits {
+                reduce_pair(m, o0, o1);
+            }
+        }
+        reduce_pair(m, o0, o1);
+    }
 }
 
 /// [`decompose`] and [`key_switch`] in one, for a polynomial switched once: each digit is
@@ -794,59 +851,32 @@ pub(crate) fn key_switch_once(
     let n = params.n();
     let basis = params.ext_basis(level);
     let digits = level + 1;
-    // the digits in coefficient form
-    let mut coeffs = ring::Scratch::take(digits * n);
-    coeffs
-        .par_chunks_exact_mut(n)
-        .enumerate()
-        .for_each(|(i, x)| {
-            x.copy_from_slice(&c[i * n..(i + 1) * n]);
-            basis[i].intt(x);
-        });
-    let coeffs = &coeffs;
-    switch_with(params, level, key, |j, m, halves, o0, o1| {
-        // digit i at prime j, in NTT form: c itself where i = j, else its centered lift
-        // (j <= level when a digit is j's own)
-        let own = || &c[j * n..(j + 1) * n];
-        let digit = |i: usize| (&coeffs[i * n..(i + 1) * n], basis[i]);
-        match halves {
-            (Residue::Narrow(kb), Residue::Narrow(ka)) => {
-                // below 2^31 the lifted digit is held, transformed and read in 32-bit words
-                let mut lifted = vec![0u32; n];
-                let per = ring::lazy_terms(m.value());
-                for i in 0..digits {
-                    let (kb, ka) = (&kb[i * n..(i + 1) * n], &ka[i * n..(i + 1) * n]);
-                    if i == j {
-                        mac_narrow(o0, o1, own(), kb, ka);
-                    } else {
-                        let (d, from) = digit(i);
-                        ring::lift_centered(d, from, m, &mut lifted);
-                        m.ntt_words(&mut lifted);
-                        mac_narrow(o0, o1, &lifted, kb, ka);
-                    }
-                    if (i + 1) % per == 0 && i + 1 < digits {
-                        reduce_pair(m, o0, o1);
-                    }
-                }
-                reduce_pair(m, o0, o1);
-            }
-            (Residue::Wide(kb), Residue::Wide(ka)) => {
-                let mut lifted = ring::Scratch::take(n);
-                for i in 0..digits {
-                    let d = if i == j {
-                        own()
-                    } else {
-                        let (d, from) = digit(i);
-                        ring::lift_centered(d, from, m, &mut lifted);
-                        m.ntt(&mut lifted);
-                        &lifted
-                    };
-                    m.mul_acc_vec(o0, d, &kb[i * n..(i + 1) * n]);
-                    m.mul_acc_vec(o1, d, &ka[i * n..(i + 1) * n]);
+    let coeffs = coefficients(params, c, level);
+    let src = (c, &coeffs[..]);
+    switch_with(params, level, key, |j, m, halves, o0, o1| match halves {
+        (Residue::Narrow(kb), Residue::Narrow(ka)) => {
+            // below 2^31 the lifted digit is held, transformed and read in 32-bit words
+            let mut lifted = ring::Buffer::<u32>::take(n);
+            let per = ring::lazy_terms(m.value());
+            for i in 0..digits {
+                lift_digit(&mut lifted, src, &basis, (i, j), n, Modulus::ntt_words);
+                let at = i * n..(i + 1) * n;
+                mac_narrow(o0, o1, &lifted, &kb[at.clone()], &ka[at]);
+                if (i + 1) % per == 0 && i + 1 < digits {
+                    reduce_pair(m, o0, o1);
                 }
             }
-            _ => unreachable!("both halves of a residue have its prime's width"),
+            reduce_pair(m, o0, o1);
         }
+        (Residue::Wide(kb), Residue::Wide(ka)) => {
+            let mut lifted = ring::Scratch::take(n);
+            for i in 0..digits {
+                lift_digit(&mut lifted, src, &basis, (i, j), n, Modulus::ntt);
+                m.mul_acc_vec(o0, &lifted, &kb[i * n..(i + 1) * n]);
+                m.mul_acc_vec(o1, &lifted, &ka[i * n..(i + 1) * n]);
+            }
+        }
+        _ => unreachable!("both halves of a residue have its prime's width"),
     })
 }
 
@@ -860,7 +890,7 @@ pub(crate) fn inverse_permutation(perm: &[u32]) -> Vec<u32> {
 }
 
 /// `out` = `src` with every residue permuted (`out[t] = src[perm[t]]` in each `n`-block).
-fn permute_into(out: &mut [u64], src: &[u64], perm: &[u32], n: usize) {
+fn permute_into<T: Word>(out: &mut [T], src: &[T], perm: &[u32], n: usize) {
     out.par_chunks_exact_mut(n)
         .zip(src.par_chunks_exact(n))
         .for_each(|(o, d)| {
@@ -1207,9 +1237,25 @@ mod tests {
                 a: original(&narrow.a),
                 ..narrow.clone()
             };
-            let mut data = ring::Scratch::take(dec.data.len());
-            data.copy_from_slice(&permute(&dec.data, &g.perm, n));
-            let permuted = Decomposed { level, data };
+            let permuted = Decomposed {
+                level,
+                primes: dec
+                    .primes
+                    .iter()
+                    .map(|d| match d {
+                        Digits::Narrow(d) => {
+                            let mut p = ring::Buffer::<u32>::take(d.len());
+                            permute_into(&mut p, d, &g.perm, n);
+                            Digits::Narrow(p)
+                        }
+                        Digits::Wide(d) => {
+                            let mut p = ring::Scratch::take(d.len());
+                            permute_into(&mut p, d, &g.perm, n);
+                            Digits::Wide(p)
+                        }
+                    })
+                    .collect(),
+            };
             let (r0, r1) = key_switch(&params, &permuted, &key);
             assert!(
                 permute(&n0, &g.perm, n) == r0 && permute(&n1, &g.perm, n) == r1,
