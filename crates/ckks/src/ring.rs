@@ -262,20 +262,23 @@ impl Modulus {
                 },
             );
         } else {
-            let ws = self.shoup(w);
-            let f = |x: u64, y: T| self.mul_shoup(self.sub(x, y.wide()), w, ws);
-            match a {
-                Some(a) => {
-                    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                        *o = f(x, y);
+            // a wide prime: the difference, then the 64-bit plan's vector product
+            simd(
+                #[inline(always)]
+                || match a {
+                    Some(a) => {
+                        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                            *o = self.sub(x, y.wide());
+                        }
                     }
-                }
-                None => {
-                    for (o, &y) in out.iter_mut().zip(b) {
-                        *o = f(*o, y);
+                    None => {
+                        for (o, &y) in out.iter_mut().zip(b) {
+                            *o = self.sub(*o, y.wide());
+                        }
                     }
-                }
-            }
+                },
+            );
+            self.mul_const_vec(out, w);
         }
     }
 

@@ -287,8 +287,9 @@ pub(crate) fn divide_round_last(
 ) -> Vec<u64> {
     let k = basis.len();
     let (low, high) = data.split_at_mut(k * n);
-    divide_round_last_in(low, None, high, basis, last, inv, n);
-    // the dropped residue may carry encryption randomness: wipe it
+    // the dropped residue may carry encryption randomness: it is wiped, and so are its
+    // transformed and lifted copies before their buffers go back to the pool
+    divide_round_last_in(low, None, high, basis, last, inv, n, Wipe::Copies);
     high.zeroize();
     data.truncate(k * n);
     data
@@ -313,12 +314,23 @@ pub(crate) fn divided_round_last(
         last,
         inv,
         n,
+        Wipe::No,
     );
     out
 }
 
+/// Whether the temporaries made from the dropped residue are wiped.
+#[derive(Clone, Copy, PartialEq)]
+enum Wipe {
+    /// Ciphertext data only (rescale, key switching).
+    No,
+    /// The residue may carry encryption randomness (public-key encryption).
+    Copies,
+}
+
 /// `out = (low - lift(top)) / last` residue by residue, `top` the residue modulo `last`;
 /// `low` is `out` itself when `None`.
+#[allow(clippy::too_many_arguments)]
 fn divide_round_last_in(
     out: &mut [u64],
     low: Option<&[u64]>,
@@ -327,27 +339,37 @@ fn divide_round_last_in(
     last: &Modulus,
     inv: &[(u64, u64)],
     n: usize,
+    wipe: Wipe,
 ) {
     let mut coeffs = ring::Scratch::take(n);
     coeffs.copy_from_slice(top);
     last.intt(&mut coeffs);
-    let coeffs = &coeffs;
+    let from = &coeffs[..];
     out.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
         let m = basis[j];
         let low = low.map(|l| &l[j * n..(j + 1) * n]);
         if m.value() >> NARROW_BITS == 0 {
             // the lift in 32-bit words: the faster transform, half the traffic
             let mut y = ring::Buffer::<u32>::take(n);
-            ring::lift_centered(coeffs, last, m, &mut y);
+            ring::lift_centered(from, last, m, &mut y);
             m.ntt_words(&mut y);
             m.sub_mul_const(x, low, &y, inv[j].0);
+            if wipe == Wipe::Copies {
+                y.zeroize();
+            }
         } else {
             let mut y = ring::Scratch::take(n);
-            ring::lift_centered(coeffs, last, m, &mut y);
+            ring::lift_centered(from, last, m, &mut y);
             m.ntt(&mut y);
             m.sub_mul_const(x, low, &y, inv[j].0);
+            if wipe == Wipe::Copies {
+                y.zeroize();
+            }
         }
     });
+    if wipe == Wipe::Copies {
+        coeffs.zeroize();
+    }
 }
 
 /// Divides by the special prime P (data residues `0..=level` plus P).
@@ -1165,6 +1187,50 @@ mod tests {
     use crate::ckks::params::Preset;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
+
+    /// Public-key encryption divides `u pk + e` by P: the transformed and lifted copies of the
+    /// dropped residue go back to the per-thread scratch pools wiped, while a rescale (ciphertext
+    /// data only) leaves its copies as they are.
+    #[test]
+    fn public_key_encryption_leaves_its_scratch_buffers_wiped() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+            let mut rng = ChaCha20Rng::seed_from_u64(5);
+            let sk = SecretKey::generate(&params, &mut rng);
+            let pk = PublicKey::generate(&sk, &mut rng);
+            let enc = crate::Encoder::new(&params);
+            let pt = enc
+                .encode_real(&[0.25; 8], params.max_level(), params.default_scale())
+                .expect("encode");
+            let pooled = || {
+                let wide = u64::with_pool(|p| p.iter().map(|b| b.to_vec()).collect::<Vec<_>>());
+                let narrow = u32::with_pool(|p| {
+                    p.iter()
+                        .map(|b| b.iter().map(|&x| u64::from(x)).collect::<Vec<_>>())
+                        .collect::<Vec<_>>()
+                });
+                [wide.expect("pool"), narrow.expect("pool")].concat()
+            };
+            let clear = || {
+                u64::with_pool(|p| p.clear());
+                u32::with_pool(|p| p.clear());
+            };
+            clear();
+            let ct = pk.encrypt(&pt, &mut rng).expect("encrypt");
+            let after = pooled();
+            assert!(!after.is_empty(), "the division used pooled buffers");
+            assert!(after.iter().all(|b| b.iter().all(|&x| x == 0)), "wiped");
+            // the same division for ciphertext data keeps its copies (the check above can fail)
+            clear();
+            let ev = crate::Evaluator::new(&params);
+            ev.rescale(&ct).expect("rescale");
+            assert!(pooled().iter().any(|b| b.iter().any(|&x| x != 0)));
+        });
+    }
 
     /// The same key with every residue held in 64-bit words.
     fn widened(h: &KeyHalf) -> KeyHalf {
