@@ -260,8 +260,11 @@ impl PublicKey {
                 m.mul_acc_vec(x0, uu, kb);
                 m.mul_acc_vec(x1, uu, ka);
             });
-        let mut c0 = mod_down(params, c0, level);
-        let c1 = mod_down(params, c1, level);
+        // `u pk + e` carries the encryption's randomness: the dropped residue's copies are
+        // wiped, and so is the whole undivided sum
+        let (c0, c1) = (Zeroizing::new(c0), Zeroizing::new(c1));
+        let mut c0 = mod_down(params, &c0, level, Wipe::Copies);
+        let c1 = mod_down(params, &c1, level, Wipe::Copies);
         let b = params.basis(level);
         ring::add_assign(&mut c0, &pt.data, &b, n);
         Ok(Ciphertext {
@@ -275,79 +278,37 @@ impl PublicKey {
     }
 }
 
-/// Divides an RNS polynomial whose last residue is modulo `last` by that
-/// prime with rounding, dropping it. `data` holds `basis.len() + 1` residues
-/// in NTT form; `inv[j]` is `last^-1 mod q_j` (with Shoup constant).
-pub(crate) fn divide_round_last(
-    mut data: Vec<u64>,
-    basis: &[&Modulus],
-    last: &Modulus,
-    inv: &[(u64, u64)],
-    n: usize,
-) -> Vec<u64> {
-    let k = basis.len();
-    let (low, high) = data.split_at_mut(k * n);
-    // the dropped residue may carry encryption randomness: it is wiped, and so are its
-    // transformed and lifted copies before their buffers go back to the pool
-    divide_round_last_in(low, None, high, basis, last, inv, n, Wipe::Copies);
-    high.zeroize();
-    data.truncate(k * n);
-    data
-}
-
-/// [`divide_round_last`] of `src` (left as it is) into a new polynomial: no copy of the
-/// source, no room for the dropped residue.
-pub(crate) fn divided_round_last(
-    src: &[u64],
-    basis: &[&Modulus],
-    last: &Modulus,
-    inv: &[(u64, u64)],
-    n: usize,
-) -> Vec<u64> {
-    let k = basis.len();
-    let mut out = vec![0u64; k * n];
-    divide_round_last_in(
-        &mut out,
-        Some(&src[..k * n]),
-        &src[k * n..(k + 1) * n],
-        basis,
-        last,
-        inv,
-        n,
-        Wipe::No,
-    );
-    out
-}
-
 /// Whether the temporaries made from the dropped residue are wiped.
 #[derive(Clone, Copy, PartialEq)]
-enum Wipe {
+pub(crate) enum Wipe {
     /// Ciphertext data only (rescale, key switching).
     No,
     /// The residue may carry encryption randomness (public-key encryption).
     Copies,
 }
 
-/// `out = (low - lift(top)) / last` residue by residue, `top` the residue modulo `last`;
-/// `low` is `out` itself when `None`.
-#[allow(clippy::too_many_arguments)]
-fn divide_round_last_in(
-    out: &mut [u64],
-    low: Option<&[u64]>,
-    top: &[u64],
+/// Divides an RNS polynomial whose last residue is modulo `last` by that prime with rounding,
+/// into a new polynomial without it: `(src - lift(top)) / last` residue by residue. `src` holds
+/// `basis.len() + 1` residues in NTT form and is left as it is; `inv[j]` is `last^-1 mod q_j`
+/// (with Shoup constant).
+pub(crate) fn divide_round_last(
+    src: &[u64],
     basis: &[&Modulus],
     last: &Modulus,
     inv: &[(u64, u64)],
     n: usize,
     wipe: Wipe,
-) {
+) -> Vec<u64> {
+    let k = basis.len();
+    let (low, top) = (&src[..k * n], &src[k * n..(k + 1) * n]);
     let mut coeffs = ring::Scratch::take(n);
     coeffs.copy_from_slice(top);
     last.intt(&mut coeffs);
     let from = &coeffs[..];
+    let mut out = vec![0u64; k * n];
     out.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
         let m = basis[j];
-        let low = low.map(|l| &l[j * n..(j + 1) * n]);
+        let low = &low[j * n..(j + 1) * n];
         if m.value() >> NARROW_BITS == 0 {
             // the lift in 32-bit words: the faster transform, half the traffic
             let mut y = ring::Buffer::<u32>::take(n);
@@ -370,10 +331,11 @@ fn divide_round_last_in(
     if wipe == Wipe::Copies {
         coeffs.zeroize();
     }
+    out
 }
 
-/// Divides by the special prime P (data residues `0..=level` plus P).
-pub(crate) fn mod_down(params: &Parameters, data: Vec<u64>, level: usize) -> Vec<u64> {
+/// Divides by the special prime P (data residues `0..=level` plus P) into a new polynomial.
+pub(crate) fn mod_down(params: &Parameters, data: &[u64], level: usize, wipe: Wipe) -> Vec<u64> {
     let basis = params.basis(level);
     divide_round_last(
         data,
@@ -381,18 +343,7 @@ pub(crate) fn mod_down(params: &Parameters, data: Vec<u64>, level: usize) -> Vec
         params.special(),
         &params.p_inv[..=level],
         params.n(),
-    )
-}
-
-/// [`mod_down`] of `data` (left as it is) into a new polynomial.
-fn moded_down(params: &Parameters, data: &[u64], level: usize) -> Vec<u64> {
-    let basis = params.basis(level);
-    divided_round_last(
-        data,
-        &basis,
-        params.special(),
-        &params.p_inv[..=level],
-        params.n(),
+        wipe,
     )
 }
 
@@ -787,8 +738,8 @@ fn switch_with(
             accumulate(j, basis[j], halves, o0, o1);
         });
     rayon::join(
-        || moded_down(params, &out0, level),
-        || moded_down(params, &out1, level),
+        || mod_down(params, &out0, level, Wipe::No),
+        || mod_down(params, &out1, level, Wipe::No),
     )
 }
 

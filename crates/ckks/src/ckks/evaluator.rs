@@ -594,8 +594,8 @@ impl Evaluator {
         let last = &params.moduli[t];
         let inv = &params.rescale_inv[t];
         let (c0, c1) = rayon::join(
-            || rlwe::divided_round_last(&ct.c0, &basis, last, inv, n),
-            || rlwe::divided_round_last(&ct.c1, &basis, last, inv, n),
+            || rlwe::divide_round_last(&ct.c0, &basis, last, inv, n, rlwe::Wipe::No),
+            || rlwe::divide_round_last(&ct.c1, &basis, last, inv, n, rlwe::Wipe::No),
         );
         let scale = ct.scale / params.q[t] as f64;
         Ok(ct.derived(c0, c1, t - 1, scale))
