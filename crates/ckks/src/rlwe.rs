@@ -760,9 +760,6 @@ pub(crate) fn key_switch(
             (Digits::Narrow(d), (Residue::Narrow(kb), Residue::Narrow(ka))) => {
                 inner_product_narrow(m, (o0, o1), d, (kb, ka), digits, n)
             }
-            (Digits::Wide(d), (Residue::Narrow(kb), Residue::Narrow(ka))) => {
-                inner_product_narrow(m, (o0, o1), d, (kb, ka), digits, n)
-            }
             (d, (Residue::Wide(kb), Residue::Wide(ka))) => {
                 let mut wide = ring::Scratch::take(n);
                 for i in 0..digits {
@@ -779,7 +776,7 @@ pub(crate) fn key_switch(
                     m.mul_acc_vec(o1, src, &ka[i * n..(i + 1) * n]);
                 }
             }
-            _ => unreachable!("both halves of a residue have its prime's width"),
+            _ => unreachable!("a prime's key residues are narrow only where its digits are"),
         }
     })
 }
