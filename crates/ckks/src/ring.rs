@@ -22,6 +22,11 @@ pub struct Modulus {
     ratio_hi: u64,
     ratio_lo: u64,
     barrett64: u64,
+    /// For a prime below `2^31` ([`Modulus::reduce_narrow`]): `2^32 mod p` and the 32-bit Shoup
+    /// constants of it and of 1 (zero for a wider prime).
+    r32: u64,
+    r32_shoup: u64,
+    one_shoup: u64,
     plan: Plan,
     /// tfhe-ntt's 32-bit plan for a prime below 2^32: the same outputs as the 64-bit one (a
     /// test checks it for every preset's primes). Values held in 32-bit words are transformed
@@ -46,12 +51,17 @@ impl Modulus {
         }
         let plan = Plan::try_new(n, p)?;
         let ratio = u128::MAX / p as u128;
+        let narrow = p >> NARROW_BITS == 0;
+        let r32 = if narrow { (1u64 << 32) % p } else { 0 };
         Some(Self {
             p,
             bits: 64 - p.leading_zeros(),
             ratio_hi: (ratio >> 64) as u64,
             ratio_lo: ratio as u64,
             barrett64: ((1u128 << 64) / p as u128) as u64,
+            r32,
+            r32_shoup: if narrow { (r32 << 32) / p } else { 0 },
+            one_shoup: if narrow { (1u64 << 32) / p } else { 0 },
             plan,
             plan32: u32::try_from(p)
                 .ok()
@@ -116,6 +126,18 @@ impl Modulus {
     pub fn reduce(&self, x: u64) -> u64 {
         let q = ((x as u128 * self.barrett64 as u128) >> 64) as u64;
         csub(x.wrapping_sub(q.wrapping_mul(self.p)), self.p)
+    }
+
+    /// `x mod p` for any `x`, for a prime below `2^31`: `x = hi 2^32 + lo` with `hi 2^32` and
+    /// `lo` reduced by 32-bit Shoup products, so it vectorizes ([`Self::reduce`] needs the high
+    /// half of a 64 x 64-bit product, which SIMD units do not have). For the lazily summed
+    /// products of narrow primes.
+    #[inline(always)]
+    pub fn reduce_narrow(&self, x: u64) -> u64 {
+        debug_assert!(self.p >> NARROW_BITS == 0, "a narrow prime");
+        let hi = self.mul_shoup32(x >> 32, self.r32, self.r32_shoup);
+        let lo = self.mul_shoup32(x & 0xffff_ffff, 1, self.one_shoup);
+        csub(hi + lo, self.p)
     }
 
     /// `a * b mod p`.
@@ -715,7 +737,8 @@ pub fn add_sum_of_scaled(out: &mut [u64], terms: &[(&[u64], u64)], m: &Modulus) 
     }
 }
 
-/// Runs `add` over the terms [`lazy_terms`] at a time, reducing `out` after each run.
+/// Runs `add` over the terms [`lazy_terms`] at a time, reducing `out` after each run (a prime
+/// below `2^31`).
 #[inline(always)]
 fn lazily(
     out: &mut [u64],
@@ -732,7 +755,7 @@ fn lazily(
                 let end = (start + per).min(count);
                 add(out, start..end);
                 for x in out.iter_mut() {
-                    *x = m.reduce(*x);
+                    *x = m.reduce_narrow(*x);
                 }
                 start = end;
             }
@@ -1246,6 +1269,40 @@ mod tests {
             let expect: Vec<u64> = (0..n).map(|k| m.add(acc[k], m.mul(a[k], b[k]))).collect();
             m.mul_acc_vec(&mut acc, &a, &b);
             assert_eq!(acc, expect, "{bits} bits");
+        }
+    }
+
+    #[test]
+    fn narrow_reduction_matches_exact_arithmetic() {
+        let n = 64;
+        let ps = generate_primes(&[20, 26, 30, 31], n).expect("primes");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for &p in &ps {
+            let m = Modulus::new(p, n).expect("m");
+            let mut xs = vec![
+                0,
+                1,
+                p - 1,
+                p,
+                p + 1,
+                2 * p - 1,
+                2 * p,
+                (1 << 32) - 1,
+                1 << 32,
+            ];
+            xs.extend([
+                u64::MAX,
+                u64::MAX - 1,
+                u64::MAX / p * p,
+                u64::MAX / p * p - 1,
+            ]);
+            // any word, the lazy sums' range (below 2^63) and products of two residues
+            xs.extend((0..2000).map(|_| rng.gen::<u64>()));
+            xs.extend((0..2000).map(|_| rng.gen_range(0..1u64 << 63)));
+            xs.extend((0..2000).map(|_| rng.gen_range(0..p) * rng.gen_range(0..p)));
+            for x in xs {
+                assert_eq!(m.reduce_narrow(x), x % p, "{x} mod {p}");
+            }
         }
     }
 

@@ -697,13 +697,17 @@ fn mac_narrow<T: Word>(o0: &mut [u64], o1: &mut [u64], d: &[T], kb: &[u32], ka: 
     );
 }
 
-/// Reduces two lazily accumulated residues.
+/// Reduces two lazily accumulated residues of a prime below `2^31`.
 fn reduce_pair(m: &Modulus, o0: &mut [u64], o1: &mut [u64]) {
     ring::simd(
         #[inline(always)]
         || {
-            for x in o0.iter_mut().chain(o1.iter_mut()) {
-                *x = m.reduce(*x);
+            // two loops, not a chained iterator: each vectorizes
+            for x in o0.iter_mut() {
+                *x = m.reduce_narrow(*x);
+            }
+            for x in o1.iter_mut() {
+                *x = m.reduce_narrow(*x);
             }
         },
     );
