@@ -365,8 +365,8 @@ fn conv_offset_major(
 /// The im2col packing of a first convolution, if it fits `slots`: position-major when the
 /// kernel's padded size holds the channels (its diagonals are the few steps `k - c`, so few
 /// Galois keys reach the top level), otherwise offset-major. (Where both fit, offset-major
-/// saves the next layer a few rotations, but for ciphernet it measured no faster, 54.5 against
-/// 48.6 ms for one image on one thread, with 29 rotation keys against 22.)
+/// saves the next layer a few rotations but needs more rotation keys, and for ciphernet it
+/// measured no faster: README, "The other first-layer packing, measured".)
 fn first_conv_packing(fc: &FirstConv, input: Shape, slots: usize) -> Option<ConvPacking> {
     let Ok(Shape::Image(c, oh, ow)) = fc.conv.output_shape(input) else {
         return None;

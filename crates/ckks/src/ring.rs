@@ -51,22 +51,25 @@ impl Modulus {
         }
         let plan = Plan::try_new(n, p)?;
         let ratio = u128::MAX / p as u128;
-        let narrow = p >> NARROW_BITS == 0;
-        let r32 = if narrow { (1u64 << 32) % p } else { 0 };
-        Some(Self {
+        let mut m = Self {
             p,
             bits: 64 - p.leading_zeros(),
             ratio_hi: (ratio >> 64) as u64,
             ratio_lo: ratio as u64,
             barrett64: ((1u128 << 64) / p as u128) as u64,
-            r32,
-            r32_shoup: if narrow { (r32 << 32) / p } else { 0 },
-            one_shoup: if narrow { (1u64 << 32) / p } else { 0 },
+            r32: 0,
+            r32_shoup: 0,
+            one_shoup: 0,
             plan,
             plan32: u32::try_from(p)
                 .ok()
                 .and_then(|p| tfhe_ntt::prime32::Plan::try_new(n, p)),
-        })
+        };
+        if p >> NARROW_BITS == 0 {
+            m.r32 = (1u64 << 32) % p;
+            (m.r32_shoup, m.one_shoup) = (m.shoup32(m.r32), m.shoup32(1));
+        }
+        Some(m)
     }
 
     /// The prime.
@@ -831,12 +834,23 @@ pub fn lift_centered<T: Word>(src: &[u64], from: &Modulus, to: &Modulus, out: &m
         )
     } else if p >> 32 == 0 && q >> NARROW_BITS == 0 {
         // v < 2^32 reduced by a narrow Barrett step (32-bit products: it vectorizes)
-        let (pm, b) = (to.reduce(p), to.shoup32(1));
+        let (pm, b) = (to.reduce(p), to.one_shoup);
         simd(
             #[inline(always)]
             || {
                 for (o, &v) in out.iter_mut().zip(src) {
                     *o = T::of(to.sub(to.mul_shoup32(v, 1, b), pm & negative(v, half)));
+                }
+            },
+        )
+    } else if q >> NARROW_BITS == 0 {
+        // a wider source into a prime below 2^31: the reduction that vectorizes
+        let pm = to.reduce(p);
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &v) in out.iter_mut().zip(src) {
+                    *o = T::of(to.sub(to.reduce_narrow(v), pm & negative(v, half)));
                 }
             },
         )
