@@ -293,6 +293,32 @@ impl Modulus {
         }
     }
 
+    /// `x = (x - b) * w` in place, as [`Self::sub_mul_const`] (a division by a dropped prime
+    /// that overwrites its input, e.g. the key-switching sums, which nothing reads again).
+    pub fn sub_mul_const_assign<T: Word>(&self, x: &mut [u64], b: &[T], w: u64) {
+        if self.p >> NARROW_BITS == 0 {
+            let (p, ws) = (self.p, self.shoup32(w));
+            simd(
+                #[inline(always)]
+                || {
+                    for (o, &y) in x.iter_mut().zip(b) {
+                        *o = self.mul_shoup32(*o + p - y.narrow(), w, ws);
+                    }
+                },
+            );
+        } else {
+            simd(
+                #[inline(always)]
+                || {
+                    for (o, &y) in x.iter_mut().zip(b) {
+                        *o = self.sub(*o, y.wide());
+                    }
+                },
+            );
+            self.mul_const_vec(x, w);
+        }
+    }
+
     /// Shoup constant `floor(w * 2^32 / p)` of a constant `w < p < 2^31`.
     #[inline]
     fn shoup32(&self, w: u64) -> u64 {
@@ -328,8 +354,9 @@ pub struct Buffer<T: Word> {
 /// A reusable buffer of 64-bit words.
 pub type Scratch = Buffer<u64>;
 
-/// Buffers each thread keeps for reuse, per word width.
-const SCRATCH_KEEP: usize = 2;
+/// Buffers each thread keeps for reuse, per word width: a single-use key switch holds three
+/// at once (its input's coefficients and its two sums).
+const SCRATCH_KEEP: usize = 3;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -356,6 +383,13 @@ impl<T: Word> Buffer<T> {
             buf.resize(len, T::default());
         }
         Self { buf }
+    }
+}
+
+impl<T: Word> Buffer<T> {
+    /// Keeps the first `len` values (the buffer keeps its capacity for its next user).
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
     }
 }
 

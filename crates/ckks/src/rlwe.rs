@@ -287,6 +287,45 @@ pub(crate) enum Wipe {
     Copies,
 }
 
+/// The dropped residue's coefficients lifted (centered) into `m` and transformed: in 32-bit
+/// words below 2^31 (the faster transform, half the traffic).
+enum Lifted {
+    Narrow(ring::Buffer<u32>),
+    Wide(ring::Scratch),
+}
+
+impl Lifted {
+    fn of(coeffs: &[u64], last: &Modulus, m: &Modulus) -> Self {
+        let n = coeffs.len();
+        if m.value() >> NARROW_BITS == 0 {
+            let mut y = ring::Buffer::<u32>::take(n);
+            ring::lift_centered(coeffs, last, m, &mut y);
+            m.ntt_words(&mut y);
+            Lifted::Narrow(y)
+        } else {
+            let mut y = ring::Scratch::take(n);
+            ring::lift_centered(coeffs, last, m, &mut y);
+            m.ntt(&mut y);
+            Lifted::Wide(y)
+        }
+    }
+
+    fn wipe(&mut self) {
+        match self {
+            Lifted::Narrow(y) => y.zeroize(),
+            Lifted::Wide(y) => y.zeroize(),
+        }
+    }
+}
+
+/// The coefficients of the residue a division drops (a reused buffer).
+fn dropped_coefficients(top: &[u64], last: &Modulus) -> ring::Scratch {
+    let mut coeffs = ring::Scratch::take(top.len());
+    coeffs.copy_from_slice(top);
+    last.intt(&mut coeffs);
+    coeffs
+}
+
 /// Divides an RNS polynomial whose last residue is modulo `last` by that prime with rounding,
 /// into a new polynomial without it: `(src - lift(top)) / last` residue by residue. `src` holds
 /// `basis.len() + 1` residues in NTT form and is left as it is; `inv[j]` is `last^-1 mod q_j`
@@ -300,38 +339,44 @@ pub(crate) fn divide_round_last(
     wipe: Wipe,
 ) -> Vec<u64> {
     let k = basis.len();
-    let (low, top) = (&src[..k * n], &src[k * n..(k + 1) * n]);
-    let mut coeffs = ring::Scratch::take(n);
-    coeffs.copy_from_slice(top);
-    last.intt(&mut coeffs);
-    let from = &coeffs[..];
+    let low = &src[..k * n];
+    let mut coeffs = dropped_coefficients(&src[k * n..(k + 1) * n], last);
     let mut out = vec![0u64; k * n];
     out.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
-        let m = basis[j];
-        let low = &low[j * n..(j + 1) * n];
-        if m.value() >> NARROW_BITS == 0 {
-            // the lift in 32-bit words: the faster transform, half the traffic
-            let mut y = ring::Buffer::<u32>::take(n);
-            ring::lift_centered(from, last, m, &mut y);
-            m.ntt_words(&mut y);
-            m.sub_mul_const(x, low, &y, inv[j].0);
-            if wipe == Wipe::Copies {
-                y.zeroize();
-            }
-        } else {
-            let mut y = ring::Scratch::take(n);
-            ring::lift_centered(from, last, m, &mut y);
-            m.ntt(&mut y);
-            m.sub_mul_const(x, low, &y, inv[j].0);
-            if wipe == Wipe::Copies {
-                y.zeroize();
-            }
+        let (m, low) = (basis[j], &low[j * n..(j + 1) * n]);
+        let mut y = Lifted::of(&coeffs, last, m);
+        match &y {
+            Lifted::Narrow(y) => m.sub_mul_const(x, low, y, inv[j].0),
+            Lifted::Wide(y) => m.sub_mul_const(x, low, y, inv[j].0),
+        }
+        if wipe == Wipe::Copies {
+            y.wipe();
         }
     });
     if wipe == Wipe::Copies {
         coeffs.zeroize();
     }
     out
+}
+
+/// [`divide_round_last`] in place, for ciphertext data: `data` holds `basis.len() + 1` residues
+/// in NTT form; its first `basis.len()` become the quotient's (the last is left as it was).
+fn divide_round_last_in_place(
+    data: &mut [u64],
+    basis: &[&Modulus],
+    last: &Modulus,
+    inv: &[(u64, u64)],
+    n: usize,
+) {
+    let (low, top) = data.split_at_mut(basis.len() * n);
+    let coeffs = dropped_coefficients(&top[..n], last);
+    low.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
+        let m = basis[j];
+        match &Lifted::of(&coeffs, last, m) {
+            Lifted::Narrow(y) => m.sub_mul_const_assign(x, y, inv[j].0),
+            Lifted::Wide(y) => m.sub_mul_const_assign(x, y, inv[j].0),
+        }
+    });
 }
 
 /// Divides by the special prime P (data residues `0..=level` plus P) into a new polynomial.
@@ -713,16 +758,20 @@ fn reduce_pair(m: &Modulus, o0: &mut [u64], o1: &mut [u64]) {
     );
 }
 
+/// The two polynomials of a key switch at `level` (`(level + 1) x n` residues each, NTT form),
+/// in reused per-thread buffers: read them, add them into a ciphertext, then drop them.
+pub(crate) type Switched = (ring::Scratch, ring::Scratch);
+
 /// The frame of a key switch at `level`: per prime `j` of the extended basis (in parallel),
 /// `accumulate(j, q_j, (key_b, key_a) residues, acc0, acc1)` sums the digits' products with the
-/// key into cleared accumulators (reused buffers); both sums are then divided by P into new
-/// polynomials.
+/// key into cleared accumulators (reused buffers); both sums are then divided by P where they
+/// lie.
 fn switch_with(
     params: &Parameters,
     level: usize,
     key: &KeySwitchKey,
     accumulate: impl Fn(usize, &Modulus, (&Residue, &Residue), &mut [u64], &mut [u64]) + Sync,
-) -> (Vec<u64>, Vec<u64>) {
+) -> Switched {
     debug_assert!(level <= key.level, "key level checked by the caller");
     let n = params.n();
     let basis = params.ext_basis(level);
@@ -741,21 +790,22 @@ fn switch_with(
             let halves = (&key.b.residues[kj], &key.a.residues[kj]);
             accumulate(j, basis[j], halves, o0, o1);
         });
+    let basis = params.basis(level);
+    let (p, inv) = (params.special(), &params.p_inv[..=level]);
     rayon::join(
-        || mod_down(params, &out0, level, Wipe::No),
-        || mod_down(params, &out1, level, Wipe::No),
-    )
+        || divide_round_last_in_place(&mut out0, &basis, p, inv, n),
+        || divide_round_last_in_place(&mut out1, &basis, p, inv, n),
+    );
+    out0.truncate((level + 1) * n);
+    out1.truncate((level + 1) * n);
+    (out0, out1)
 }
 
 /// Inner product of a decomposition with a key-switching key, then division by P.
 /// Returns `(d0, d1)` at the decomposition's level. (Galois keys are held permuted by the
 /// inverse automorphism, so a rotation permutes these two results instead of every digit of
 /// the decomposition: see [`GaloisKey`].)
-pub(crate) fn key_switch(
-    params: &Parameters,
-    dec: &Decomposed,
-    key: &KeySwitchKey,
-) -> (Vec<u64>, Vec<u64>) {
+pub(crate) fn key_switch(params: &Parameters, dec: &Decomposed, key: &KeySwitchKey) -> Switched {
     let n = params.n();
     let level = dec.level;
     let digits = level + 1;
@@ -821,7 +871,7 @@ pub(crate) fn key_switch_once(
     c: &[u64],
     level: usize,
     key: &KeySwitchKey,
-) -> (Vec<u64>, Vec<u64>) {
+) -> Switched {
     let n = params.n();
     let basis = params.ext_basis(level);
     let digits = level + 1;
@@ -864,7 +914,7 @@ pub(crate) fn inverse_permutation(perm: &[u32]) -> Vec<u32> {
 }
 
 /// `out` = `src` with every residue permuted (`out[t] = src[perm[t]]` in each `n`-block).
-fn permute_into<T: Word>(out: &mut [T], src: &[T], perm: &[u32], n: usize) {
+pub(crate) fn permute_into<T: Word>(out: &mut [T], src: &[T], perm: &[u32], n: usize) {
     out.par_chunks_exact_mut(n)
         .zip(src.par_chunks_exact(n))
         .for_each(|(o, d)| {
@@ -872,13 +922,6 @@ fn permute_into<T: Word>(out: &mut [T], src: &[T], perm: &[u32], n: usize) {
                 *x = d[p as usize];
             }
         });
-}
-
-/// Permutes every residue of `data` in place (through a reused copy).
-pub(crate) fn permute_in_place(data: &mut [u64], perm: &[u32], n: usize) {
-    let mut copy = ring::Scratch::take(data.len());
-    copy.copy_from_slice(data);
-    permute_into(data, &copy, perm, n);
 }
 
 /// Applies the NTT-domain automorphism permutation to every residue.
@@ -1228,18 +1271,20 @@ mod tests {
                 .flat_map(|m| ring::expand_uniform(&[7; 32], 0, &[*m], n))
                 .collect();
             let dec = decompose(&params, &c, level);
-            let (n0, n1) = key_switch(&params, &dec, narrow);
-            let (w0, w1) = key_switch(&params, &dec, &wide);
+            let vecs = |(a, b): Switched| (a.to_vec(), b.to_vec());
+            let (n0, n1) = vecs(key_switch(&params, &dec, narrow));
+            assert_eq!(n0.len(), (level + 1) * n);
+            let (w0, w1) = vecs(key_switch(&params, &dec, &wide));
             assert!(n0 == w0 && n1 == w1, "level {level}");
-            let (l0, l1) = key_switch(&params, &dec, loaded);
+            let (l0, l1) = vecs(key_switch(&params, &dec, loaded));
             assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
             // without a stored decomposition: the same residues, narrow and wide
             assert!(
-                key_switch_once(&params, &c, level, narrow) == (n0.clone(), n1.clone()),
+                vecs(key_switch_once(&params, &c, level, narrow)) == (n0.clone(), n1.clone()),
                 "once, level {level}"
             );
             assert!(
-                key_switch_once(&params, &c, level, &wide) == (n0.clone(), n1.clone()),
+                vecs(key_switch_once(&params, &c, level, &wide)) == (n0.clone(), n1.clone()),
                 "once, wide, level {level}"
             );
             // held as sigma^-1(K): permuting the two results equals the textbook rotation's
@@ -1274,7 +1319,7 @@ mod tests {
                     })
                     .collect(),
             };
-            let (r0, r1) = key_switch(&params, &permuted, &key);
+            let (r0, r1) = vecs(key_switch(&params, &permuted, &key));
             assert!(
                 permute(&n0, &g.perm, n) == r0 && permute(&n1, &g.perm, n) == r1,
                 "permuted results, level {level}"

@@ -875,3 +875,45 @@ fn fused_sums_equal_term_by_term_operations() {
         assert!(ev.mul_plain_sum(&[]).is_err());
     }
 }
+
+#[test]
+fn rotations_into_reused_results_equal_fresh_ones() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(6);
+    let x = random_complex(&mut r, c.params.slots(), 1.0);
+    let pt = c
+        .enc
+        .encode(&x, c.params.max_level(), c.params.default_scale())
+        .expect("e");
+    let ct = c.pk.encrypt(&pt, &mut r).expect("enc");
+    let low = ev.drop_to_level(&ct, 1).expect("drop");
+    // a step of 0 among them: a copy, not a key switch
+    let steps: Vec<i64> = std::iter::once(0).chain(STEPS).collect();
+    // results of one level written over results of a lower one, then of a higher one
+    let mut outs = ev.rotate_hoisted(&low, &steps, &c.gk).expect("low");
+    for input in [&ct, &low, &ct] {
+        ev.rotate_hoisted_into(input, &steps, &c.gk, &mut outs)
+            .expect("into");
+        assert!(outs == ev.rotate_hoisted(input, &steps, &c.gk).expect("fresh"));
+        assert_eq!(outs[0], *input);
+        let mut one = outs[1].clone();
+        for &k in &steps {
+            ev.rotate_into(input, k, &c.gk, &mut one).expect("into");
+            assert!(
+                one == ev.rotate(input, k, &c.gk).expect("fresh"),
+                "step {k}"
+            );
+        }
+    }
+    // one result per step, or an error
+    assert!(matches!(
+        ev.rotate_hoisted_into(&ct, &steps, &c.gk, &mut outs[..1]),
+        Err(Error::InvalidArgument(_))
+    ));
+    let mut one = outs[0].clone();
+    assert!(matches!(
+        ev.rotate_into(&ct, 3, &c.gk, &mut one),
+        Err(Error::MissingGaloisKey(_))
+    ));
+}

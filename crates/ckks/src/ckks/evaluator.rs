@@ -102,6 +102,26 @@ impl Ciphertext {
     }
 }
 
+/// Makes `v` hold `len` values, keeping its allocation when it has the room (the values are
+/// overwritten by the caller).
+fn fit(v: &mut Vec<u64>, len: usize) {
+    if v.capacity() >= len {
+        v.resize(len, 0);
+    } else {
+        *v = vec![0; len];
+    }
+}
+
+/// `out = ct`, in `out`'s buffers when they have the room.
+fn copy_into(out: &mut Ciphertext, ct: &Ciphertext) {
+    out.c0.clone_from(&ct.c0);
+    out.c1.clone_from(&ct.c1);
+    out.params = ct.params.clone();
+    out.level = ct.level;
+    out.scale = ct.scale;
+    out.seed = ct.seed;
+}
+
 /// Coefficients per block of the fused sums: a block of the accumulator and of every input
 /// a block of rows shares stays in cache.
 const FUSED_CHUNK: usize = 512;
@@ -639,28 +659,41 @@ impl Evaluator {
         })
     }
 
-    /// `sigma(ct)` from the key switch `(k0, k1)` of `ct.c1` with `gk` (held as sigma^-1 of
-    /// itself): `sigma(c0 + k0)`, `sigma(k1)`.
-    fn apply_galois(
+    /// `out = sigma(ct)` from the key switch `(k0, k1)` of `ct.c1` with `gk` (held as
+    /// sigma^-1 of itself): `sigma(c0 + k0)` and `sigma(k1)`, written in one pass over each
+    /// into `out`'s buffers (reused when they have the room).
+    fn galois_into(
         &self,
         ct: &Ciphertext,
-        (mut c0, mut c1): (Vec<u64>, Vec<u64>),
+        (k0, k1): rlwe::Switched,
         gk: &rlwe::GaloisKey,
-    ) -> Ciphertext {
+        out: &mut Ciphertext,
+    ) {
         let n = self.params.n();
         let basis = self.params.basis(ct.level);
-        ring::add_assign(&mut c0, &ct.c0, &basis, n);
+        let len = (ct.level + 1) * n;
+        fit(&mut out.c0, len);
+        fit(&mut out.c1, len);
+        let perm = &gk.perm;
         rayon::join(
-            || rlwe::permute_in_place(&mut c0, &gk.perm, n),
-            || rlwe::permute_in_place(&mut c1, &gk.perm, n),
+            || {
+                out.c0
+                    .par_chunks_exact_mut(n)
+                    .zip(k0.par_chunks_exact(n))
+                    .zip(ct.c0.par_chunks_exact(n))
+                    .zip(basis.par_iter())
+                    .for_each(|(((o, k), c), m)| {
+                        for (x, &t) in o.iter_mut().zip(perm) {
+                            *x = m.add(k[t as usize], c[t as usize]);
+                        }
+                    })
+            },
+            || rlwe::permute_into(&mut out.c1, &k1, perm, n),
         );
-        ct.derived(c0, c1, ct.level, ct.scale)
-    }
-
-    /// `sigma(ct)` for one automorphism: its key switch without a stored decomposition.
-    fn apply_galois_once(&self, ct: &Ciphertext, gk: &rlwe::GaloisKey) -> Ciphertext {
-        let switched = rlwe::key_switch_once(&self.params, &ct.c1, ct.level, &gk.key);
-        self.apply_galois(ct, switched, gk)
+        out.params = ct.params.clone();
+        out.level = ct.level;
+        out.scale = ct.scale;
+        out.seed = None;
     }
 
     /// Rotates the slots left by `step` (negative: right).
@@ -670,11 +703,21 @@ impl Evaluator {
     /// rotating a product *before* rescaling it (at scale `Delta^2`) makes
     /// that noise negligible.
     pub fn rotate(&self, ct: &Ciphertext, step: i64, gk: &GaloisKeys) -> Result<Ciphertext> {
-        Ok(self
-            .rotate_hoisted(ct, &[step], gk)?
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| ct.clone()))
+        let mut out = ct.derived(Vec::new(), Vec::new(), ct.level, ct.scale);
+        self.rotate_into(ct, step, gk, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::rotate`] into `out`, whose buffers are reused when they have the room (a caller
+    /// that rotates in a loop keeps one result and never maps fresh memory for the next).
+    pub fn rotate_into(
+        &self,
+        ct: &Ciphertext,
+        step: i64,
+        gk: &GaloisKeys,
+        out: &mut Ciphertext,
+    ) -> Result<()> {
+        self.rotate_hoisted_into(ct, &[step], gk, std::slice::from_mut(out))
     }
 
     /// Rotations of one ciphertext by several steps sharing a single
@@ -685,8 +728,30 @@ impl Evaluator {
         steps: &[i64],
         gk: &GaloisKeys,
     ) -> Result<Vec<Ciphertext>> {
+        let empty = ct.derived(Vec::new(), Vec::new(), ct.level, ct.scale);
+        let mut outs = vec![empty; steps.len()];
+        self.rotate_hoisted_into(ct, steps, gk, &mut outs)?;
+        Ok(outs)
+    }
+
+    /// [`Self::rotate_hoisted`] into `outs` (one per step), whose buffers are reused when they
+    /// have the room.
+    pub fn rotate_hoisted_into(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+        outs: &mut [Ciphertext],
+    ) -> Result<()> {
         self.check_params(&ct.params)?;
         self.check_params(&gk.params)?;
+        if outs.len() != steps.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} rotation steps need as many results, got {}",
+                steps.len(),
+                outs.len()
+            )));
+        }
         let mut keys = Vec::with_capacity(steps.len());
         for &s in steps {
             let g = self.params.galois_element(s);
@@ -699,21 +764,31 @@ impl Evaluator {
                 keys.push(Some(key));
             }
         }
-        if keys.iter().all(Option::is_none) {
-            return Ok(steps.iter().map(|_| ct.clone()).collect());
-        }
-        if let [Some(k)] = keys[..] {
-            return Ok(vec![self.apply_galois_once(ct, k)]);
+        let switched = keys.iter().filter(|k| k.is_some()).count();
+        if switched <= 1 {
+            // one key switch (or none): no stored decomposition
+            for (k, out) in keys.into_iter().zip(outs.iter_mut()) {
+                match k {
+                    None => copy_into(out, ct),
+                    Some(k) => {
+                        let sw = rlwe::key_switch_once(&self.params, &ct.c1, ct.level, &k.key);
+                        self.galois_into(ct, sw, k, out);
+                    }
+                }
+            }
+            return Ok(());
         }
         let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
         // rotations are independent: in parallel (deterministic results)
-        Ok(keys
-            .into_par_iter()
-            .map(|k| match k {
-                None => ct.clone(),
-                Some(k) => self.apply_galois(ct, rlwe::key_switch(&self.params, &dec, &k.key), k),
-            })
-            .collect())
+        keys.into_par_iter()
+            .zip(outs.par_iter_mut())
+            .for_each(|(k, out)| match k {
+                None => copy_into(out, ct),
+                Some(k) => {
+                    self.galois_into(ct, rlwe::key_switch(&self.params, &dec, &k.key), k, out)
+                }
+            });
+        Ok(())
     }
 
     /// Complex conjugation of every slot.
@@ -723,7 +798,10 @@ impl Evaluator {
         let g = self.params.conjugation_element();
         let k = gk.get(g, || "conjugation".into())?;
         k.key.check_level(ct.level, || "conjugation".into())?;
-        Ok(self.apply_galois_once(ct, k))
+        let mut out = ct.derived(Vec::new(), Vec::new(), ct.level, ct.scale);
+        let sw = rlwe::key_switch_once(&self.params, &ct.c1, ct.level, &k.key);
+        self.galois_into(ct, sw, k, &mut out);
+        Ok(out)
     }
 
     /// Rotation steps needed by [`Self::inner_sum`] with the same arguments.
