@@ -3,7 +3,10 @@
 //! An RNS-CKKS approximate homomorphic encryption engine, layered as
 //!
 //! * [`ring`]: RNS polynomials over NTT-friendly primes (NTT via `tfhe-ntt`),
-//!   modular arithmetic, sampling and bit-packing;
+//!   modular arithmetic, sampling and bit-packing; `poly`: the polynomial type that
+//!   carries its basis (data primes up to a level, or those and the special prime) and
+//!   its domain (NTT or coefficients, a type parameter), which ciphertexts, plaintexts
+//!   and keys are made of;
 //! * [`rlwe`]: secret/public keys, encryption, hybrid key switching with one
 //!   special prime (SEAL style: one digit per data prime), automorphisms;
 //! * [`ckks`]: validated parameter presets, the canonical-embedding encoder,
@@ -58,6 +61,7 @@
 pub mod bench;
 pub mod ckks;
 mod error;
+mod poly;
 pub mod ring;
 pub mod rlwe;
 pub mod serialize;

@@ -18,6 +18,7 @@ use crate::ckks::encoder::Plaintext;
 use crate::ckks::evaluator::Ciphertext;
 use crate::ckks::flooding::Flooding;
 use crate::ckks::params::Parameters;
+use crate::poly::{Basis, Coeff, Ntt, Poly};
 use crate::ring::{self, Modulus, Word};
 use crate::{Error, Result};
 
@@ -27,7 +28,7 @@ pub struct SecretKey {
     /// Coefficients in {-1, 0, 1}.
     pub(crate) coeffs: Vec<i8>,
     /// NTT form over all data primes and the special prime.
-    pub(crate) ntt: Vec<u64>,
+    pub(crate) ntt: Poly<Ntt>,
 }
 
 impl Drop for SecretKey {
@@ -62,12 +63,10 @@ impl SecretKey {
     }
 
     pub(crate) fn from_coeffs(params: &Arc<Parameters>, coeffs: Vec<i8>) -> Self {
-        let n = params.n();
-        let basis = params.ext_basis(params.max_level());
         let mut wide: Vec<i64> = coeffs.iter().map(|&x| x as i64).collect();
-        let mut ntt = ring::from_signed(&wide, &basis);
+        let s = Poly::<Coeff>::from_signed(&wide, Basis::Extended(params.max_level()), params);
         wide.zeroize();
-        ring::ntt_all(&mut ntt, &basis, n);
+        let ntt = s.into_ntt(params);
         Self {
             params: params.clone(),
             coeffs,
@@ -82,7 +81,7 @@ impl SecretKey {
 
     /// Residues of `s` for data primes `0..=level` (NTT form).
     pub(crate) fn data_part(&self, level: usize) -> &[u64] {
-        &self.ntt[..(level + 1) * self.params.n()]
+        self.ntt.at_level(level, self.params.n())
     }
 
     /// Encrypts with the secret key. The uniform half is expanded from a
@@ -98,22 +97,20 @@ impl SecretKey {
         }
         let params = &self.params;
         let n = params.n();
-        let level = pt.level;
-        let basis = params.basis(level);
+        let at = pt.data.basis();
+        let basis = at.moduli(params);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let c1 = ring::expand_uniform(&seed, 0, &basis, n);
+        let c1 = Poly::from_vec(ring::expand_uniform(&seed, 0, &basis, n), at, n);
         let e = Zeroizing::new(ring::sample_error(rng, n));
-        let mut c0 = ring::from_signed(&e, &basis);
-        ring::ntt_all(&mut c0, &basis, n);
-        let as_ = Zeroizing::new(ring::mul(&c1, self.data_part(level), &basis, n));
+        let mut c0 = Poly::<Coeff>::from_signed(&e, at, params).into_ntt(params);
+        let as_ = Zeroizing::new(ring::mul(&c1, self.data_part(at.level()), &basis, n));
         ring::sub_assign(&mut c0, &as_, &basis, n);
-        ring::add_assign(&mut c0, &pt.data, &basis, n);
+        c0.add_assign(&pt.data, params);
         Ok(Ciphertext {
             params: params.clone(),
             c0,
             c1,
-            level,
             scale: pt.scale,
             seed: Some(seed),
         })
@@ -126,13 +123,17 @@ impl SecretKey {
         }
         let params = &self.params;
         let n = params.n();
-        let basis = params.basis(ct.level);
-        let mut m = ring::mul(&ct.c1, self.data_part(ct.level), &basis, n);
-        ring::add_assign(&mut m, &ct.c0, &basis, n);
+        let at = ct.c0.basis();
+        let basis = at.moduli(params);
+        let mut m = Poly::from_vec(
+            ring::mul(&ct.c1, self.data_part(at.level()), &basis, n),
+            at,
+            n,
+        );
+        m.add_assign(&ct.c0, params);
         Ok(Plaintext {
             params: params.clone(),
             data: m,
-            level: ct.level,
             scale: ct.scale,
         })
     }
@@ -160,15 +161,13 @@ impl SecretKey {
         if !self.params.same_as(&ct.params) {
             return Err(Error::ParametersMismatch);
         }
-        let plan = flooding.plan(&self.params, ct.level, ct.scale)?;
+        let plan = flooding.plan(&self.params, ct.level(), ct.scale)?;
         let mut pt = self.decrypt(ct)?;
         let params = &self.params;
-        let n = params.n();
-        let basis = params.basis(ct.level);
-        let noise = Zeroizing::new(ring::sample_flood(rng, n, plan.flood_bits));
-        let mut e = Zeroizing::new(ring::from_signed_wide(&noise, &basis));
-        ring::ntt_all(&mut e, &basis, n);
-        ring::add_assign(&mut pt.data, &e, &basis, n);
+        let noise = Zeroizing::new(ring::sample_flood(rng, params.n(), plan.flood_bits));
+        let e = Poly::<Coeff>::from_signed_wide(&noise, pt.data.basis(), params);
+        let e = Zeroizing::new(e.into_ntt(params));
+        pt.data.add_assign(&e, params);
         Ok(pt)
     }
 }
@@ -180,8 +179,9 @@ impl SecretKey {
 pub struct PublicKey {
     pub(crate) params: Arc<Parameters>,
     pub(crate) seed: [u8; 32],
-    pub(crate) b: Vec<u64>,
-    pub(crate) a: Vec<u64>,
+    /// Both over the extended basis at the top level.
+    pub(crate) b: Poly<Ntt>,
+    pub(crate) a: Poly<Ntt>,
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -197,15 +197,14 @@ impl PublicKey {
     pub fn generate<R: RngCore + CryptoRng + ?Sized>(sk: &SecretKey, rng: &mut R) -> Self {
         let params = &sk.params;
         let n = params.n();
-        let basis = params.ext_basis(params.max_level());
+        let at = Basis::Extended(params.max_level());
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let a = ring::expand_uniform(&seed, 0, &basis, n);
+        let a = Poly::from_vec(ring::expand_uniform(&seed, 0, &at.moduli(params), n), at, n);
         let e = Zeroizing::new(ring::sample_error(rng, n));
-        let mut b = ring::from_signed(&e, &basis);
-        ring::ntt_all(&mut b, &basis, n);
-        let as_ = Zeroizing::new(ring::mul(&a, &sk.ntt, &basis, n));
-        ring::sub_assign(&mut b, &as_, &basis, n);
+        let mut b = Poly::<Coeff>::from_signed(&e, at, params).into_ntt(params);
+        let as_ = Zeroizing::new(a.mul(&sk.ntt, params));
+        b.sub_assign(&as_, params);
         Self {
             params: params.clone(),
             seed,
@@ -230,7 +229,7 @@ impl PublicKey {
         }
         let params = &self.params;
         let n = params.n();
-        let level = pt.level;
+        let level = pt.level();
         let nq = params.nq();
         let basis = params.ext_basis(level);
         let u = Zeroizing::new(ring::sample_ternary(rng, n));
@@ -263,15 +262,14 @@ impl PublicKey {
         // `u pk + e` carries the encryption's randomness: the dropped residue's copies are
         // wiped, and so is the whole undivided sum
         let (c0, c1) = (Zeroizing::new(c0), Zeroizing::new(c1));
-        let mut c0 = mod_down(params, &c0, level, Wipe::Copies);
-        let c1 = mod_down(params, &c1, level, Wipe::Copies);
-        let b = params.basis(level);
-        ring::add_assign(&mut c0, &pt.data, &b, n);
+        let at = Basis::Data(level);
+        let mut c0 = Poly::from_vec(mod_down(params, &c0, level, Wipe::Copies), at, n);
+        let c1 = Poly::from_vec(mod_down(params, &c1, level, Wipe::Copies), at, n);
+        c0.add_assign(&pt.data, params);
         Ok(Ciphertext {
             params: params.clone(),
             c0,
             c1,
-            level,
             scale: pt.scale,
             seed: None,
         })
@@ -679,11 +677,11 @@ fn lift_digit<T: Word>(
     }
 }
 
-/// The residues of `c` (at `level`, NTT form) in coefficient form.
-fn coefficients(params: &Parameters, c: &[u64], level: usize) -> ring::Scratch {
+/// The residues of `c` in coefficient form (a reused buffer).
+fn coefficients(params: &Parameters, c: &Poly<Ntt>) -> ring::Scratch {
     let n = params.n();
-    let basis = params.basis(level);
-    let mut coeffs = ring::Scratch::take((level + 1) * n);
+    let basis = c.basis().moduli(params);
+    let mut coeffs = ring::Scratch::take(c.len());
     coeffs
         .par_chunks_exact_mut(n)
         .enumerate()
@@ -694,12 +692,17 @@ fn coefficients(params: &Parameters, c: &[u64], level: usize) -> ring::Scratch {
     coeffs
 }
 
-pub(crate) fn decompose(params: &Parameters, c: &[u64], level: usize) -> Decomposed {
+pub(crate) fn decompose(params: &Parameters, c: &Poly<Ntt>) -> Decomposed {
+    debug_assert!(
+        matches!(c.basis(), Basis::Data(_)),
+        "a ciphertext polynomial"
+    );
     let n = params.n();
+    let level = c.level();
     let basis = params.ext_basis(level);
     let digits = level + 1;
-    let coeffs = coefficients(params, c, level);
-    let src = (c, &coeffs[..]);
+    let coeffs = coefficients(params, c);
+    let src = (&c[..], &coeffs[..]);
     let primes = (0..level + 2)
         .into_par_iter()
         .map(|j| {
@@ -866,17 +869,17 @@ fn inner_product_narrow<T: Word>(
 /// lifted to a prime and transformed there just before it meets the key, so the
 /// `(level + 1) x (level + 2)` residues of the decomposition are never stored (they would
 /// stream through memory twice). The same residues as the two steps.
-pub(crate) fn key_switch_once(
-    params: &Parameters,
-    c: &[u64],
-    level: usize,
-    key: &KeySwitchKey,
-) -> Switched {
+pub(crate) fn key_switch_once(params: &Parameters, c: &Poly<Ntt>, key: &KeySwitchKey) -> Switched {
+    debug_assert!(
+        matches!(c.basis(), Basis::Data(_)),
+        "a ciphertext polynomial"
+    );
     let n = params.n();
+    let level = c.level();
     let basis = params.ext_basis(level);
     let digits = level + 1;
-    let coeffs = coefficients(params, c, level);
-    let src = (c, &coeffs[..]);
+    let coeffs = coefficients(params, c);
+    let src = (&c[..], &coeffs[..]);
     switch_with(params, level, key, |j, m, halves, o0, o1| match halves {
         (Residue::Narrow(kb), Residue::Narrow(ka)) => {
             // below 2^31 the lifted digit is held, transformed and read in 32-bit words
@@ -1270,7 +1273,8 @@ mod tests {
                 .iter()
                 .flat_map(|m| ring::expand_uniform(&[7; 32], 0, &[*m], n))
                 .collect();
-            let dec = decompose(&params, &c, level);
+            let c = Poly::from_vec(c, Basis::Data(level), n);
+            let dec = decompose(&params, &c);
             let vecs = |(a, b): Switched| (a.to_vec(), b.to_vec());
             let (n0, n1) = vecs(key_switch(&params, &dec, narrow));
             assert_eq!(n0.len(), (level + 1) * n);
@@ -1280,11 +1284,11 @@ mod tests {
             assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
             // without a stored decomposition: the same residues, narrow and wide
             assert!(
-                vecs(key_switch_once(&params, &c, level, narrow)) == (n0.clone(), n1.clone()),
+                vecs(key_switch_once(&params, &c, narrow)) == (n0.clone(), n1.clone()),
                 "once, level {level}"
             );
             assert!(
-                vecs(key_switch_once(&params, &c, level, &wide)) == (n0.clone(), n1.clone()),
+                vecs(key_switch_once(&params, &c, &wide)) == (n0.clone(), n1.clone()),
                 "once, wide, level {level}"
             );
             // held as sigma^-1(K): permuting the two results equals the textbook rotation's

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::ckks::evaluator::Ciphertext;
 use crate::ckks::params::{Parameters, ParametersLiteral};
+use crate::poly::{Basis, Poly};
 use crate::ring::{self, BitReader, BitWriter, Modulus};
 use crate::rlwe::{GaloisKey, GaloisKeys, KeySwitchKey, PublicKey, RelinKey, SecretKey};
 use crate::{Error, Result};
@@ -276,9 +277,9 @@ impl Ciphertext {
     pub fn to_bytes(&self) -> Vec<u8> {
         let params = &self.params;
         let n = params.n();
-        let basis = params.basis(self.level);
+        let basis = self.c0.basis().moduli(params);
         let mut v = header_params(Kind::Ciphertext, params);
-        v.push(self.level as u8);
+        v.push(self.level() as u8);
         v.extend_from_slice(&self.scale.to_bits().to_le_bytes());
         match &self.seed {
             Some(seed) => {
@@ -297,7 +298,7 @@ impl Ciphertext {
 
     /// Size in bytes of [`Self::to_bytes`].
     pub fn serialized_size(&self) -> usize {
-        let basis = self.params.basis(self.level);
+        let basis = self.c0.basis().moduli(&self.params);
         let polys = if self.seed.is_some() { 1 } else { 2 };
         4 + 2
             + 8
@@ -335,11 +336,11 @@ impl Ciphertext {
             x => return Err(bad(format!("bad ciphertext flags {x}"))),
         };
         r.finish()?;
+        let at = Basis::Data(level);
         Ok(Ciphertext {
             params: params.clone(),
-            c0,
-            c1,
-            level,
+            c0: Poly::from_vec(c0, at, n),
+            c1: Poly::from_vec(c1, at, n),
             scale,
             seed,
         })
@@ -499,11 +500,12 @@ impl PublicKey {
         let b = read_poly(&mut r, &basis, n, "public key")?;
         r.finish()?;
         let a = ring::expand_uniform(&seed, 0, &basis, n);
+        let at = Basis::Extended(params.max_level());
         Ok(PublicKey {
             params: params.clone(),
             seed,
-            b,
-            a,
+            b: Poly::from_vec(b, at, n),
+            a: Poly::from_vec(a, at, n),
         })
     }
 }

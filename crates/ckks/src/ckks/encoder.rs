@@ -12,6 +12,7 @@ use std::sync::Arc;
 use num_complex::Complex64;
 
 use crate::ckks::params::Parameters;
+use crate::poly::{Basis, Ntt, Poly};
 use crate::ring;
 use crate::{Error, Result};
 
@@ -19,8 +20,8 @@ use crate::{Error, Result};
 #[derive(Clone)]
 pub struct Plaintext {
     pub(crate) params: Arc<Parameters>,
-    pub(crate) data: Vec<u64>,
-    pub(crate) level: usize,
+    /// Over the data primes up to the plaintext's level.
+    pub(crate) data: Poly<Ntt>,
     pub(crate) scale: f64,
 }
 
@@ -69,13 +70,13 @@ impl Plaintext {
         let residues = self
             .data
             .chunks_exact(n)
-            .zip(self.params.basis(self.level))
+            .zip(self.data.basis().moduli(&self.params))
             .map(|(r, m)| crate::rlwe::Residue::of(r, m))
             .collect();
         CompactPlaintext {
             params: self.params.clone(),
             residues,
-            level: self.level,
+            level: self.level(),
             scale: self.scale,
         }
     }
@@ -84,7 +85,7 @@ impl Plaintext {
 impl std::fmt::Debug for Plaintext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plaintext")
-            .field("level", &self.level)
+            .field("level", &self.level())
             .field("log2_scale", &self.scale.log2())
             .finish()
     }
@@ -100,7 +101,7 @@ impl Drop for Plaintext {
 impl Plaintext {
     /// Level (number of RNS primes - 1).
     pub fn level(&self) -> usize {
-        self.level
+        self.data.level()
     }
 
     /// Scale of the encoding.
@@ -295,8 +296,7 @@ impl Encoder {
         ring::ntt_all(&mut data, &basis, n);
         Ok(Plaintext {
             params: params.clone(),
-            data,
-            level,
+            data: Poly::from_vec(data, Basis::Data(level), n),
             scale,
         })
     }
@@ -306,10 +306,10 @@ impl Encoder {
     pub(crate) fn coefficients(&self, pt: &Plaintext) -> Vec<f64> {
         let params = &self.params;
         let n = params.n();
-        let basis = params.basis(pt.level);
+        let basis = pt.data.basis().moduli(params);
         let l = basis.len();
-        let mut data = pt.data.clone();
-        ring::intt_all(&mut data, &basis, n);
+        // the message's coefficients: wiped when done, as the plaintext is
+        let data = zeroize::Zeroizing::new(pt.data.to_coeff(params));
         // mixed-radix digits of floor(Q/2)
         let half_res: Vec<u64> = basis
             .iter()

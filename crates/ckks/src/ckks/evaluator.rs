@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::ckks::encoder::{CompactPlaintext, Plaintext};
 use crate::ckks::params::Parameters;
+use crate::poly::{Basis, Ntt, Poly};
 use crate::ring;
 use crate::rlwe::{self, GaloisKeys, RelinKey, Residue};
 use crate::{Error, Result};
@@ -15,9 +16,9 @@ use crate::{Error, Result};
 #[derive(Clone)]
 pub struct Ciphertext {
     pub(crate) params: Arc<Parameters>,
-    pub(crate) c0: Vec<u64>,
-    pub(crate) c1: Vec<u64>,
-    pub(crate) level: usize,
+    /// Both over the data primes up to the ciphertext's level.
+    pub(crate) c0: Poly<Ntt>,
+    pub(crate) c1: Poly<Ntt>,
     pub(crate) scale: f64,
     /// Seed of `c1` for fresh secret-key ciphertexts (enables seeded serialization).
     pub(crate) seed: Option<[u8; 32]>,
@@ -26,7 +27,7 @@ pub struct Ciphertext {
 impl std::fmt::Debug for Ciphertext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ciphertext")
-            .field("level", &self.level)
+            .field("level", &self.level())
             .field("log2_scale", &self.scale.log2())
             .field("seeded", &self.seed.is_some())
             .finish()
@@ -36,7 +37,6 @@ impl std::fmt::Debug for Ciphertext {
 impl PartialEq for Ciphertext {
     fn eq(&self, other: &Self) -> bool {
         self.params.same_as(&other.params)
-            && self.level == other.level
             && self.scale.to_bits() == other.scale.to_bits()
             && self.c0 == other.c0
             && self.c1 == other.c1
@@ -46,7 +46,7 @@ impl PartialEq for Ciphertext {
 impl Ciphertext {
     /// Level (number of RNS primes - 1).
     pub fn level(&self) -> usize {
-        self.level
+        self.c0.level()
     }
 
     /// Current scale.
@@ -70,12 +70,11 @@ impl Ciphertext {
     }
 
     /// Same ciphertext with a new `c0` (`c1` untouched, so a seed stays valid).
-    fn with_c0(&self, c0: Vec<u64>) -> Ciphertext {
+    fn with_c0(&self, c0: Poly<Ntt>) -> Ciphertext {
         Ciphertext {
             params: self.params.clone(),
             c0,
             c1: self.c1.clone(),
-            level: self.level,
             scale: self.scale,
             seed: self.seed,
         }
@@ -90,34 +89,30 @@ impl Ciphertext {
         }
     }
 
-    fn derived(&self, c0: Vec<u64>, c1: Vec<u64>, level: usize, scale: f64) -> Ciphertext {
+    /// A new ciphertext of the same parameters from two polynomials over the same basis.
+    fn derived(&self, c0: Poly<Ntt>, c1: Poly<Ntt>, scale: f64) -> Ciphertext {
+        debug_assert_eq!(c0.basis(), c1.basis());
         Ciphertext {
             params: self.params.clone(),
             c0,
             c1,
-            level,
             scale,
             seed: None,
         }
     }
-}
 
-/// Makes `v` hold `len` values, keeping its allocation when it has the room (the values are
-/// overwritten by the caller).
-fn fit(v: &mut Vec<u64>, len: usize) {
-    if v.capacity() >= len {
-        v.resize(len, 0);
-    } else {
-        *v = vec![0; len];
+    /// A ciphertext of the same parameters and scale with no data yet (a result to write into).
+    fn empty_like(&self) -> Ciphertext {
+        let empty = Poly::from_vec(Vec::new(), Basis::Data(0), 0);
+        self.derived(empty.clone(), empty, self.scale)
     }
 }
 
 /// `out = ct`, in `out`'s buffers when they have the room.
 fn copy_into(out: &mut Ciphertext, ct: &Ciphertext) {
-    out.c0.clone_from(&ct.c0);
-    out.c1.clone_from(&ct.c1);
+    out.c0.copy_from(&ct.c0);
+    out.c1.copy_from(&ct.c1);
     out.params = ct.params.clone();
-    out.level = ct.level;
     out.scale = ct.scale;
     out.seed = ct.seed;
 }
@@ -163,10 +158,10 @@ impl Evaluator {
     fn check_pair(&self, a: &Ciphertext, b: &Ciphertext) -> Result<()> {
         self.check_params(&a.params)?;
         self.check_params(&b.params)?;
-        if a.level != b.level {
+        if a.level() != b.level() {
             return Err(Error::LevelMismatch {
-                left: a.level,
-                right: b.level,
+                left: a.level(),
+                right: b.level(),
             });
         }
         Ok(())
@@ -187,13 +182,13 @@ impl Evaluator {
     /// level is used truncated, which is exact).
     fn plain_at<'a>(&self, ct: &Ciphertext, pt: &'a Plaintext) -> Result<&'a [u64]> {
         self.check_params(&pt.params)?;
-        if pt.level < ct.level {
+        if pt.level() < ct.level() {
             return Err(Error::LevelMismatch {
-                left: ct.level,
-                right: pt.level,
+                left: ct.level(),
+                right: pt.level(),
             });
         }
-        Ok(&pt.data[..(ct.level + 1) * self.params.n()])
+        Ok(pt.data.at_level(ct.level(), self.params.n()))
     }
 
     fn check_scale_fits(&self, scale: f64, level: usize) -> Result<()> {
@@ -219,10 +214,8 @@ impl Evaluator {
     pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
         self.check_pair(acc, b)?;
         Self::check_scales(acc.scale, b.scale)?;
-        let n = self.params.n();
-        let basis = self.params.basis(acc.level);
-        ring::add_assign(&mut acc.c0, &b.c0, &basis, n);
-        ring::add_assign(&mut acc.c1, &b.c1, &basis, n);
+        acc.c0.add_assign(&b.c0, &self.params);
+        acc.c1.add_assign(&b.c1, &self.params);
         acc.seed = None;
         Ok(())
     }
@@ -231,25 +224,23 @@ impl Evaluator {
     pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
         self.check_pair(a, b)?;
         Self::check_scales(a.scale, b.scale)?;
-        let n = self.params.n();
-        let basis = self.params.basis(a.level);
         let mut c0 = a.c0.clone();
         let mut c1 = a.c1.clone();
-        ring::sub_assign(&mut c0, &b.c0, &basis, n);
-        ring::sub_assign(&mut c1, &b.c1, &basis, n);
-        Ok(a.derived(c0, c1, a.level, a.scale))
+        c0.sub_assign(&b.c0, &self.params);
+        c1.sub_assign(&b.c1, &self.params);
+        Ok(a.derived(c0, c1, a.scale))
     }
 
     /// `-a`.
     pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
         self.check_params(&a.params)?;
         let n = self.params.n();
-        let basis = self.params.basis(a.level);
+        let basis = self.params.basis(a.level());
         let mut c0 = a.c0.clone();
         let mut c1 = a.c1.clone();
         ring::neg_assign(&mut c0, &basis, n);
         ring::neg_assign(&mut c1, &basis, n);
-        Ok(a.derived(c0, c1, a.level, a.scale))
+        Ok(a.derived(c0, c1, a.scale))
     }
 
     /// `ct + pt` (scales must match).
@@ -257,7 +248,7 @@ impl Evaluator {
         let p = self.plain_at(ct, pt)?;
         Self::check_scales(ct.scale, pt.scale)?;
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
+        let basis = self.params.basis(ct.level());
         let mut c0 = ct.c0.clone();
         ring::add_assign(&mut c0, p, &basis, n);
         Ok(ct.with_c0(c0))
@@ -268,7 +259,7 @@ impl Evaluator {
         let p = self.plain_at(ct, pt)?;
         Self::check_scales(ct.scale, pt.scale)?;
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
+        let basis = self.params.basis(ct.level());
         let mut c0 = ct.c0.clone();
         ring::sub_assign(&mut c0, p, &basis, n);
         Ok(ct.with_c0(c0))
@@ -278,20 +269,21 @@ impl Evaluator {
     pub fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
         let p = self.plain_at(ct, pt)?;
         let scale = ct.scale * pt.scale;
-        self.check_scale_fits(scale, ct.level)?;
+        self.check_scale_fits(scale, ct.level())?;
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
-        let c0 = ring::mul(&ct.c0, p, &basis, n);
-        let c1 = ring::mul(&ct.c1, p, &basis, n);
-        Ok(ct.derived(c0, c1, ct.level, scale))
+        let basis = self.params.basis(ct.level());
+        let at = Basis::Data(ct.level());
+        let c0 = Poly::from_vec(ring::mul(&ct.c0, p, &basis, n), at, n);
+        let c1 = Poly::from_vec(ring::mul(&ct.c1, p, &basis, n), at, n);
+        Ok(ct.derived(c0, c1, scale))
     }
 
     /// Adds the real constant `c` to every slot (encoded at the ciphertext scale).
     pub fn add_scalar(&self, ct: &Ciphertext, c: f64) -> Result<Ciphertext> {
         self.check_params(&ct.params)?;
-        let v = self.scalar_int(c * ct.scale, ct.level)?;
+        let v = self.scalar_int(c * ct.scale, ct.level())?;
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
+        let basis = self.params.basis(ct.level());
         let mut c0 = ct.c0.clone();
         // a constant polynomial is constant in the NTT domain
         for (chunk, m) in c0.chunks_exact_mut(n).zip(&basis) {
@@ -325,9 +317,9 @@ impl Evaluator {
                 "invalid scalar scale {scale}"
             )));
         }
-        let v = self.scalar_int(c * scale, ct.level)?;
+        let v = self.scalar_int(c * scale, ct.level())?;
         let new_scale = ct.scale * scale;
-        self.check_scale_fits(new_scale, ct.level)?;
+        self.check_scale_fits(new_scale, ct.level())?;
         Ok(self.mul_int_raw(ct, v, new_scale))
     }
 
@@ -348,9 +340,9 @@ impl Evaluator {
             )));
         }
         Self::check_scales(acc.scale, ct.scale * scale)?;
-        let v = self.scalar_int(c * scale, ct.level)?;
+        let v = self.scalar_int(c * scale, ct.level())?;
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
+        let basis = self.params.basis(ct.level());
         let consts: Vec<u64> = basis.iter().map(|m| m.from_i128(v)).collect();
         ring::mul_scalar_acc(&mut acc.c0, &ct.c0, &consts, &basis, n);
         ring::mul_scalar_acc(&mut acc.c1, &ct.c1, &consts, &basis, n);
@@ -367,20 +359,20 @@ impl Evaluator {
             return Err(Error::InvalidArgument("an empty sum of products".into()));
         };
         let scale = first.scale * first_pt.scale;
-        self.check_scale_fits(scale, first.level)?;
+        self.check_scale_fits(scale, first.level())?;
         for (ct, pt) in terms {
             self.check_pair(first, ct)?;
             self.check_params(&pt.params)?;
-            if pt.level < ct.level {
+            if pt.level() < ct.level() {
                 return Err(Error::LevelMismatch {
-                    left: ct.level,
-                    right: pt.level,
+                    left: ct.level(),
+                    right: pt.level(),
                 });
             }
             Self::check_scales(scale, ct.scale * pt.scale)?;
         }
         let n = self.params.n();
-        let basis = self.params.basis(first.level);
+        let basis = self.params.basis(first.level());
         let chunk = FUSED_CHUNK.min(n);
         let fill = |out: &mut [u64], poly: usize| {
             out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| {
@@ -419,10 +411,10 @@ impl Evaluator {
                 }
             });
         };
-        let len = (first.level + 1) * n;
-        let (mut c0, mut c1) = (vec![0u64; len], vec![0u64; len]);
+        let at = Basis::Data(first.level());
+        let (mut c0, mut c1) = (Poly::zero(at, n), Poly::zero(at, n));
         rayon::join(|| fill(&mut c0, 0), || fill(&mut c1, 1));
-        Ok(first.derived(c0, c1, first.level, scale))
+        Ok(first.derived(c0, c1, scale))
     }
 
     /// A ciphertext of zero at `level` and `scale` (both parts zero): the starting value of an
@@ -435,12 +427,11 @@ impl Evaluator {
             )));
         }
         self.check_scale_fits(scale, level)?;
-        let len = (level + 1) * self.params.n();
+        let (at, n) = (Basis::Data(level), self.params.n());
         Ok(Ciphertext {
             params: self.params.clone(),
-            c0: vec![0; len],
-            c1: vec![0; len],
-            level,
+            c0: Poly::zero(at, n),
+            c1: Poly::zero(at, n),
             scale,
             seed: None,
         })
@@ -463,7 +454,7 @@ impl Evaluator {
             .ok_or_else(|| Error::InvalidArgument("no input ciphertext".into()))?;
         let mut outs = rows
             .iter()
-            .map(|_| self.zero(first.level, first.scale * scale))
+            .map(|_| self.zero(first.level(), first.scale * scale))
             .collect::<Result<Vec<_>>>()?;
         self.add_scalar_combinations(&mut outs, inputs, rows, scale)?;
         Ok(outs)
@@ -501,12 +492,12 @@ impl Evaluator {
             Self::check_scales(first.scale, ct.scale)?;
         }
         let new_scale = first.scale * scale;
-        self.check_scale_fits(new_scale, first.level)?;
+        self.check_scale_fits(new_scale, first.level())?;
         for acc in accs.iter() {
             self.check_pair(first, acc)?;
             Self::check_scales(new_scale, acc.scale)?;
         }
-        let level = first.level;
+        let level = first.level();
         let n = self.params.n();
         let basis = self.params.basis(level);
         // per row: (input, the weight's residue in every prime)
@@ -565,13 +556,13 @@ impl Evaluator {
 
     fn mul_int_raw(&self, ct: &Ciphertext, v: i128, scale: f64) -> Ciphertext {
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
+        let basis = self.params.basis(ct.level());
         let consts: Vec<u64> = basis.iter().map(|m| m.from_i128(v)).collect();
         let mut c0 = ct.c0.clone();
         let mut c1 = ct.c1.clone();
         ring::mul_scalar_assign(&mut c0, &consts, &basis, n);
         ring::mul_scalar_assign(&mut c1, &consts, &basis, n);
-        ct.derived(c0, c1, ct.level, scale)
+        ct.derived(c0, c1, scale)
     }
 
     /// `a * b` followed by relinearisation; the result scale is the product
@@ -580,19 +571,19 @@ impl Evaluator {
         self.check_pair(a, b)?;
         self.check_params(&rlk.params)?;
         let scale = a.scale * b.scale;
-        self.check_scale_fits(scale, a.level)?;
+        self.check_scale_fits(scale, a.level())?;
         let n = self.params.n();
-        let level = a.level;
+        let level = a.level();
         let basis = self.params.basis(level);
-        let mut d0 = ring::mul(&a.c0, &b.c0, &basis, n);
-        let mut d1 = ring::mul(&a.c0, &b.c1, &basis, n);
+        let mut d0 = a.c0.mul(&b.c0, &self.params);
+        let mut d1 = a.c0.mul(&b.c1, &self.params);
         ring::mul_acc(&mut d1, &a.c1, &b.c0, &basis, n);
         rlk.key.check_level(level, || "relinearisation".into())?;
-        let d2 = ring::mul(&a.c1, &b.c1, &basis, n);
-        let (k0, k1) = rlwe::key_switch_once(&self.params, &d2, level, &rlk.key);
+        let d2 = a.c1.mul(&b.c1, &self.params);
+        let (k0, k1) = rlwe::key_switch_once(&self.params, &d2, &rlk.key);
         ring::add_assign(&mut d0, &k0, &basis, n);
         ring::add_assign(&mut d1, &k1, &basis, n);
-        Ok(a.derived(d0, d1, level, scale))
+        Ok(a.derived(d0, d1, scale))
     }
 
     /// `a * a` followed by relinearisation.
@@ -604,12 +595,12 @@ impl Evaluator {
     /// by that prime.
     pub fn rescale(&self, ct: &Ciphertext) -> Result<Ciphertext> {
         self.check_params(&ct.params)?;
-        if ct.level == 0 {
+        if ct.level() == 0 {
             return Err(Error::LevelTooLow("cannot rescale at level 0".into()));
         }
         let params = &self.params;
         let n = params.n();
-        let t = ct.level;
+        let t = ct.level();
         let basis = params.basis(t - 1);
         let last = &params.moduli[t];
         let inv = &params.rescale_inv[t];
@@ -618,25 +609,25 @@ impl Evaluator {
             || rlwe::divide_round_last(&ct.c1, &basis, last, inv, n, rlwe::Wipe::No),
         );
         let scale = ct.scale / params.q[t] as f64;
-        Ok(ct.derived(c0, c1, t - 1, scale))
+        let at = Basis::Data(t - 1);
+        Ok(ct.derived(Poly::from_vec(c0, at, n), Poly::from_vec(c1, at, n), scale))
     }
 
     /// Drops primes down to `level` (exact, scale unchanged). A seeded
     /// ciphertext stays seeded.
     pub fn drop_to_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
         self.check_params(&ct.params)?;
-        if level > ct.level {
+        if level > ct.level() {
             return Err(Error::LevelTooLow(format!(
                 "cannot raise level {} to {level}",
-                ct.level
+                ct.level()
             )));
         }
-        let k = (level + 1) * self.params.n();
+        let (at, n) = (Basis::Data(level), self.params.n());
         Ok(Ciphertext {
             params: ct.params.clone(),
-            c0: ct.c0[..k].to_vec(),
-            c1: ct.c1[..k].to_vec(),
-            level,
+            c0: Poly::from_vec(ct.c0.at_level(level, n).to_vec(), at, n),
+            c1: Poly::from_vec(ct.c1.at_level(level, n).to_vec(), at, n),
             scale: ct.scale,
             seed: ct.seed,
         })
@@ -645,16 +636,16 @@ impl Evaluator {
     /// Drops primes of a plaintext down to `level`.
     pub fn drop_plain_to_level(&self, pt: &Plaintext, level: usize) -> Result<Plaintext> {
         self.check_params(&pt.params)?;
-        if level > pt.level {
+        if level > pt.level() {
             return Err(Error::LevelTooLow(format!(
                 "cannot raise level {} to {level}",
-                pt.level
+                pt.level()
             )));
         }
+        let n = self.params.n();
         Ok(Plaintext {
             params: pt.params.clone(),
-            data: pt.data[..(level + 1) * self.params.n()].to_vec(),
-            level,
+            data: Poly::from_vec(pt.data.at_level(level, n).to_vec(), Basis::Data(level), n),
             scale: pt.scale,
         })
     }
@@ -670,10 +661,10 @@ impl Evaluator {
         out: &mut Ciphertext,
     ) {
         let n = self.params.n();
-        let basis = self.params.basis(ct.level);
-        let len = (ct.level + 1) * n;
-        fit(&mut out.c0, len);
-        fit(&mut out.c1, len);
+        let at = ct.c0.basis();
+        let basis = at.moduli(&self.params);
+        out.c0.refit(at, n);
+        out.c1.refit(at, n);
         let perm = &gk.perm;
         rayon::join(
             || {
@@ -691,7 +682,6 @@ impl Evaluator {
             || rlwe::permute_into(&mut out.c1, &k1, perm, n),
         );
         out.params = ct.params.clone();
-        out.level = ct.level;
         out.scale = ct.scale;
         out.seed = None;
     }
@@ -703,7 +693,7 @@ impl Evaluator {
     /// rotating a product *before* rescaling it (at scale `Delta^2`) makes
     /// that noise negligible.
     pub fn rotate(&self, ct: &Ciphertext, step: i64, gk: &GaloisKeys) -> Result<Ciphertext> {
-        let mut out = ct.derived(Vec::new(), Vec::new(), ct.level, ct.scale);
+        let mut out = ct.empty_like();
         self.rotate_into(ct, step, gk, &mut out)?;
         Ok(out)
     }
@@ -728,8 +718,7 @@ impl Evaluator {
         steps: &[i64],
         gk: &GaloisKeys,
     ) -> Result<Vec<Ciphertext>> {
-        let empty = ct.derived(Vec::new(), Vec::new(), ct.level, ct.scale);
-        let mut outs = vec![empty; steps.len()];
+        let mut outs = vec![ct.empty_like(); steps.len()];
         self.rotate_hoisted_into(ct, steps, gk, &mut outs)?;
         Ok(outs)
     }
@@ -760,7 +749,7 @@ impl Evaluator {
             } else {
                 let key = gk.get(g, || format!("rotation by {s}"))?;
                 key.key
-                    .check_level(ct.level, || format!("rotation-by-{s}"))?;
+                    .check_level(ct.level(), || format!("rotation-by-{s}"))?;
                 keys.push(Some(key));
             }
         }
@@ -771,14 +760,14 @@ impl Evaluator {
                 match k {
                     None => copy_into(out, ct),
                     Some(k) => {
-                        let sw = rlwe::key_switch_once(&self.params, &ct.c1, ct.level, &k.key);
+                        let sw = rlwe::key_switch_once(&self.params, &ct.c1, &k.key);
                         self.galois_into(ct, sw, k, out);
                     }
                 }
             }
             return Ok(());
         }
-        let dec = rlwe::decompose(&self.params, &ct.c1, ct.level);
+        let dec = rlwe::decompose(&self.params, &ct.c1);
         // rotations are independent: in parallel (deterministic results)
         keys.into_par_iter()
             .zip(outs.par_iter_mut())
@@ -797,9 +786,9 @@ impl Evaluator {
         self.check_params(&gk.params)?;
         let g = self.params.conjugation_element();
         let k = gk.get(g, || "conjugation".into())?;
-        k.key.check_level(ct.level, || "conjugation".into())?;
-        let mut out = ct.derived(Vec::new(), Vec::new(), ct.level, ct.scale);
-        let sw = rlwe::key_switch_once(&self.params, &ct.c1, ct.level, &k.key);
+        k.key.check_level(ct.level(), || "conjugation".into())?;
+        let mut out = ct.empty_like();
+        let sw = rlwe::key_switch_once(&self.params, &ct.c1, &k.key);
         self.galois_into(ct, sw, k, &mut out);
         Ok(out)
     }
