@@ -3,14 +3,16 @@
 //! An RNS-CKKS approximate homomorphic encryption engine, layered as
 //!
 //! * [`ring`]: RNS polynomials over NTT-friendly primes (NTT via `tfhe-ntt`),
-//!   modular arithmetic, sampling and bit-packing; `poly`: the polynomial type that
-//!   carries its basis (data primes up to a level, or those and the special prime) and
-//!   its domain (NTT or coefficients, a type parameter), which ciphertexts, plaintexts
-//!   and keys are made of;
-//! * [`rlwe`]: secret/public keys, encryption, hybrid key switching with one
-//!   special prime (SEAL style: one digit per data prime), automorphisms;
-//! * [`ckks`]: validated parameter presets, the canonical-embedding encoder,
-//!   the evaluator with scale tracking;
+//!   modular arithmetic, sampling and bit-packing;
+//! * [`params`]: validated parameter presets (primes, special prime, security level);
+//! * `poly`: the polynomial type that carries its basis (data primes up to a level, or
+//!   those and the special prime) and its domain (NTT or coefficients, a type
+//!   parameter), which ciphertexts, plaintexts and keys are made of;
+//! * [`rlwe`]: secret/public keys, hybrid key switching with one special prime (SEAL
+//!   style: one digit per data prime), automorphisms; it knows nothing of plaintexts,
+//!   ciphertexts or scales;
+//! * [`ckks`]: the canonical-embedding encoder, encryption and decryption of
+//!   plaintexts, the evaluator with scale tracking, noise flooding;
 //! * [`serialize`]: a versioned compact binary format (seeded where possible).
 //!
 //! ## Security
@@ -61,6 +63,7 @@
 pub mod bench;
 pub mod ckks;
 mod error;
+pub mod params;
 mod poly;
 pub mod ring;
 pub mod rlwe;
@@ -69,8 +72,8 @@ pub mod serialize;
 pub use ckks::encoder::{CompactPlaintext, Encoder, Plaintext};
 pub use ckks::evaluator::{Ciphertext, Evaluator};
 pub use ckks::flooding::{Flooding, FloodingPlan};
-pub use ckks::params::{describe_presets, Parameters, ParametersLiteral, Preset, SecurityLevel};
 pub use error::{Error, Result};
 pub use num_complex::Complex64;
+pub use params::{describe_presets, Parameters, ParametersLiteral, Preset, SecurityLevel};
 pub use rand_core::OsRng;
 pub use rlwe::{GaloisKeys, PublicKey, RelinKey, SecretKey};

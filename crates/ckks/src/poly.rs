@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 
 use zeroize::Zeroize;
 
-use crate::ckks::params::Parameters;
+use crate::params::Parameters;
 use crate::ring::{self, Modulus};
 
 /// The primes a polynomial's residues are modulo.
@@ -210,7 +210,7 @@ impl<D> Zeroize for Poly<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ckks::params::Preset;
+    use crate::params::Preset;
 
     #[test]
     fn domains_convert_exactly_and_bases_carry_their_primes() {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::ckks::evaluator::Ciphertext;
-use crate::ckks::params::{Parameters, ParametersLiteral};
+use crate::params::{Parameters, ParametersLiteral};
 use crate::poly::{Basis, Poly};
 use crate::ring::{self, BitReader, BitWriter, Modulus};
 use crate::rlwe::{GaloisKey, GaloisKeys, KeySwitchKey, PublicKey, RelinKey, SecretKey};

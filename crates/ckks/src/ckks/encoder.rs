@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use num_complex::Complex64;
 
-use crate::ckks::params::Parameters;
+use crate::params::Parameters;
 use crate::poly::{Basis, Ntt, Poly};
 use crate::ring;
 use crate::{Error, Result};
@@ -382,7 +382,7 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ckks::params::Preset;
+    use crate::params::Preset;
     use rand::{Rng, SeedableRng};
 
     #[test]

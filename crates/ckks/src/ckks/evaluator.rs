@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::ckks::encoder::{CompactPlaintext, Plaintext};
-use crate::ckks::params::Parameters;
+use crate::params::Parameters;
 use crate::poly::{Basis, Ntt, Poly};
 use crate::ring;
 use crate::rlwe::{self, GaloisKeys, RelinKey, Residue};

@@ -83,7 +83,7 @@
 //!
 //! [`SecretKey::decrypt_flooded`]: crate::SecretKey::decrypt_flooded
 
-use crate::ckks::params::Parameters;
+use crate::params::Parameters;
 use crate::ring::MAX_FLOOD_BITS;
 use crate::{Error, Result};
 
