@@ -9,7 +9,9 @@
 //! The rotations write into results kept from one run to the next, as SEAL's
 //! `rotate_vector(ct, step, gk, dst)` does. `rotate_16` rotates by 1..=16 one
 //! step at a time, each with its own key: the baseline of `rotate_hoisted_16`,
-//! the same 16 rotations sharing one decomposition.
+//! the same 16 rotations sharing one decomposition. `expand_key_a` expands the
+//! uniform half of one top-level key-switching key from its seed: what every key
+//! switch would add if a server kept only the seeds of its keys' uniform halves.
 
 use std::time::Instant;
 
@@ -35,7 +37,7 @@ pub struct BenchRecord {
 }
 
 /// Operations measured by [`run`].
-pub const OPS: [&str; 10] = [
+pub const OPS: [&str; 11] = [
     "encrypt_pk",
     "encrypt_sk",
     "decrypt",
@@ -46,6 +48,7 @@ pub const OPS: [&str; 10] = [
     "rotate",
     "rotate_16",
     "rotate_hoisted_16",
+    "expand_key_a",
 ];
 
 fn median_ms<F: FnMut() -> Result<()>>(iters: usize, mut f: F) -> Result<f64> {
@@ -148,6 +151,15 @@ fn run_inner(iters: usize) -> Result<Vec<BenchRecord>> {
         "rotate_hoisted_16",
         median_ms(iters, || {
             ev.rotate_hoisted_into(&ct, &steps, &gk, &mut outs)
+        })?,
+    );
+    rec(
+        "expand_key_a",
+        median_ms(iters, || {
+            drop(crate::rlwe::KeySwitchKey::expand_a(
+                &params, level, &[9; 32],
+            ));
+            Ok(())
         })?,
     );
     Ok(out)
