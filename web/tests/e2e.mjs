@@ -194,7 +194,7 @@ try {
     const got = await classify(page);
     assert.equal(got.state, "done", got.message);
     assert.equal(got.cls, plaintextClasses(m.name, 1)[0], "a dropped PNG is classified as the plaintext model does");
-    // the costs shown: 165 kB of ciphertext up, 64 kB of reply down
+    // the costs shown: 660 kB of ciphertexts up (4 for ciphernet), 64 kB of reply down
     assert.match(await page.$eval("#b-io", (el) => el.textContent), /^\d+ kB \/ \d+ kB$/);
     assert.match(await page.$eval("#t-encrypt", (el) => el.textContent), /^\d+ ms$/);
     sent.push(pic);

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::program::{LinearMap, Op, Program};
+use crate::Error;
 
 /// Operations on vectors of slots (ciphertexts for CKKS; plain `f64` vectors for checking).
 ///
@@ -18,8 +19,8 @@ pub trait Backend: Sync {
     type Plain: Send + Sync;
     /// An encoded plaintext vector that is added to values.
     type Addend: Send + Sync;
-    /// What can fail.
-    type Error: Send;
+    /// What can fail (a program given the wrong number of inputs among it).
+    type Error: Send + From<Error>;
 
     /// Slots per vector.
     fn slots(&self) -> usize;
@@ -81,6 +82,8 @@ struct PreparedLinear<B: Backend> {
 
 enum PreparedOp<B: Backend> {
     Linear(PreparedLinear<B>),
+    /// One encoded multiplier per input vector, then the rotate-and-sum.
+    Gather(Vec<B::Plain>, Option<(usize, usize)>),
     AddPlain(B::Addend),
     Square,
     Keep,
@@ -92,6 +95,7 @@ enum PreparedOp<B: Backend> {
 pub struct Prepared<B: Backend> {
     ops: Vec<PreparedOp<B>>,
     slots: usize,
+    inputs: usize,
 }
 
 fn prepare_linear<B: Backend>(
@@ -134,6 +138,15 @@ impl<B: Backend> Prepared<B> {
                     depth += 1;
                     PreparedOp::Linear(p)
                 }
+                Op::Gather(g) => {
+                    let plains = g
+                        .weights
+                        .iter()
+                        .map(|w| backend.encode_multiplier(w, depth))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    depth += 1;
+                    PreparedOp::Gather(plains, g.sum)
+                }
                 Op::AddPlain(v) => PreparedOp::AddPlain(backend.encode_addend(v, depth)?),
                 Op::Square => {
                     depth += 1;
@@ -150,7 +163,13 @@ impl<B: Backend> Prepared<B> {
         Ok(Self {
             ops,
             slots: program.slots,
+            inputs: program.input_vectors(),
         })
+    }
+
+    /// Vectors one input takes (see [`Program::input_vectors`]).
+    pub fn inputs(&self) -> usize {
+        self.inputs
     }
 
     /// `x += rot(x, step * 2^t)` for `t < count`.
@@ -192,12 +211,29 @@ impl<B: Backend> Prepared<B> {
         }))
     }
 
-    /// Runs the program on an encrypted (or plain) input vector.
-    pub fn run(&self, b: &B, input: &B::Value) -> Result<B::Value, B::Error> {
+    /// Runs the program on the encrypted (or plain) vectors of one input
+    /// ([`Self::inputs`] of them).
+    pub fn run(&self, b: &B, inputs: &[B::Value]) -> Result<B::Value, B::Error> {
+        let [input, rest @ ..] = inputs else {
+            return Err(self.wrong_inputs(0).into());
+        };
+        if inputs.len() != self.inputs {
+            return Err(self.wrong_inputs(inputs.len()).into());
+        }
         let mut x = input.clone();
         let mut kept: Option<B::Value> = None;
         for op in &self.ops {
             x = match op {
+                PreparedOp::Gather(plains, sum) => {
+                    let terms: Vec<(&B::Value, &B::Plain)> =
+                        std::iter::once(input).chain(rest).zip(plains).collect();
+                    let acc = b.mul_plain_sum(&terms)?;
+                    let acc = match sum {
+                        Some((step, count)) => self.rotate_sum(b, acc, *step, *count)?,
+                        None => acc,
+                    };
+                    b.rescale(&acc)?
+                }
                 PreparedOp::Linear(m) => {
                     let rotated = b.rotate_hoisted(&x, &m.baby_steps)?;
                     // the giant steps are independent (their products and their rotation's key
@@ -252,6 +288,15 @@ impl<B: Backend> Prepared<B> {
     }
 }
 
+impl<B: Backend> Prepared<B> {
+    fn wrong_inputs(&self, got: usize) -> Error {
+        Error::WrongInput(format!(
+            "the program takes {} input ciphertext(s), {got} given",
+            self.inputs
+        ))
+    }
+}
+
 /// Exact evaluation on `f64` vectors, to check packings against the network itself.
 #[derive(Debug, Clone, Copy)]
 pub struct PlainBackend {
@@ -263,7 +308,7 @@ impl Backend for PlainBackend {
     type Value = Vec<f64>;
     type Plain = Vec<f64>;
     type Addend = Vec<f64>;
-    type Error = std::convert::Infallible;
+    type Error = Error;
 
     fn slots(&self) -> usize {
         self.slots

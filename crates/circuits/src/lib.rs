@@ -31,12 +31,12 @@ pub mod program;
 pub use backend::{Backend, PlainBackend, Prepared};
 pub use batch::{compile_batch, compile_batch_lowered, BatchProgram, BatchRun, STREAM_CHUNK};
 pub use ckks_backend::CkksBackend;
-pub use compile::{compile_lowered, compile_single};
+pub use compile::{compile_lowered, compile_single, MAX_INPUT_VECTORS};
 pub use keys::EvaluationKeys;
 pub use lower::{lower, Activation, LoweredNet, Stage};
 pub use model::{compile_card, compile_model, CompiledModel};
 pub use plan::{output_headroom_bits, CkksPlan, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN};
-pub use program::{LinearMap, Op, Program};
+pub use program::{Gather, LinearMap, Op, Program};
 
 /// Why a network cannot be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,9 @@ pub enum Error {
     /// The circuit does not fit the chosen CKKS parameters.
     #[error("the circuit does not fit the parameters: {0}")]
     DoesNotFit(String),
+    /// A program run on the wrong number of input vectors.
+    #[error("{0}")]
+    WrongInput(String),
     /// The packed data does not fit the available slots.
     #[error("does not fit {slots} slots: {what}")]
     TooLarge {
@@ -56,4 +59,10 @@ pub enum Error {
         /// What does not fit.
         what: String,
     },
+}
+
+impl From<Error> for unseen_ckks::Error {
+    fn from(e: Error) -> Self {
+        unseen_ckks::Error::InvalidArgument(e.to_string())
+    }
 }

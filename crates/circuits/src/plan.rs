@@ -92,7 +92,10 @@ impl CkksPlan {
         }
         let start = depth;
         let q = params.data_primes();
-        let last_linear = program.ops.iter().rposition(|o| matches!(o, Op::Linear(_)));
+        let last_linear = program
+            .ops
+            .iter()
+            .rposition(|o| matches!(o, Op::Linear(_) | Op::Gather(_)));
         let headroom_bits = output_headroom_bits(program.output_bound);
         let headroom = f64::from(headroom_bits);
         let mut scales = vec![params.default_scale()];
@@ -103,7 +106,7 @@ impl CkksPlan {
             let s = scales[k];
             let prime = q[start - k] as f64;
             match op {
-                Op::Linear(_) => {
+                Op::Linear(_) | Op::Gather(_) => {
                     let m = if Some(i) == last_linear {
                         last_multiplier_scale(params, start - k, s, headroom_bits)
                     } else {
@@ -152,7 +155,7 @@ impl CkksPlan {
                     relin_level.get_or_insert(start - k);
                     k += 1;
                 }
-                Op::Linear(_) => k += 1,
+                Op::Linear(_) | Op::Gather(_) => k += 1,
                 _ => {}
             }
         }

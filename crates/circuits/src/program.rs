@@ -106,6 +106,35 @@ pub fn baby_giant(
     (stride, best.1, rotations)
 }
 
+/// `y = sum_i weights[i] * x_i` over the input vectors `x_i` (element-wise products), then the
+/// rotate-and-sum `sum`: the first step of a program whose input spans several vectors, laid
+/// out by the client so that its first layer needs no other rotation (one multiplicative
+/// level).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gather {
+    /// One multiplier per input vector.
+    pub weights: Vec<Vec<f64>>,
+    /// Then `y += rot(y, step * 2^t)` for `t < count` (`(step, count)`), before the rescale.
+    pub sum: Option<(usize, usize)>,
+}
+
+impl Gather {
+    /// Its rotation steps, on vectors of `slots` slots.
+    pub fn rotation_steps(&self, slots: usize) -> BTreeSet<usize> {
+        let mut steps: BTreeSet<usize> = self
+            .sum
+            .map(|(step, count)| (0..count).map(|t| (step << t) % slots).collect())
+            .unwrap_or_default();
+        steps.remove(&0);
+        steps
+    }
+
+    /// Number of rotations one application performs.
+    pub fn rotation_count(&self) -> usize {
+        self.sum.map_or(0, |(_, count)| count)
+    }
+}
+
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 {
         a
@@ -119,6 +148,9 @@ fn gcd(a: usize, b: usize) -> usize {
 pub enum Op {
     /// A diagonal linear map, possibly followed by a rotate-and-sum (one multiplicative level).
     Linear(LinearMap),
+    /// The products of the input vectors with their multipliers, summed (one multiplicative
+    /// level; only as the first operation).
+    Gather(Gather),
     /// Adds a plaintext vector (biases).
     AddPlain(Vec<f64>),
     /// `x^2` (one multiplicative level).
@@ -134,7 +166,19 @@ pub enum Op {
 impl Op {
     /// Whether the operation consumes a level.
     pub fn consumes_level(&self) -> bool {
-        matches!(self, Op::Linear(_) | Op::Square | Op::MulKept)
+        matches!(
+            self,
+            Op::Linear(_) | Op::Gather(_) | Op::Square | Op::MulKept
+        )
+    }
+
+    /// The rotation steps it uses, on vectors of `slots` slots.
+    pub fn rotation_steps(&self, slots: usize) -> BTreeSet<usize> {
+        match self {
+            Op::Linear(m) => m.rotation_steps(slots),
+            Op::Gather(g) => g.rotation_steps(slots),
+            _ => BTreeSet::new(),
+        }
     }
 }
 
@@ -144,7 +188,8 @@ impl Op {
 pub struct Program {
     /// Slots of a vector (`N/2` for CKKS at ring degree `N`).
     pub slots: usize,
-    /// For each slot of the input vector, the index of the input value it holds (`None`: zero).
+    /// For each slot of the input vectors (one after the other; more than one only when the
+    /// first operation is a [`Gather`]), the index of the input value it holds (`None`: zero).
     pub input_layout: Vec<Option<usize>>,
     /// The operations in order.
     pub ops: Vec<Op>,
@@ -159,9 +204,7 @@ impl Program {
     pub fn rotation_steps(&self) -> BTreeSet<usize> {
         let mut steps = BTreeSet::new();
         for op in &self.ops {
-            if let Op::Linear(m) = op {
-                steps.extend(m.rotation_steps(self.slots));
-            }
+            steps.extend(op.rotation_steps(self.slots));
         }
         steps
     }
@@ -172,10 +215,8 @@ impl Program {
         let mut first: BTreeMap<usize, usize> = BTreeMap::new();
         let mut depth = 0;
         for op in &self.ops {
-            if let Op::Linear(m) = op {
-                for s in m.rotation_steps(self.slots) {
-                    first.entry(s).or_insert(depth);
-                }
+            for s in op.rotation_steps(self.slots) {
+                first.entry(s).or_insert(depth);
             }
             if op.consumes_level() {
                 depth += 1;
@@ -195,6 +236,7 @@ impl Program {
             .iter()
             .map(|o| match o {
                 Op::Linear(m) => m.rotation_count(),
+                Op::Gather(g) => g.rotation_count(),
                 _ => 0,
             })
             .sum()
@@ -204,21 +246,33 @@ impl Program {
     pub fn plain_mul_count(&self) -> usize {
         self.ops
             .iter()
-            .map(|o| {
-                if let Op::Linear(m) = o {
-                    m.diagonals.len()
-                } else {
-                    0
-                }
+            .map(|o| match o {
+                Op::Linear(m) => m.diagonals.len(),
+                Op::Gather(g) => g.weights.len(),
+                _ => 0,
             })
             .sum()
     }
 
-    /// The slot vector a client encrypts for one input.
+    /// Vectors the client encrypts for one input (ciphertexts of a single-image request).
+    pub fn input_vectors(&self) -> usize {
+        (self.input_layout.len() / self.slots.max(1)).max(1)
+    }
+
+    /// The slot vectors a client encrypts for one input, one after the other
+    /// ([`Self::input_vectors`] of them).
     pub fn encode_input(&self, input: &[f64]) -> Vec<f64> {
         self.input_layout
             .iter()
             .map(|i| i.and_then(|i| input.get(i).copied()).unwrap_or(0.0))
+            .collect()
+    }
+
+    /// [`Self::encode_input`] as one vector per input ciphertext.
+    pub fn encode_inputs(&self, input: &[f64]) -> Vec<Vec<f64>> {
+        self.encode_input(input)
+            .chunks(self.slots.max(1))
+            .map(<[f64]>::to_vec)
             .collect()
     }
 

@@ -77,11 +77,17 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
             .map(|i| (((i as u64 * 7919 + seed * 104_729) % 255) as f32 / 255.0 - 0.13) / 0.31)
             .collect();
         let expected = net.logits(&image, 1);
-        let slots = program.encode_input(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
-        let pt = encoder
-            .encode_real(&slots, plan.start_level, backend.input_scale())
-            .expect("encode");
-        let ct = sk.encrypt(&pt, &mut rng).expect("encrypt");
+        let vectors =
+            program.encode_inputs(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
+        let ct: Vec<_> = vectors
+            .iter()
+            .map(|v| {
+                let pt = encoder
+                    .encode_real(v, plan.start_level, backend.input_scale())
+                    .expect("encode");
+                sk.encrypt(&pt, &mut rng).expect("encrypt")
+            })
+            .collect();
         let out = prepared.run(&backend, &ct).expect("run");
         // the giant steps of a linear map run in parallel: the result must not depend on the
         // thread count (exact arithmetic modulo q, summed in a fixed order)

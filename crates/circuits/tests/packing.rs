@@ -21,7 +21,7 @@ fn check_arch(arch: Architecture, slots: usize) -> unseen_circuits::Program {
             .map(|i| (((i as u64 * 7919 + seed * 104_729) % 255) as f32 / 255.0 - 0.13) / 0.31)
             .collect();
         let expected = net.logits(&image, 1);
-        let input = program.encode_input(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
+        let input = program.encode_inputs(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
         let out = program.decode_output(&prepared.run(&backend, &input).expect("run"));
         assert_eq!(out.len(), 10);
         for (a, b) in out.iter().zip(&expected) {

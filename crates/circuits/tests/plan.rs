@@ -28,11 +28,9 @@ fn ciphernet_starts_as_low_as_its_depth_and_keeps_output_headroom() {
         assert_eq!(plan.relin_level, Some(plan.start_level - 1), "{arch}");
         // every key is needed at or below the start level, conv keys exactly there
         assert!(plan.rotation_keys.values().all(|l| *l <= plan.start_level));
-        let first = match &p.ops[0] {
-            Op::Linear(m) => m.baby_steps(),
-            other => panic!("{arch}: first op {other:?}"),
-        };
-        for s in first.iter().filter(|s| **s != 0) {
+        let first = p.ops[0].rotation_steps(params.slots());
+        assert!(!first.is_empty(), "{arch}");
+        for s in &first {
             assert_eq!(plan.rotation_keys[s], plan.start_level, "{arch} step {s}");
         }
         // outputs fit the last prime with the promised headroom, at a useful scale

@@ -129,7 +129,7 @@ fn random_networks_compile_to_programs_equal_to_their_forward_pass() {
             let f32_logits = net.logits(&x.iter().map(|v| *v as f32).collect::<Vec<_>>(), 1);
             let got = program.decode_output(
                 &prepared
-                    .run(&backend, &program.encode_input(&x))
+                    .run(&backend, &program.encode_inputs(&x))
                     .expect("run"),
             );
             let got_batch = batch.run_plain(&x);
@@ -194,14 +194,16 @@ fn a_sample_of_random_networks_runs_on_ckks_within_the_plan_precision() {
         let encoder = Encoder::new(params);
         let tolerance = bound.max(1.0) * 2f64.powi(-CKKS_PRECISION_BITS);
         for x in &inputs {
-            let pt = encoder
-                .encode_real(
-                    &program.encode_input(x),
-                    plan.start_level,
-                    backend.input_scale(),
-                )
-                .expect("encode");
-            let ct = sk.encrypt(&pt, &mut key_rng).expect("encrypt");
+            let ct: Vec<_> = program
+                .encode_inputs(x)
+                .iter()
+                .map(|v| {
+                    let pt = encoder
+                        .encode_real(v, plan.start_level, backend.input_scale())
+                        .expect("encode");
+                    sk.encrypt(&pt, &mut key_rng).expect("encrypt")
+                })
+                .collect();
             let out = prepared.run(&backend, &ct).expect("run");
             let got = program.decode_output(
                 &encoder

@@ -168,13 +168,25 @@ pub fn eval_encrypted(
         let x = images.sample(i);
         let t = Instant::now();
         let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
-        let pt = encoder.encode_real(&slots, plan.start_level, backend.input_scale())?;
-        let ct = sk.encrypt(&pt, &mut OsRng)?;
-        let request = ct.to_bytes();
+        // one ciphertext per input vector (a list when the circuit takes several)
+        let cts = slots
+            .chunks(params.slots())
+            .map(|v| {
+                let pt = encoder.encode_real(v, plan.start_level, backend.input_scale())?;
+                sk.encrypt(&pt, &mut OsRng)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        upload = match &cts[..] {
+            [one] => one.to_bytes().len(),
+            _ => {
+                let mut list = unseen_ckks::serialize::CiphertextListWriter::new();
+                cts.iter().for_each(|c| list.push(c));
+                list.finish().len()
+            }
+        };
         enc_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        upload = request.len();
         let t = Instant::now();
-        let out = prepared.run(&backend, &ct)?;
+        let out = prepared.run(&backend, &cts)?;
         let reply = evaluator.drop_to_level(&out, 0)?.to_bytes();
         server_ms.push(t.elapsed().as_secs_f64() * 1e3);
         download = reply.len();

@@ -67,7 +67,9 @@ pub struct ClientSpec {
     pub normalization: Normalization,
     /// Class names, index = class.
     pub classes: Vec<String>,
-    /// For each slot, the index of the input value it holds.
+    /// For each slot of the vectors one input is encrypted in (one after the other: a
+    /// single-image request of several ciphertexts when there are several), the index of the
+    /// input value it holds.
     pub input_layout: Vec<Option<usize>>,
     /// Slot of each output (logit).
     pub output_slots: Vec<usize>,
@@ -110,7 +112,9 @@ impl ClientSpec {
         let inputs = self.input.len();
         if self.normalization.check(self.input).is_err()
             || self.classes.len() != self.output_slots.len()
-            || self.input_layout.len() != params.slots()
+            || self.input_layout.is_empty()
+            || !self.input_layout.len().is_multiple_of(params.slots())
+            || self.input_layout.len() / params.slots() > unseen_circuits::MAX_INPUT_VECTORS
             || self.input_layout.iter().flatten().any(|i| *i >= inputs)
             || self.output_slots.iter().any(|s| *s >= params.slots())
             || self.output_slots.is_empty()
@@ -143,6 +147,11 @@ pub fn seeded_csprng() -> SeededRng {
     OsRng.fill_bytes(&mut *seed);
     SeededRng(ChaCha20Rng::from_seed(*seed))
 }
+
+/// A cryptographic generator behind a reference (what encryption draws from).
+trait RngCoreCrypto: RngCore + CryptoRng {}
+
+impl<R: RngCore + CryptoRng> RngCoreCrypto for R {}
 
 /// The generator of [`seeded_csprng`]. Its state would replay the secret key or the noise it
 /// drew, so it is overwritten when dropped (ChaCha20Rng has no zeroize of its own).
@@ -363,10 +372,35 @@ impl CnnCore {
             .iter()
             .map(|i| i.map(|i| x[i]).unwrap_or(0.0))
             .collect();
-        let pt = self
-            .encoder
-            .encode_real(&slots, self.spec.start_level, self.spec.input_scale)?;
-        Ok(self.sk.encrypt(&pt, rng)?.to_bytes())
+        let encrypt = |v: &[f64], rng: &mut dyn RngCoreCrypto| -> Result<Ciphertext, Error> {
+            let pt = self
+                .encoder
+                .encode_real(v, self.spec.start_level, self.spec.input_scale)?;
+            Ok(self.sk.encrypt(&pt, rng)?)
+        };
+        let vectors: Vec<&[f64]> = slots.chunks(self.params.slots()).collect();
+        if let [one] = vectors[..] {
+            return Ok(encrypt(one, rng)?.to_bytes());
+        }
+        // several vectors (a list): on every core, each with a generator seeded from `rng`
+        let seeds: Vec<Zeroizing<[u8; 32]>> = vectors
+            .iter()
+            .map(|_| {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(&mut *seed);
+                seed
+            })
+            .collect();
+        let cts = vectors
+            .par_iter()
+            .zip(&seeds)
+            .map(|(v, seed)| encrypt(v, &mut SeededRng(ChaCha20Rng::from_seed(**seed))))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut list = unseen_ckks::serialize::CiphertextListWriter::new();
+        for ct in &cts {
+            list.push(ct);
+        }
+        Ok(list.finish())
     }
 
     /// Encrypts one image (`C x H x W` pixels 0..=255) as the circuit expects it.

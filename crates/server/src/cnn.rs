@@ -97,16 +97,61 @@ impl CnnModel {
         }
     }
 
-    /// Evaluates the model on a serialized request: one ciphertext (one image, answered with
-    /// one logits ciphertext) or a ciphertext list (a batch: one ciphertext per pixel, slot `i`
-    /// of each holding image `i`; answered with one ciphertext per class). CPU-bound: call it
-    /// off the async runtime.
+    /// Evaluates the model on a serialized request: one image (one ciphertext, or a list of
+    /// as many as the spec's input layout spans; answered with one logits ciphertext) or a
+    /// batch (a ciphertext list: one ciphertext per pixel, slot `i` of each holding image `i`;
+    /// answered with one ciphertext per class). CPU-bound: call it off the async runtime.
     pub fn infer(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
-        if unseen_ckks::serialize::is_ciphertext_list(request) {
-            return self.infer_batch(keys, request);
-        }
-        let ct = Ciphertext::from_bytes(request, &self.params).map_err(|e| self.decode_error(e))?;
+        let inputs = self.prepared.inputs();
+        let cts = if unseen_ckks::serialize::is_ciphertext_list(request) {
+            // an image of several ciphertexts, or else a batch (which has one per pixel)
+            let list = CiphertextList::parse(request, self.batch.inputs.max(inputs))
+                .map_err(|e| self.decode_error(e))?;
+            if inputs == 1 || list.len() != inputs {
+                return self.infer_batch(keys, request);
+            }
+            list.read(0..inputs, &self.params)
+                .map_err(|e| self.decode_error(e))?
+        } else {
+            let ct =
+                Ciphertext::from_bytes(request, &self.params).map_err(|e| self.decode_error(e))?;
+            if inputs != 1 {
+                return Err(bad(
+                    "wrong_shape",
+                    format!(
+                        "an image for this model is a ciphertext list of {inputs} ciphertexts \
+                         (see the model's input_layout)"
+                    ),
+                ));
+            }
+            vec![ct]
+        };
         let plan = self.backend.plan();
+        for ct in &cts {
+            self.check_image(plan, ct)?;
+        }
+        let backend = self.backend.with_keys(keys).map_err(|e| {
+            bad(
+                "keys_mismatch",
+                format!("these evaluation keys do not cover the model's circuit: {e}"),
+            )
+        })?;
+        let out = self
+            .prepared
+            .run(&backend, &cts)
+            .map_err(|e| bad("evaluation", format!("evaluation failed: {e}")))?;
+        let out = Evaluator::new(&self.params)
+            .drop_to_level(&out, 0)
+            .map_err(|e| bad("evaluation", e.to_string()))?;
+        Ok(out.to_bytes())
+    }
+
+    /// Refuses an image ciphertext at another level or scale than the circuit's input.
+    fn check_image(
+        &self,
+        plan: &unseen_circuits::CkksPlan,
+        ct: &Ciphertext,
+    ) -> Result<(), ApiError> {
         if ct.level() != plan.start_level {
             return Err(bad(
                 "wrong_shape",
@@ -128,20 +173,7 @@ impl CnnModel {
                 ),
             ));
         }
-        let backend = self.backend.with_keys(keys).map_err(|e| {
-            bad(
-                "keys_mismatch",
-                format!("these evaluation keys do not cover the model's circuit: {e}"),
-            )
-        })?;
-        let out = self
-            .prepared
-            .run(&backend, &ct)
-            .map_err(|e| bad("evaluation", format!("evaluation failed: {e}")))?;
-        let out = Evaluator::new(&self.params)
-            .drop_to_level(&out, 0)
-            .map_err(|e| bad("evaluation", e.to_string()))?;
-        Ok(out.to_bytes())
+        Ok(())
     }
 
     /// Checks that `request` is a batch for this model (one ciphertext per input, at the batch

@@ -61,7 +61,9 @@ pub struct ModelSpec {
     pub rotation_keys: Vec<(i64, usize)>,
     /// Level of the relinearisation key (`None`: the circuit has no multiplication).
     pub relin_level: Option<usize>,
-    /// For each slot of a single input's plaintext, the index of the input value it holds.
+    /// For each slot of a single input's plaintexts, the index of the input value it holds: one
+    /// slot vector, or several one after the other (the image is then sent as a ciphertext list
+    /// of that many ciphertexts).
     pub input_layout: Vec<Option<usize>>,
     /// Slot of each output (logit).
     pub output_slots: Vec<usize>,
