@@ -280,24 +280,46 @@ mod tests {
         let keys = Arc::new(plan.make_keys(&sk, &mut OsRng));
         let enc = Encoder::new(&params);
         let image = vec![0.5; params.slots()];
-        let encrypt = |level: usize, scale: f64| {
+        let one = |level: usize, scale: f64| {
             let pt = enc.encode_real(&image, level, scale).expect("encode");
-            sk.encrypt(&pt, &mut OsRng).expect("encrypt").to_bytes()
+            sk.encrypt(&pt, &mut OsRng).expect("encrypt")
         };
+        // ciphernet's image is 4 ciphertexts: a list of them, the last at `level` and `scale`
+        let inputs = model.program.input_vectors();
+        assert_eq!(inputs, 4);
+        let list = |count: usize, level: usize, scale: f64| {
+            let mut w = CiphertextListWriter::new();
+            for i in 0..count {
+                let last = i + 1 == count;
+                let ct = if last {
+                    one(level, scale)
+                } else {
+                    one(plan.start_level, plan.input_scale())
+                };
+                w.push(&ct);
+            }
+            w.finish()
+        };
+        let encrypt = |level: usize, scale: f64| list(inputs, level, scale);
         let scale = plan.input_scale();
         assert!(model
             .infer(keys.clone(), &encrypt(plan.start_level, scale))
             .is_ok());
-        for (level, s) in [
-            (plan.start_level + 1, scale),
-            (plan.start_level, scale * 2.0),
+        for request in [
+            encrypt(plan.start_level + 1, scale),
+            encrypt(plan.start_level, scale * 2.0),
+            // a lone ciphertext, or a list of another length (read as a batch)
+            one(plan.start_level, scale).to_bytes(),
+            list(inputs - 1, plan.start_level, scale),
         ] {
             let err = model
-                .infer(keys.clone(), &encrypt(level, s))
+                .infer(keys.clone(), &request)
                 .expect_err("wrong shape");
             assert_eq!(
                 (err.status, err.code),
-                (StatusCode::BAD_REQUEST, "wrong_shape")
+                (StatusCode::BAD_REQUEST, "wrong_shape"),
+                "{}",
+                err.message
             );
         }
         let other = Parameters::preset(unseen_ckks::Preset::Small4096).expect("preset");
