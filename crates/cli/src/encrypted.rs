@@ -168,9 +168,9 @@ pub fn eval_encrypted(
         let x = images.sample(i);
         let t = Instant::now();
         let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
-        // one ciphertext per input vector (a list when the circuit takes several)
+        // one ciphertext per input vector (a list when the circuit takes several), on every core
         let cts = slots
-            .chunks(params.slots())
+            .par_chunks(params.slots())
             .map(|v| {
                 let pt = encoder.encode_real(v, plan.start_level, backend.input_scale())?;
                 sk.encrypt(&pt, &mut OsRng)
