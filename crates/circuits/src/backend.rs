@@ -214,25 +214,32 @@ impl<B: Backend> Prepared<B> {
     /// Runs the program on the encrypted (or plain) vectors of one input
     /// ([`Self::inputs`] of them).
     pub fn run(&self, b: &B, inputs: &[B::Value]) -> Result<B::Value, B::Error> {
-        let [input, rest @ ..] = inputs else {
-            return Err(self.wrong_inputs(0).into());
-        };
-        if inputs.len() != self.inputs {
+        if inputs.is_empty() || inputs.len() != self.inputs {
             return Err(self.wrong_inputs(inputs.len()).into());
         }
-        let mut x = input.clone();
+        // a program over several input vectors starts by gathering them (the compiler puts
+        // `Gather` first only); any other starts from its one input
+        let mut ops = self.ops.iter().peekable();
+        let mut x = match ops.next_if(|op| matches!(op, PreparedOp::Gather(..))) {
+            Some(PreparedOp::Gather(plains, sum)) => {
+                let terms: Vec<(&B::Value, &B::Plain)> = inputs.iter().zip(plains).collect();
+                let acc = b.mul_plain_sum(&terms)?;
+                let acc = match sum {
+                    Some((step, count)) => self.rotate_sum(b, acc, *step, *count)?,
+                    None => acc,
+                };
+                b.rescale(&acc)?
+            }
+            _ => inputs[0].clone(),
+        };
         let mut kept: Option<B::Value> = None;
-        for op in &self.ops {
+        for op in ops {
             x = match op {
-                PreparedOp::Gather(plains, sum) => {
-                    let terms: Vec<(&B::Value, &B::Plain)> =
-                        std::iter::once(input).chain(rest).zip(plains).collect();
-                    let acc = b.mul_plain_sum(&terms)?;
-                    let acc = match sum {
-                        Some((step, count)) => self.rotate_sum(b, acc, *step, *count)?,
-                        None => acc,
-                    };
-                    b.rescale(&acc)?
+                PreparedOp::Gather(..) => {
+                    return Err(Error::WrongInput(
+                        "a program gathers its inputs only as its first step".into(),
+                    )
+                    .into())
                 }
                 PreparedOp::Linear(m) => {
                     let rotated = b.rotate_hoisted(&x, &m.baby_steps)?;

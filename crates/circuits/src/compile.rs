@@ -17,9 +17,9 @@
 //! Or, when the kernel fits in at most [`MAX_INPUT_VECTORS`] vectors, the patches replicated
 //! across the output channels (see [`conv_replicated`]): the convolution is then a product per
 //! input vector and a short rotate-and-sum, with no baby or giant steps. Every packing is costed
-//! with the rest of the network and the cheapest is built: for ciphernet the replicated one, 28
-//! rotations instead of 42 and 4 ciphertexts uploaded per image instead of 1 (README, "Where the
-//! speed goals stand").
+//! with the rest of the network and the cheapest is built (for ciphernet the replicated one; the
+//! trade of upload against server time is measured in the README, "A first convolution over
+//! several ciphertexts").
 
 use std::collections::{BTreeMap, BTreeSet};
 

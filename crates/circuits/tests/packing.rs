@@ -35,9 +35,25 @@ fn check_arch(arch: Architecture, slots: usize) -> unseen_circuits::Program {
 }
 
 #[test]
-fn ciphernet_packs_into_one_vector_of_4096_slots() {
+fn ciphernet_packs_into_four_vectors_of_4096_slots() {
     let p = check("ciphernet", 4096);
     assert_eq!(p.depth(), 5);
+    // the first convolution's patches replicated over 4 vectors: cheaper than one vector's 42
+    assert_eq!(p.input_vectors(), 4);
+    assert!(matches!(p.ops[0], unseen_circuits::Op::Gather(_)));
+    assert_eq!(p.rotation_count(), 28);
+    // run on another number of vectors, it refuses
+    let backend = PlainBackend { slots: 4096 };
+    let prepared = Prepared::new(&backend, &p).expect("prepare");
+    let vectors = p.encode_inputs(&vec![0.5; 784]);
+    for n in [0, 1, 3, 5] {
+        let inputs: Vec<Vec<f64>> = vectors.iter().cycle().take(n).cloned().collect();
+        let err = prepared.run(&backend, &inputs).expect_err("wrong count");
+        assert!(
+            matches!(err, unseen_circuits::Error::WrongInput(_)),
+            "{n}: {err}"
+        );
+    }
     println!(
         "ciphernet: {} rotations, {} plaintext multiplications, steps {:?}",
         p.rotation_count(),

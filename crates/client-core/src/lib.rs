@@ -148,11 +148,6 @@ pub fn seeded_csprng() -> SeededRng {
     SeededRng(ChaCha20Rng::from_seed(*seed))
 }
 
-/// A cryptographic generator behind a reference (what encryption draws from).
-trait RngCoreCrypto: RngCore + CryptoRng {}
-
-impl<R: RngCore + CryptoRng> RngCoreCrypto for R {}
-
 /// The generator of [`seeded_csprng`]. Its state would replay the secret key or the noise it
 /// drew, so it is overwritten when dropped (ChaCha20Rng has no zeroize of its own).
 pub struct SeededRng(ChaCha20Rng);
@@ -372,15 +367,9 @@ impl CnnCore {
             .iter()
             .map(|i| i.map(|i| x[i]).unwrap_or(0.0))
             .collect();
-        let encrypt = |v: &[f64], rng: &mut dyn RngCoreCrypto| -> Result<Ciphertext, Error> {
-            let pt = self
-                .encoder
-                .encode_real(v, self.spec.start_level, self.spec.input_scale)?;
-            Ok(self.sk.encrypt(&pt, rng)?)
-        };
         let vectors: Vec<&[f64]> = slots.chunks(self.params.slots()).collect();
         if let [one] = vectors[..] {
-            return Ok(encrypt(one, rng)?.to_bytes());
+            return Ok(self.encrypt_vector(one, rng)?.to_bytes());
         }
         // several vectors (a list): on every core, each with a generator seeded from `rng`
         let seeds: Vec<Zeroizing<[u8; 32]>> = vectors
@@ -394,13 +383,25 @@ impl CnnCore {
         let cts = vectors
             .par_iter()
             .zip(&seeds)
-            .map(|(v, seed)| encrypt(v, &mut SeededRng(ChaCha20Rng::from_seed(**seed))))
+            .map(|(v, seed)| self.encrypt_vector(v, &mut SeededRng(ChaCha20Rng::from_seed(**seed))))
             .collect::<Result<Vec<_>, Error>>()?;
         let mut list = unseen_ckks::serialize::CiphertextListWriter::new();
         for ct in &cts {
             list.push(ct);
         }
         Ok(list.finish())
+    }
+
+    /// One input vector encrypted at the circuit's start level and input scale.
+    fn encrypt_vector<R: RngCore + CryptoRng>(
+        &self,
+        v: &[f64],
+        rng: &mut R,
+    ) -> Result<Ciphertext, Error> {
+        let pt = self
+            .encoder
+            .encode_real(v, self.spec.start_level, self.spec.input_scale)?;
+        Ok(self.sk.encrypt(&pt, rng)?)
     }
 
     /// Encrypts one image (`C x H x W` pixels 0..=255) as the circuit expects it.
