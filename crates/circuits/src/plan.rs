@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use rand_core::{CryptoRng, RngCore};
-use unseen_ckks::{GaloisKeys, Parameters, RelinKey, SecretKey};
+use unseen_ckks::{GaloisKeys, KeyDigits, Parameters, RelinKey, SecretKey};
 
 use crate::keys::EvaluationKeys;
 use crate::program::{Op, Program};
@@ -69,6 +69,9 @@ pub struct CkksPlan {
     pub rotation_keys: BTreeMap<usize, usize>,
     /// Highest level at which relinearisation is needed (`None`: no square).
     pub relin_level: Option<usize>,
+    /// Digit layout of the keys [`Self::make_keys`] makes (the default: paired below the top
+    /// level, the smaller keys).
+    pub key_digits: KeyDigits,
 }
 
 impl CkksPlan {
@@ -165,6 +168,7 @@ impl CkksPlan {
             multiplier_scales,
             rotation_keys,
             relin_level,
+            key_digits: KeyDigits::default(),
         })
     }
 
@@ -192,8 +196,10 @@ impl CkksPlan {
         sk: &SecretKey,
         rng: &mut R,
     ) -> EvaluationKeys {
-        let relin = RelinKey::generate_for_level(sk, self.relin_level.unwrap_or(0), rng);
-        let galois = GaloisKeys::generate_for_levels(sk, &self.galois_key_levels(), false, rng);
+        let digits = self.key_digits;
+        let relin = RelinKey::generate_with(sk, self.relin_level.unwrap_or(0), digits, rng);
+        let levels = self.galois_key_levels();
+        let galois = GaloisKeys::generate_with(sk, &levels, false, digits, rng, &mut |_, _| {});
         EvaluationKeys { relin, galois }
     }
 }

@@ -26,9 +26,9 @@ const SEED: u64 = 0x6576_616c_6b65_7973; // "evalkeys"
 /// `(target/name, SHA-256 of the bytes)`; see the module documentation to update.
 #[rustfmt::skip]
 const GOLDEN: &[(&str, &str)] = &[
-    ("circuits_eval_keys/no-rotations", "d3253ea67091e66d46fb5e3f803e4c2daff548108a81d96281fabaed8d7c1814"),
-    ("circuits_eval_keys/two-rotations", "a88ddeca4ba5486c1c07edb26136d1384e64a789b0ba09f8ff726e7e0d4c2146"),
-    ("circuits_eval_keys/bad-short-relin-length", "2a53737b6bbc1597949eb9b3d08887fa1c7b2813061aea5ce25cdc4a5d99c86c"),
+    ("circuits_eval_keys/no-rotations", "9f27cc7eac3eebca01e579d9a43f5b30aea3bdc83291ae89cd67db146145b91f"),
+    ("circuits_eval_keys/two-rotations", "791e34c6a647389b7fbf144322c1875e6877e6a3f4531b03442edf09ff0193df"),
+    ("circuits_eval_keys/bad-short-relin-length", "4a3bff78af2c30f190988f7a3f9383a6bc6a67b29990146db93c59f3ff2f6ee8"),
 ];
 
 fn objects() -> Vec<Object> {

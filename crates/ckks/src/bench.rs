@@ -157,7 +157,9 @@ fn run_inner(iters: usize) -> Result<Vec<BenchRecord>> {
         "expand_key_a",
         median_ms(iters, || {
             drop(crate::rlwe::KeySwitchKey::expand_a(
-                &params, level, &[9; 32],
+                &params,
+                (level, 1),
+                &[9; 32],
             ));
             Ok(())
         })?,

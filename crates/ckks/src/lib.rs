@@ -8,9 +8,11 @@
 //! * `poly`: the polynomial type that carries its basis (data primes up to a level, or
 //!   those and the special prime) and its domain (NTT or coefficients, a type
 //!   parameter), which ciphertexts, plaintexts and keys are made of;
-//! * [`rlwe`]: secret/public keys, hybrid key switching with one special prime (SEAL
-//!   style: one digit per data prime), automorphisms; it knows nothing of plaintexts,
-//!   ciphertexts or scales;
+//! * `gadget`: the special primes and digits of a key made for a level (one data prime per
+//!   digit over P at the top level, SEAL style; two over P and a spare data prime below it)
+//!   and the base conversions between them;
+//! * [`rlwe`]: secret/public keys, hybrid key switching, automorphisms; it knows nothing of
+//!   plaintexts, ciphertexts or scales;
 //! * [`ckks`]: the canonical-embedding encoder, encryption and decryption of
 //!   plaintexts, the evaluator with scale tracking, noise flooding;
 //! * [`serialize`]: a versioned compact binary format (seeded where possible).
@@ -63,6 +65,7 @@
 pub mod bench;
 pub mod ckks;
 mod error;
+mod gadget;
 pub mod params;
 mod poly;
 pub mod ring;
@@ -76,4 +79,4 @@ pub use error::{Error, Result};
 pub use num_complex::Complex64;
 pub use params::{describe_presets, Parameters, ParametersLiteral, Preset, SecurityLevel};
 pub use rand_core::OsRng;
-pub use rlwe::{GaloisKeys, PublicKey, RelinKey, SecretKey};
+pub use rlwe::{GaloisKeys, KeyDigits, PublicKey, RelinKey, SecretKey};

@@ -2,9 +2,11 @@
 //! HomomorphicEncryption.org security table, and precomputed RNS constants.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use crate::gadget::{KeyBasis, SwitchPlan, MAX_SPECIAL_PRIMES};
 use crate::ring::{self, Modulus, MAX_PRIME_BITS, MIN_PRIME_BITS};
+use crate::rlwe::KeyDigits;
 use crate::{Error, Result};
 
 /// Security level of a parameter set for a uniform ternary secret, from the
@@ -198,11 +200,15 @@ pub struct Parameters {
     pub(crate) rescale_inv: Vec<Vec<(u64, u64)>>,
     /// `(P^-1 mod q_j, shoup)`.
     pub(crate) p_inv: Vec<(u64, u64)>,
-    /// `P mod q_j`.
-    pub(crate) p_mod_q: Vec<u64>,
     /// `garner[i][j] = (q_j^-1 mod q_i, shoup)` for `j < i`.
     pub(crate) garner: Vec<Vec<(u64, u64)>>,
     pub(crate) fingerprint: u64,
+    /// `key_bases[L][k - 1]`: the special primes and digits of a key made for level `L` with
+    /// `k` special primes.
+    pub(crate) key_bases: Vec<Vec<KeyBasis>>,
+    /// `plans[((L * MAX_SPECIAL_PRIMES) + k - 1) * nq + l]`: a key switch at level `l` with a
+    /// key made for level `L` with `k` special primes, built when first needed.
+    pub(crate) plans: Vec<OnceLock<Arc<SwitchPlan>>>,
 }
 
 impl std::fmt::Debug for Parameters {
@@ -321,7 +327,6 @@ impl Parameters {
                 (w, m.shoup(w))
             })
             .collect();
-        let p_mod_q = (0..l).map(|j| moduli[j].reduce(p)).collect();
         let garner = (0..l)
             .map(|i| {
                 (0..i)
@@ -333,7 +338,11 @@ impl Parameters {
                     .collect()
             })
             .collect();
-        let log_qp = primes.iter().map(|&x| (x as f64).log2()).sum();
+        let log_primes: Vec<f64> = primes.iter().map(|&x| (x as f64).log2()).collect();
+        let key_bases = (0..l)
+            .map(|level| KeyBasis::candidates(&log_primes, l, level))
+            .collect();
+        let log_qp = log_primes.iter().sum();
         let mut fingerprint = 0xcbf2_9ce4_8422_2325u64;
         fnv1a(&mut fingerprint, &(n as u64).to_le_bytes());
         for x in &primes {
@@ -353,9 +362,12 @@ impl Parameters {
             pos_of_exp,
             rescale_inv,
             p_inv,
-            p_mod_q,
             garner,
             fingerprint,
+            key_bases,
+            plans: (0..l * MAX_SPECIAL_PRIMES * l)
+                .map(|_| OnceLock::new())
+                .collect(),
         }))
     }
 
@@ -442,6 +454,63 @@ impl Parameters {
         let mut b = self.basis(level);
         b.push(&self.moduli[self.q.len()]);
         b
+    }
+
+    /// The special primes and digits of a key made for `level` with `special` special primes
+    /// (`1..=`[`Self::most_special_primes`]).
+    pub(crate) fn key_basis(&self, level: usize, special: usize) -> &KeyBasis {
+        &self.key_bases[level][special - 1]
+    }
+
+    /// The most special primes a key made for `level` can have: `P`, and a spare data prime
+    /// below the top level.
+    pub(crate) fn most_special_primes(&self, level: usize) -> usize {
+        self.key_bases[level].len()
+    }
+
+    /// Special primes of a key made for `level` with digits `digits`: one for
+    /// [`KeyDigits::PerPrime`]; for [`KeyDigits::Paired`], the count that makes the key
+    /// smallest (the fewer on a tie).
+    pub(crate) fn special_primes(&self, level: usize, digits: KeyDigits) -> usize {
+        match digits {
+            KeyDigits::PerPrime => 1,
+            KeyDigits::Paired => {
+                let bases = &self.key_bases[level];
+                (1..=bases.len())
+                    .min_by_key(|&k| (bases[k - 1].size(), k))
+                    .unwrap_or(1)
+            }
+        }
+    }
+
+    /// The residues' moduli of a key made for `level` with `special` special primes: data
+    /// primes `0..=level`, then its special primes.
+    pub(crate) fn key_moduli(&self, level: usize, special: usize) -> Vec<&Modulus> {
+        self.key_basis(level, special)
+            .moduli()
+            .into_iter()
+            .map(|i| &self.moduli[i])
+            .collect()
+    }
+
+    /// The plan of a key switch at `level` with a key made for `key_level` (`level <=
+    /// key_level`) with `special` special primes.
+    pub(crate) fn switch_plan(
+        &self,
+        key_level: usize,
+        special: usize,
+        level: usize,
+    ) -> Arc<SwitchPlan> {
+        let at = (key_level * MAX_SPECIAL_PRIMES + special - 1) * self.q.len() + level;
+        self.plans[at]
+            .get_or_init(|| {
+                Arc::new(SwitchPlan::new(
+                    &self.moduli,
+                    self.key_basis(key_level, special).clone(),
+                    level,
+                ))
+            })
+            .clone()
     }
 
     pub(crate) fn special(&self) -> &Modulus {

@@ -321,14 +321,14 @@ impl Modulus {
 
     /// Shoup constant `floor(w * 2^32 / p)` of a constant `w < p < 2^31`.
     #[inline]
-    fn shoup32(&self, w: u64) -> u64 {
+    pub(crate) fn shoup32(&self, w: u64) -> u64 {
         (w << 32) / self.p
     }
 
     /// `a * w mod p` for `a < 2^32` and `w < p < 2^31`, with `ws = shoup32(w)`: only 32 x 32-bit
     /// products, so it vectorizes (`a * w - floor(a * ws / 2^32) * p` lies in `[0, 2p)`).
     #[inline(always)]
-    fn mul_shoup32(&self, a: u64, w: u64, ws: u64) -> u64 {
+    pub(crate) fn mul_shoup32(&self, a: u64, w: u64, ws: u64) -> u64 {
         // every factor below 2^32, said so: one 32 x 32 -> 64-bit multiply per product
         let x = |v: u64| u64::from(v as u32);
         let (a, w, ws) = (x(a), x(w), x(ws));
@@ -354,9 +354,10 @@ pub struct Buffer<T: Word> {
 /// A reusable buffer of 64-bit words.
 pub type Scratch = Buffer<u64>;
 
-/// Buffers each thread keeps for reuse, per word width: a single-use key switch holds three
-/// at once (its input's coefficients and its two sums).
-const SCRATCH_KEEP: usize = 3;
+/// Buffers each thread keeps for reuse, per word width: a single-use key switch holds up to
+/// eight at once (its input's coefficients, the base-conversion values of its digits, its two
+/// sums and a division's conversion of each).
+const SCRATCH_KEEP: usize = 8;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };

@@ -1,11 +1,12 @@
-//! RLWE layer: keys, hybrid key switching with one
-//! special prime and automorphisms.
+//! RLWE layer: keys, hybrid key switching and automorphisms.
 //!
-//! Key switching follows SEAL: a key-switching key from `s'` to `s` has one
-//! digit per data prime `q_i`, `(b_i, a_i)` over `q_0..q_L, P` with
-//! `b_i = -a_i s + e_i + P s' [q_i]` (the gadget term only in prime `q_i`).
-//! A polynomial `c` is decomposed into its residues `[c]_{q_i}` (lifted to
-//! every prime), multiplied with the key and divided by `P` with rounding.
+//! A key-switching key from `s'` to `s` made for level `L` has one digit per group of data
+//! primes `Q_i` (see [`crate::gadget`]: one prime per digit at the top level, as SEAL does;
+//! several below it, where spare data primes join the special prime `P` in the special
+//! modulus `P_s`), `(b_i, a_i)` over `q_0..q_L` and the special primes with
+//! `b_i = -a_i s + e_i + P_s s' [Q_i]` (the gadget term only in the primes of `Q_i`). A
+//! polynomial `c` is decomposed into its digits `[c]_{Q_i}` (centered, lifted to every
+//! prime), multiplied with the key and divided by `P_s` with rounding.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use rand_core::{CryptoRng, OsRng, RngCore};
 use rayon::prelude::*;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::gadget::{self, KeyBasis, SwitchPlan};
 use crate::params::Parameters;
 use crate::poly::{Basis, Coeff, Ntt, Poly};
 use crate::ring::{self, Modulus, Word};
@@ -243,18 +245,32 @@ pub(crate) fn mod_down(params: &Parameters, data: &[u64], level: usize, wipe: Wi
     )
 }
 
-/// A key-switching key (one digit per data prime up to its level), `a`
-/// expanded from a seed.
+/// How a key-switching key made below the top level lays out its digits (at the top level
+/// both are one data prime per digit over `P`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyDigits {
+    /// One data prime per digit over `P`, as SEAL does: the fastest key switch.
+    PerPrime,
+    /// The spare data prime above the key's level joins `P` and a digit holds two data
+    /// primes (see [`crate::gadget`]): about 0.6x the memory and the bytes, with the same
+    /// noise, for a key switch that converts between bases where the other lifts one prime.
+    #[default]
+    Paired,
+}
+
+/// A key-switching key (one digit per group of data primes up to its level, see
+/// [`crate::gadget`]), `a` expanded from a seed.
 ///
-/// A key made for `level` switches ciphertexts at that level and below;
-/// it holds `(level + 1) x (level + 2)` residue polynomials per half, so a
-/// key that a circuit first needs after a few rescales is much smaller than
-/// one for the top level.
+/// A key made for `level` switches ciphertexts at that level and below; it holds
+/// `digits x (level + 1 + special primes)` residue polynomials per half, so a key that a
+/// circuit first needs after a few rescales is much smaller than one for the top level.
 #[derive(Clone)]
 pub(crate) struct KeySwitchKey {
     pub(crate) seed: [u8; 32],
     /// Highest ciphertext level this key switches.
     pub(crate) level: usize,
+    /// Primes in its special modulus (see [`crate::gadget`]).
+    pub(crate) special: usize,
     pub(crate) b: KeyHalf,
     pub(crate) a: KeyHalf,
 }
@@ -373,12 +389,13 @@ impl KeyHalf {
     }
 }
 
-/// Residues `0..=level` and the special prime's of a polynomial held over
-/// all data primes and the special prime.
-fn ext_residues(full: &[u64], level: usize, nq: usize, n: usize) -> Zeroizing<Vec<u64>> {
-    let mut out = Zeroizing::new(Vec::with_capacity((level + 2) * n));
-    out.extend_from_slice(&full[..(level + 1) * n]);
-    out.extend_from_slice(&full[nq * n..(nq + 1) * n]);
+/// The residues of a key's basis (see [`KeyBasis::moduli`]) of a polynomial held over all
+/// data primes and the special prime.
+fn key_residues(full: &[u64], basis: &KeyBasis, n: usize) -> Zeroizing<Vec<u64>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(basis.residues() * n));
+    for i in basis.moduli() {
+        out.extend_from_slice(&full[i * n..(i + 1) * n]);
+    }
     out
 }
 
@@ -394,53 +411,65 @@ impl KeySwitchKey {
     pub(crate) fn generate<R: RngCore + CryptoRng + ?Sized>(
         sk: &SecretKey,
         s_from: &[u64],
-        level: usize,
+        (level, digits): (usize, KeyDigits),
         rng: &mut R,
         hold: Option<&[u32]>,
     ) -> Self {
         let params = &sk.params;
         let n = params.n();
-        let nq = params.nq();
         let level = level.min(params.max_level());
-        let basis = params.ext_basis(level);
-        let s = ext_residues(&sk.ntt, level, nq, n);
-        let s_from = ext_residues(s_from, level, nq, n);
+        let special = params.special_primes(level, digits);
+        let kb = params.key_basis(level, special);
+        let basis = params.key_moduli(level, special);
+        let r = kb.residues();
+        let s = key_residues(&sk.ntt, kb, n);
+        let s_from = key_residues(s_from, kb, n);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let a = Self::expand_a(params, level, &seed);
+        let a = Self::expand_a(params, (level, special), &seed);
         let mut b = Vec::with_capacity(a.len());
-        for i in 0..=level {
+        for (i, group) in kb.groups.iter().enumerate() {
             let e = Zeroizing::new(ring::sample_error(rng, n));
             let mut bi = ring::from_signed(&e, &basis);
             ring::ntt_all(&mut bi, &basis, n);
-            let ai = &a[i * (level + 2) * n..(i + 1) * (level + 2) * n];
+            let ai = &a[i * r * n..(i + 1) * r * n];
             let as_ = Zeroizing::new(ring::mul(ai, &s, &basis, n));
             ring::sub_assign(&mut bi, &as_, &basis, n);
-            // gadget term P * s_from in residue i only
-            let m = basis[i];
-            let pw = params.p_mod_q[i];
-            let pws = m.shoup(pw);
-            for (x, &sf) in bi[i * n..(i + 1) * n]
-                .iter_mut()
-                .zip(&s_from[i * n..(i + 1) * n])
-            {
-                *x = m.add(*x, m.mul_shoup(sf, pw, pws));
+            // gadget term P_s * s_from in the residues of the digit's primes only
+            for j in group.clone() {
+                let m = basis[j];
+                let pw = kb.special.iter().fold(1u64, |acc, &t| {
+                    m.mul(acc, m.reduce(params.moduli[t].value()))
+                });
+                let pws = m.shoup(pw);
+                for (x, &sf) in bi[j * n..(j + 1) * n]
+                    .iter_mut()
+                    .zip(&s_from[j * n..(j + 1) * n])
+                {
+                    *x = m.add(*x, m.mul_shoup(sf, pw, pws));
+                }
             }
             b.extend_from_slice(&bi);
         }
         Self {
             seed,
             level,
+            special,
             b: KeyHalf::from_digits(&b, &basis, n, hold),
             a: KeyHalf::from_digits(&a, &basis, n, hold),
         }
     }
 
     /// The uniform halves of a key for `level`, expanded from its seed.
-    pub(crate) fn expand_a(params: &Parameters, level: usize, seed: &[u8; 32]) -> Vec<u64> {
+    pub(crate) fn expand_a(
+        params: &Parameters,
+        (level, special): (usize, usize),
+        seed: &[u8; 32],
+    ) -> Vec<u64> {
         let n = params.n();
-        let basis = params.ext_basis(level);
-        let parts: Vec<Vec<u64>> = (0..=level)
+        let basis = params.key_moduli(level, special);
+        let digits = params.key_basis(level, special).groups.len();
+        let parts: Vec<Vec<u64>> = (0..digits)
             .into_par_iter()
             .map(|i| ring::expand_uniform(seed, i as u64, &basis, n))
             .collect();
@@ -452,25 +481,26 @@ impl KeySwitchKey {
     /// permuted by `hold` if given.
     pub(crate) fn expand_a_half(
         params: &Parameters,
-        level: usize,
+        (level, special): (usize, usize),
         seed: &[u8; 32],
         hold: Option<&[u32]>,
     ) -> KeyHalf {
         let n = params.n();
-        let basis = params.ext_basis(level);
+        let basis = params.key_moduli(level, special);
+        let digits = params.key_basis(level, special).groups.len();
         // a few digits at a time, in parallel, each converted before the next are made
         let threads = rayon::current_num_threads().max(1);
-        let indices: Vec<usize> = (0..=level).collect();
-        let digits = indices.chunks(threads).flat_map(|chunk| {
+        let indices: Vec<usize> = (0..digits).collect();
+        let parts = indices.chunks(threads).flat_map(|chunk| {
             chunk
                 .par_iter()
                 .map(|&i| ring::expand_uniform(seed, i as u64, &basis, n))
                 .collect::<Vec<_>>()
         });
         match KeyHalf::from_digit_iter(
-            digits.map(Ok::<_, std::convert::Infallible>),
+            parts.map(Ok::<_, std::convert::Infallible>),
             &basis,
-            level + 1,
+            digits,
             n,
             hold,
         ) {
@@ -499,34 +529,74 @@ pub(crate) enum Digits {
     Wide(ring::Scratch),
 }
 
-/// Decomposition of a polynomial at `level` into its `level + 1` digits,
-/// each lifted to the basis `q_0..q_level, P` in NTT form. Computing it
-/// once and reusing it for several rotations is "hoisting".
+/// Decomposition of a polynomial at `level` into the digits of the keys made for one level,
+/// each lifted to the extended basis (the data primes up to `level` and the keys' special
+/// primes) in NTT form. Computing it once and reusing it for several rotations is
+/// "hoisting".
 pub(crate) struct Decomposed {
-    level: usize,
-    /// Per prime of the extended basis: its residues of every digit (`(level + 1) x n`), in
-    /// the order in which the key-switching inner product reads them.
+    plan: Arc<SwitchPlan>,
+    /// Per prime of the extended basis: its residues of every digit (`digits x n`), in the
+    /// order in which the key-switching inner product reads them.
     primes: Vec<Digits>,
 }
 
-/// Digit `i` at prime `j` into `out`: `c`'s own residue where `i = j`, else the centered lift
-/// of its coefficients (small digits keep the key-switching noise low in every slot),
-/// transformed.
-fn lift_digit<T: Word>(
-    out: &mut [T],
-    (c, coeffs): (&[u64], &[u64]),
-    basis: &[&Modulus],
-    (i, j): (usize, usize),
-    n: usize,
-    ntt: impl Fn(&Modulus, &mut [T]),
-) {
-    if i == j {
-        for (o, &v) in out.iter_mut().zip(&c[j * n..(j + 1) * n]) {
-            *o = T::of(v);
+/// What the digits of a polynomial are lifted from: its residues in NTT and coefficient form,
+/// and the base-conversion values of its digits of more than one prime.
+struct Source<'a> {
+    ntt: &'a [u64],
+    coeffs: ring::Scratch,
+    prepared: Vec<Option<gadget::Prepared>>,
+}
+
+impl<'a> Source<'a> {
+    fn new(params: &Parameters, plan: &SwitchPlan, c: &'a Poly<Ntt>) -> Self {
+        let n = params.n();
+        let coeffs = coefficients(params, c);
+        let prepared = plan
+            .up
+            .iter()
+            .map(|up| {
+                up.as_ref()
+                    .map(|up| up.prepare(&params.moduli, |t| &coeffs[up.from[t] * n..][..n], n))
+            })
+            .collect();
+        Self {
+            ntt: c,
+            coeffs,
+            prepared,
         }
-    } else {
-        ring::lift_centered(&coeffs[i * n..(i + 1) * n], basis[i], basis[j], out);
-        ntt(basis[j], out);
+    }
+
+    /// Digit `i` at target `t` of the plan's extended basis into `out`: `c`'s own residue for a
+    /// prime of the digit, else the digit's centered value (small digits keep the
+    /// key-switching noise low in every slot) modulo the target, transformed.
+    fn lift<T: Word>(
+        &self,
+        out: &mut [T],
+        params: &Parameters,
+        plan: &SwitchPlan,
+        (i, t): (usize, usize),
+        ntt: impl Fn(&Modulus, &mut [T]),
+    ) {
+        let n = out.len();
+        let j = plan.targets[t];
+        let group = &plan.groups[i];
+        let m = &params.moduli[j];
+        if group.contains(&j) && t <= plan.level {
+            for (o, &v) in out.iter_mut().zip(&self.ntt[j * n..(j + 1) * n]) {
+                *o = T::of(v);
+            }
+            return;
+        }
+        match (&plan.up[i], &self.prepared[i]) {
+            (Some(up), Some(prepared)) => up.convert_into(prepared, j, &params.moduli, out),
+            _ => {
+                let g = group.start;
+                let from = &params.moduli[g];
+                ring::lift_centered(&self.coeffs[g * n..(g + 1) * n], from, m, out);
+            }
+        }
+        ntt(m, out);
     }
 }
 
@@ -545,37 +615,41 @@ fn coefficients(params: &Parameters, c: &Poly<Ntt>) -> ring::Scratch {
     coeffs
 }
 
-pub(crate) fn decompose(params: &Parameters, c: &Poly<Ntt>) -> Decomposed {
+/// Decomposes `c` for keys made for `key_level` with `special` special primes.
+pub(crate) fn decompose(
+    params: &Parameters,
+    c: &Poly<Ntt>,
+    (key_level, special): (usize, usize),
+) -> Decomposed {
     debug_assert!(
         matches!(c.basis(), Basis::Data(_)),
         "a ciphertext polynomial"
     );
     let n = params.n();
-    let level = c.level();
-    let basis = params.ext_basis(level);
-    let digits = level + 1;
-    let coeffs = coefficients(params, c);
-    let src = (&c[..], &coeffs[..]);
-    let primes = (0..level + 2)
+    let plan = params.switch_plan(key_level, special, c.level());
+    let digits = plan.groups.len();
+    let src = Source::new(params, &plan, c);
+    let primes = (0..plan.targets.len())
         .into_par_iter()
-        .map(|j| {
+        .map(|t| {
+            let m = &params.moduli[plan.targets[t]];
             // every value is written below
-            if basis[j].value() >> NARROW_BITS == 0 {
+            if m.value() >> NARROW_BITS == 0 {
                 let mut d = ring::Buffer::<u32>::take(digits * n);
-                d.par_chunks_exact_mut(n).enumerate().for_each(|(i, out)| {
-                    lift_digit(out, src, &basis, (i, j), n, Modulus::ntt_words)
-                });
+                d.par_chunks_exact_mut(n)
+                    .enumerate()
+                    .for_each(|(i, out)| src.lift(out, params, &plan, (i, t), Modulus::ntt_words));
                 Digits::Narrow(d)
             } else {
                 let mut d = ring::Scratch::take(digits * n);
                 d.par_chunks_exact_mut(n)
                     .enumerate()
-                    .for_each(|(i, out)| lift_digit(out, src, &basis, (i, j), n, Modulus::ntt));
+                    .for_each(|(i, out)| src.lift(out, params, &plan, (i, t), Modulus::ntt));
                 Digits::Wide(d)
             }
         })
         .collect();
-    Decomposed { level, primes }
+    Decomposed { plan, primes }
 }
 
 /// Coefficients per block of the key-switching inner product (two 4 KiB accumulators).
@@ -618,20 +692,24 @@ fn reduce_pair(m: &Modulus, o0: &mut [u64], o1: &mut [u64]) {
 /// in reused per-thread buffers: read them, add them into a ciphertext, then drop them.
 pub(crate) type Switched = (ring::Scratch, ring::Scratch);
 
-/// The frame of a key switch at `level`: per prime `j` of the extended basis (in parallel),
-/// `accumulate(j, q_j, (key_b, key_a) residues, acc0, acc1)` sums the digits' products with the
-/// key into cleared accumulators (reused buffers); both sums are then divided by P where they
-/// lie.
+/// The frame of a key switch: per target `t` of the plan's extended basis (in parallel),
+/// `accumulate(t, q_t, (key_b, key_a) residues, acc0, acc1)` sums the digits' products with
+/// the key into cleared accumulators (reused buffers); both sums are then divided by `P_s`
+/// where they lie.
 fn switch_with(
     params: &Parameters,
-    level: usize,
+    plan: &SwitchPlan,
     key: &KeySwitchKey,
     accumulate: impl Fn(usize, &Modulus, (&Residue, &Residue), &mut [u64], &mut [u64]) + Sync,
 ) -> Switched {
-    debug_assert!(level <= key.level, "key level checked by the caller");
+    debug_assert_eq!(
+        (plan.key.level, plan.key.special.len()),
+        (key.level, key.special),
+        "the key's plan"
+    );
     let n = params.n();
-    let basis = params.ext_basis(level);
-    let slots = level + 2;
+    let level = plan.level;
+    let slots = plan.targets.len();
     let (mut out0, mut out1) = (
         ring::Scratch::take(slots * n),
         ring::Scratch::take(slots * n),
@@ -639,34 +717,69 @@ fn switch_with(
     out0.par_chunks_exact_mut(n)
         .zip(out1.par_chunks_exact_mut(n))
         .enumerate()
-        .for_each(|(j, (o0, o1))| {
+        .for_each(|(t, (o0, o1))| {
             o0.fill(0);
             o1.fill(0);
-            let kj = if j <= level { j } else { key.level + 1 };
-            let halves = (&key.b.residues[kj], &key.a.residues[kj]);
-            accumulate(j, basis[j], halves, o0, o1);
+            let kt = plan.key_residue(t);
+            let halves = (&key.b.residues[kt], &key.a.residues[kt]);
+            accumulate(t, &params.moduli[plan.targets[t]], halves, o0, o1);
         });
-    let basis = params.basis(level);
-    let (p, inv) = (params.special(), &params.p_inv[..=level]);
     rayon::join(
-        || divide_round_last_in_place(&mut out0, &basis, p, inv, n),
-        || divide_round_last_in_place(&mut out1, &basis, p, inv, n),
+        || divide_by_special_in_place(params, plan, &mut out0),
+        || divide_by_special_in_place(params, plan, &mut out1),
     );
     out0.truncate((level + 1) * n);
     out1.truncate((level + 1) * n);
     (out0, out1)
 }
 
-/// Inner product of a decomposition with a key-switching key, then division by P.
-/// Returns `(d0, d1)` at the decomposition's level. (Galois keys are held permuted by the
-/// inverse automorphism, so a rotation permutes these two results instead of every digit of
-/// the decomposition: see [`GaloisKey`].)
+/// Divides a key switch's sum (the plan's extended basis, NTT form) by `P_s` with rounding
+/// into its first `level + 1` residues: `(x - [x]_{P_s}) / P_s`, `[x]_{P_s}` centered.
+fn divide_by_special_in_place(params: &Parameters, plan: &SwitchPlan, data: &mut [u64]) {
+    let n = params.n();
+    let basis = params.basis(plan.level);
+    let Some(down) = &plan.down else {
+        let p = &params.moduli[plan.key.special[0]];
+        return divide_round_last_in_place(data, &basis, p, &plan.ps_inv, n);
+    };
+    let (low, top) = data.split_at_mut((plan.level + 1) * n);
+    let mut coeffs = ring::Scratch::take(top.len());
+    coeffs
+        .par_chunks_exact_mut(n)
+        .zip(top.par_chunks_exact(n))
+        .zip(&plan.key.special)
+        .for_each(|((c, x), &s)| {
+            c.copy_from_slice(x);
+            params.moduli[s].intt(c);
+        });
+    let prepared = down.prepare(&params.moduli, |t| &coeffs[t * n..(t + 1) * n], n);
+    low.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
+        let m = basis[j];
+        let w = plan.ps_inv[j].0;
+        if m.value() >> NARROW_BITS == 0 {
+            let mut y = ring::Buffer::<u32>::take(n);
+            down.convert_into(&prepared, j, &params.moduli, &mut y);
+            m.ntt_words(&mut y);
+            m.sub_mul_const_assign(x, &y, w);
+        } else {
+            let mut y = ring::Scratch::take(n);
+            down.convert_into(&prepared, j, &params.moduli, &mut y);
+            m.ntt(&mut y);
+            m.sub_mul_const_assign(x, &y, w);
+        }
+    });
+}
+
+/// Inner product of a decomposition with a key-switching key (made for the level the
+/// decomposition was made for), then division by `P_s`. Returns `(d0, d1)` at the
+/// decomposition's level. (Galois keys are held permuted by the inverse automorphism, so a
+/// rotation permutes these two results instead of every digit of the decomposition: see
+/// [`GaloisKey`].)
 pub(crate) fn key_switch(params: &Parameters, dec: &Decomposed, key: &KeySwitchKey) -> Switched {
     let n = params.n();
-    let level = dec.level;
-    let digits = level + 1;
-    switch_with(params, level, key, |j, m, halves, o0, o1| {
-        match (&dec.primes[j], halves) {
+    let digits = dec.plan.groups.len();
+    switch_with(params, &dec.plan, key, |t, m, halves, o0, o1| {
+        match (&dec.primes[t], halves) {
             (Digits::Narrow(d), (Residue::Narrow(kb), Residue::Narrow(ka))) => {
                 inner_product_narrow(m, (o0, o1), d, (kb, ka), digits, n)
             }
@@ -720,26 +833,24 @@ fn inner_product_narrow<T: Word>(
 
 /// [`decompose`] and [`key_switch`] in one, for a polynomial switched once: each digit is
 /// lifted to a prime and transformed there just before it meets the key, so the
-/// `(level + 1) x (level + 2)` residues of the decomposition are never stored (they would
-/// stream through memory twice). The same residues as the two steps.
+/// decomposition's `digits x targets` residues are never stored (they would stream through
+/// memory twice). The same residues as the two steps.
 pub(crate) fn key_switch_once(params: &Parameters, c: &Poly<Ntt>, key: &KeySwitchKey) -> Switched {
     debug_assert!(
         matches!(c.basis(), Basis::Data(_)),
         "a ciphertext polynomial"
     );
     let n = params.n();
-    let level = c.level();
-    let basis = params.ext_basis(level);
-    let digits = level + 1;
-    let coeffs = coefficients(params, c);
-    let src = (&c[..], &coeffs[..]);
-    switch_with(params, level, key, |j, m, halves, o0, o1| match halves {
+    let plan = params.switch_plan(key.level, key.special, c.level());
+    let digits = plan.groups.len();
+    let src = Source::new(params, &plan, c);
+    switch_with(params, &plan, key, |t, m, halves, o0, o1| match halves {
         (Residue::Narrow(kb), Residue::Narrow(ka)) => {
             // below 2^31 the lifted digit is held, transformed and read in 32-bit words
             let mut lifted = ring::Buffer::<u32>::take(n);
             let per = ring::lazy_terms(m.value());
             for i in 0..digits {
-                lift_digit(&mut lifted, src, &basis, (i, j), n, Modulus::ntt_words);
+                src.lift(&mut lifted, params, &plan, (i, t), Modulus::ntt_words);
                 let at = i * n..(i + 1) * n;
                 mac_narrow(o0, o1, &lifted, &kb[at.clone()], &ka[at]);
                 if (i + 1) % per == 0 && i + 1 < digits {
@@ -751,7 +862,7 @@ pub(crate) fn key_switch_once(params: &Parameters, c: &Poly<Ntt>, key: &KeySwitc
         (Residue::Wide(kb), Residue::Wide(ka)) => {
             let mut lifted = ring::Scratch::take(n);
             for i in 0..digits {
-                lift_digit(&mut lifted, src, &basis, (i, j), n, Modulus::ntt);
+                src.lift(&mut lifted, params, &plan, (i, t), Modulus::ntt);
                 m.mul_acc_vec(o0, &lifted, &kb[i * n..(i + 1) * n]);
                 m.mul_acc_vec(o1, &lifted, &ka[i * n..(i + 1) * n]);
             }
@@ -810,16 +921,26 @@ impl RelinKey {
 
     /// Generates a relinearisation key for products at `level` and below
     /// (smaller than a full key when the first product comes after
-    /// rescales).
+    /// rescales), with the default [`KeyDigits`].
     pub fn generate_for_level<R: RngCore + CryptoRng + ?Sized>(
         sk: &SecretKey,
         level: usize,
         rng: &mut R,
     ) -> Self {
+        Self::generate_with(sk, level, KeyDigits::default(), rng)
+    }
+
+    /// [`Self::generate_for_level`] with the digit layout `digits`.
+    pub fn generate_with<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        level: usize,
+        digits: KeyDigits,
+        rng: &mut R,
+    ) -> Self {
         let params = &sk.params;
         let basis = params.ext_basis(params.max_level());
         let mut s2 = ring::mul(&sk.ntt, &sk.ntt, &basis, params.n());
-        let key = KeySwitchKey::generate(sk, &s2, level, rng, None);
+        let key = KeySwitchKey::generate(sk, &s2, (level, digits), rng, None);
         s2.zeroize();
         Self {
             params: params.clone(),
@@ -908,6 +1029,18 @@ impl GaloisKeys {
         rng: &mut R,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Self {
+        Self::generate_with(sk, steps, conjugate, KeyDigits::default(), rng, progress)
+    }
+
+    /// [`Self::generate_for_levels_with_progress`] with the digit layout `digits`.
+    pub fn generate_with<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        steps: &[(i64, usize)],
+        conjugate: bool,
+        digits: KeyDigits,
+        rng: &mut R,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Self {
         let params = &sk.params;
         let mut elements: BTreeMap<u64, usize> = BTreeMap::new();
         for &(s, level) in steps {
@@ -923,7 +1056,7 @@ impl GaloisKeys {
         let mut keys = BTreeMap::new();
         let total = elements.len();
         for (done, (g, level)) in elements.into_iter().enumerate() {
-            keys.insert(g, Self::key_for(sk, g, level, rng));
+            keys.insert(g, Self::key_for(sk, g, (level, digits), rng));
             progress(done + 1, total);
         }
         Self {
@@ -935,7 +1068,7 @@ impl GaloisKeys {
     fn key_for<R: RngCore + CryptoRng + ?Sized>(
         sk: &SecretKey,
         g: u64,
-        level: usize,
+        level: (usize, KeyDigits),
         rng: &mut R,
     ) -> GaloisKey {
         let params = &sk.params;
@@ -1102,7 +1235,31 @@ mod tests {
         let params = Parameters::preset(Preset::Cnn8192).expect("preset");
         let mut rng = ChaCha20Rng::seed_from_u64(11);
         let sk = SecretKey::generate(&params, &mut rng);
-        let gk = GaloisKeys::generate(&sk, &[3], false, &mut rng);
+        // the top level (one prime per digit over P), and below it, one prime per digit or,
+        // paired, a spare prime joining P and digits of two primes (level 4: three digits,
+        // the last of one prime)
+        let forms = [
+            (params.max_level(), KeyDigits::Paired, 1),
+            (4, KeyDigits::Paired, 2),
+            (3, KeyDigits::Paired, 2),
+            (3, KeyDigits::PerPrime, 1),
+        ];
+        for (key_level, digits, special) in forms {
+            let gk = GaloisKeys::generate_with(
+                &sk,
+                &[(3, key_level)],
+                false,
+                digits,
+                &mut rng,
+                &mut |_, _| {},
+            );
+            let key = &gk.keys.values().next().expect("a key").key;
+            assert_eq!((key.level, key.special), (key_level, special));
+            switches_exactly(&params, &gk, &[key_level, key_level - 1, 1]);
+        }
+    }
+
+    fn switches_exactly(params: &Arc<Parameters>, gk: &GaloisKeys, levels: &[usize]) {
         let g = gk.keys.values().next().expect("a key");
         let narrow = &g.key;
         assert!(narrow
@@ -1117,39 +1274,40 @@ mod tests {
         };
         assert_eq!(2 * narrow.b.memory_bytes(), wide.b.memory_bytes());
         // a key loaded from its bytes (converted digit by digit) is the same key
-        let loaded = GaloisKeys::from_bytes(&gk.to_bytes(), &params).expect("load");
+        let loaded = GaloisKeys::from_bytes(&gk.to_bytes(), params).expect("load");
         let loaded = &loaded.keys.values().next().expect("a key").key;
         let n = params.n();
-        for level in [narrow.level, 1] {
+        for &level in levels {
             let basis = params.basis(level);
             let c: Vec<u64> = basis
                 .iter()
                 .flat_map(|m| ring::expand_uniform(&[7; 32], 0, &[*m], n))
                 .collect();
             let c = Poly::from_vec(c, Basis::Data(level), n);
-            let dec = decompose(&params, &c);
+            let dec = decompose(params, &c, (narrow.level, narrow.special));
             let vecs = |(a, b): Switched| (a.to_vec(), b.to_vec());
-            let (n0, n1) = vecs(key_switch(&params, &dec, narrow));
+            let (n0, n1) = vecs(key_switch(params, &dec, narrow));
             assert_eq!(n0.len(), (level + 1) * n);
-            let (w0, w1) = vecs(key_switch(&params, &dec, &wide));
+            let (w0, w1) = vecs(key_switch(params, &dec, &wide));
             assert!(n0 == w0 && n1 == w1, "level {level}");
-            let (l0, l1) = vecs(key_switch(&params, &dec, loaded));
+            let (l0, l1) = vecs(key_switch(params, &dec, loaded));
             assert!(n0 == l0 && n1 == l1, "loaded, level {level}");
             // without a stored decomposition: the same residues, narrow and wide
             assert!(
-                vecs(key_switch_once(&params, &c, narrow)) == (n0.clone(), n1.clone()),
+                vecs(key_switch_once(params, &c, narrow)) == (n0.clone(), n1.clone()),
                 "once, level {level}"
             );
             assert!(
-                vecs(key_switch_once(&params, &c, &wide)) == (n0.clone(), n1.clone()),
+                vecs(key_switch_once(params, &c, &wide)) == (n0.clone(), n1.clone()),
                 "once, wide, level {level}"
             );
             // held as sigma^-1(K): permuting the two results equals the textbook rotation's
             // key switch, every digit of the decomposition permuted and the key itself used
-            let basis_ext = params.ext_basis(narrow.level);
+            let key_basis = params.key_moduli(narrow.level, narrow.special);
+            let digits = params.key_basis(narrow.level, narrow.special).groups.len();
             let original = |h: &KeyHalf| {
-                let digits = (0..=narrow.level).map(|i| Ok::<_, ()>(h.digit(i, n)));
-                KeyHalf::from_digit_iter(digits, &basis_ext, narrow.level + 1, n, Some(&g.perm))
+                let parts = (0..digits).map(|i| Ok::<_, ()>(h.digit(i, n)));
+                KeyHalf::from_digit_iter(parts, &key_basis, digits, n, Some(&g.perm))
                     .expect("digits")
             };
             let key = KeySwitchKey {
@@ -1158,7 +1316,7 @@ mod tests {
                 ..narrow.clone()
             };
             let permuted = Decomposed {
-                level,
+                plan: dec.plan.clone(),
                 primes: dec
                     .primes
                     .iter()
@@ -1176,7 +1334,7 @@ mod tests {
                     })
                     .collect(),
             };
-            let (r0, r1) = vecs(key_switch(&params, &permuted, &key));
+            let (r0, r1) = vecs(key_switch(params, &permuted, &key));
             assert!(
                 permute(&n0, &g.perm, n) == r0 && permute(&n1, &g.perm, n) == r1,
                 "permuted results, level {level}"

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 /// Magic bytes at the start of every serialized object.
 pub const MAGIC: [u8; 4] = *b"UNCK";
 /// Current format version.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 /// Kind byte of each serialized object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,19 +510,23 @@ impl PublicKey {
     }
 }
 
-/// Bytes of a serialized key-switching key made for `level`.
-fn ksk_bytes(params: &Parameters, level: usize) -> usize {
-    32 + 1 + (level + 1) * poly_bytes(&params.ext_basis(level), params.n())
+/// Bytes of a serialized key-switching key made for `level` with `special` special primes:
+/// its seed, level and special-prime count, and the `b` half of each digit over the key's
+/// primes.
+fn ksk_bytes(params: &Parameters, level: usize, special: usize) -> usize {
+    let digits = params.key_basis(level, special).groups.len();
+    32 + 2 + digits * poly_bytes(&params.key_moduli(level, special), params.n())
 }
 
 /// Writes a key-switching key; `perm` undoes the permutation a Galois key is held in.
 fn write_ksk(v: &mut Vec<u8>, params: &Parameters, key: &KeySwitchKey, perm: Option<&[u32]>) {
     let n = params.n();
-    let basis = params.ext_basis(key.level);
+    let basis = params.key_moduli(key.level, key.special);
     v.extend_from_slice(&key.seed);
     // levels are below 256: presets have at most a few dozen primes
     v.push(key.level as u8);
-    for i in 0..=key.level {
+    v.push(key.special as u8);
+    for i in 0..params.key_basis(key.level, key.special).groups.len() {
         let digit = key.b.digit(i, n);
         match perm {
             Some(perm) => write_poly(v, &crate::rlwe::permute(&digit, perm, n), &basis, n),
@@ -542,20 +546,34 @@ fn read_ksk(r: &mut Reader<'_>, params: &Parameters, hold: Option<&[u32]>) -> Re
             params.max_level()
         )));
     }
-    if r.remaining() < ksk_bytes(params, level) - 33 {
+    let special = r.u8("special prime count")? as usize;
+    if !(1..=params.most_special_primes(level)).contains(&special) {
+        return Err(bad(format!(
+            "{special} special primes for a key at level {level} (1 to {})",
+            params.most_special_primes(level)
+        )));
+    }
+    if r.remaining() < ksk_bytes(params, level, special) - 34 {
         return Err(bad("truncated key-switching key"));
     }
-    let basis = params.ext_basis(level);
+    let basis = params.key_moduli(level, special);
+    let digits = params.key_basis(level, special).groups.len();
     // digit by digit into the key's widths: a loaded key never holds a 64-bit copy of itself
     let b = crate::rlwe::KeyHalf::from_digit_iter(
-        (0..=level).map(|_| read_poly(r, &basis, n, "key-switching key")),
+        (0..digits).map(|_| read_poly(r, &basis, n, "key-switching key")),
         &basis,
-        level + 1,
+        digits,
         n,
         hold,
     )?;
-    let a = KeySwitchKey::expand_a_half(params, level, &seed, hold);
-    Ok(KeySwitchKey { seed, level, b, a })
+    let a = KeySwitchKey::expand_a_half(params, (level, special), &seed, hold);
+    Ok(KeySwitchKey {
+        seed,
+        level,
+        special,
+        b,
+        a,
+    })
 }
 
 impl RelinKey {
@@ -598,7 +616,7 @@ impl GaloisKeys {
                 galois_element: g,
                 step: self.step_of(g),
                 level: k.key.level,
-                bytes: 8 + ksk_bytes(&self.params, k.key.level),
+                bytes: 8 + ksk_bytes(&self.params, k.key.level, k.key.special),
             })
             .collect()
     }
@@ -609,7 +627,7 @@ impl GaloisKeys {
         let mut r = read_header_params(data, Kind::GaloisKeys, params)?;
         let count = r.u32("key count")? as usize;
         // every key takes at least the size of a level-0 key
-        let least = 8 + ksk_bytes(params, 0);
+        let least = 8 + ksk_bytes(params, 0, 1);
         if count > r.remaining() / least {
             return Err(bad(format!(
                 "{count} Galois keys need at least {} bytes, {} present",

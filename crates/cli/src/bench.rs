@@ -50,6 +50,29 @@ pub struct CnnBenchArgs {
     /// One JSON object per line (the default output is the same object, indented).
     #[arg(long)]
     json: bool,
+    /// Digit layout of the evaluation keys below the top level: `paired` (a spare data prime
+    /// joins the special prime, two data primes per digit: smaller keys) or `per-prime` (one
+    /// data prime per digit: faster key switching).
+    #[arg(long, value_enum, default_value_t = KeyDigitsArg::Paired)]
+    key_digits: KeyDigitsArg,
+}
+
+/// [`unseen_ckks::KeyDigits`] on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KeyDigitsArg {
+    /// Two data primes per digit below the top level.
+    Paired,
+    /// One data prime per digit.
+    PerPrime,
+}
+
+impl From<KeyDigitsArg> for unseen_ckks::KeyDigits {
+    fn from(a: KeyDigitsArg) -> Self {
+        match a {
+            KeyDigitsArg::Paired => unseen_ckks::KeyDigits::Paired,
+            KeyDigitsArg::PerPrime => unseen_ckks::KeyDigits::PerPrime,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -166,8 +189,9 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         &card.normalization,
         format!("{dataset} test set"),
     )?;
-    let compiled = unseen_circuits::compile_card(&net, &card)
+    let mut compiled = unseen_circuits::compile_card(&net, &card)
         .context("compiling the network to a CKKS circuit")?;
+    compiled.plan.key_digits = a.key_digits.into();
     let mut first: Option<serde_json::Value> = None;
     for &threads in &a.threads {
         let mut out = cnn_at(&a, threads, &net, &compiled, &test)?;
@@ -213,6 +237,10 @@ fn cnn_at(
         "model": a.model.display().to_string(),
         "threads": threads,
         "preset": s["preset"],
+        "key_digits": match a.key_digits {
+            KeyDigitsArg::Paired => "paired",
+            KeyDigitsArg::PerPrime => "per-prime",
+        },
         "images": s["images"],
         "server_single_image_ms": s["server_single_image_ms"],
         "client_encrypt_ms": s["client_encrypt_ms"],

@@ -60,9 +60,9 @@ both! {
         assert_eq!(
             got,
             [
-                "05cf3b4c1f34d037059b67641fbe9c6288dcaf3635c78aecbff569c42197631e",
-                "9f81cc08948220f8b783175ca5052428cbdcb977d769602376540a70b0719d90",
-                "92df44426af909bd9fe4bb2a7e62e4b4e752d7f88d134f47df5f25cf4de62a01",
+                "6d9ba369ff061ed64363a80f7ee06929882dce06375b6e6ab5223e77b2a29bba",
+                "be5145754cb50e78da7c26a27cc068b5816362d1f731dee48ea0bc4b4bf95c5e",
+                "440a3d9b265d1d55bd9283a4f3980f102fbe9e21d0e36a00ccd2d65d72903d9c",
             ]
         );
     }

@@ -767,14 +767,22 @@ impl Evaluator {
             }
             return Ok(());
         }
-        let dec = rlwe::decompose(&self.params, &ct.c1);
+        // one decomposition per level and special modulus the keys were made for (their
+        // digits differ)
+        let mut decs = std::collections::BTreeMap::new();
+        for k in keys.iter().flatten() {
+            let form = (k.key.level, k.key.special);
+            decs.entry(form)
+                .or_insert_with(|| rlwe::decompose(&self.params, &ct.c1, form));
+        }
         // rotations are independent: in parallel (deterministic results)
         keys.into_par_iter()
             .zip(outs.par_iter_mut())
             .for_each(|(k, out)| match k {
                 None => copy_into(out, ct),
                 Some(k) => {
-                    self.galois_into(ct, rlwe::key_switch(&self.params, &dec, &k.key), k, out)
+                    let dec = &decs[&(k.key.level, k.key.special)];
+                    self.galois_into(ct, rlwe::key_switch(&self.params, dec, &k.key), k, out)
                 }
             });
         Ok(())
