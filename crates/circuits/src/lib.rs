@@ -37,6 +37,8 @@ pub use lower::{lower, Activation, LoweredNet, Stage};
 pub use model::{compile_card, compile_model, CompiledModel};
 pub use plan::{output_headroom_bits, CkksPlan, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN};
 pub use program::{Gather, LinearMap, Op, Program};
+/// The digit layout of the evaluation keys a plan makes and a client spec asks for.
+pub use unseen_ckks::KeyDigits;
 
 /// Why a network cannot be compiled.
 #[derive(Debug, thiserror::Error)]

@@ -69,8 +69,8 @@ pub struct CkksPlan {
     pub rotation_keys: BTreeMap<usize, usize>,
     /// Highest level at which relinearisation is needed (`None`: no square).
     pub relin_level: Option<usize>,
-    /// Digit layout of the keys [`Self::make_keys`] makes (the default: paired below the top
-    /// level, the smaller keys).
+    /// Digit layout of the keys [`Self::make_keys`] makes (the default: one prime per digit,
+    /// the fastest key switching; paired digits make smaller keys).
     pub key_digits: KeyDigits,
 }
 

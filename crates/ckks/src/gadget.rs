@@ -112,10 +112,21 @@ pub(crate) struct Converter {
 
 /// The per-coefficient values of one conversion's source (reused buffers).
 pub(crate) struct Prepared {
-    /// `v_t`, one `n`-block per source prime.
-    v: Scratch,
-    /// `alpha`.
-    alpha: Scratch,
+    /// `v_t`, one `n`-block per source prime, then `alpha` (one buffer: a key switch holds
+    /// several of these at once, and the per-thread pool keeps a few buffers).
+    buf: Scratch,
+    /// Coefficients per block.
+    n: usize,
+}
+
+impl Prepared {
+    fn v(&self, t: usize) -> &[u64] {
+        &self.buf[t * self.n..(t + 1) * self.n]
+    }
+
+    fn alpha(&self) -> &[u64] {
+        &self.buf[self.buf.len() - self.n..]
+    }
 }
 
 impl Converter {
@@ -167,8 +178,8 @@ impl Converter {
         n: usize,
     ) -> Prepared {
         let k = self.from.len();
-        let mut v = Scratch::take(k * n);
-        let mut alpha = Scratch::take(n);
+        let mut buf = Scratch::take((k + 1) * n);
+        let (v, alpha) = buf.split_at_mut(k * n);
         // round to nearest by the float unit itself: below 2^52, adding 2^52 leaves the
         // rounded value in the low mantissa bits (integer operations only)
         let magic = (1u64 << 52) as f64;
@@ -198,7 +209,7 @@ impl Converter {
                         }
                     },
                 );
-                return Prepared { v, alpha };
+                return Prepared { buf, n };
             }
         }
         // first the f64 bits of the running sum of v_t / g_t, then alpha in its place
@@ -240,7 +251,7 @@ impl Converter {
                 }
             },
         );
-        Prepared { v, alpha }
+        Prepared { buf, n }
     }
 
     /// The centered values modulo `moduli[j]` (not a source) into `out`.
@@ -251,7 +262,7 @@ impl Converter {
         moduli: &[Modulus],
         out: &mut [T],
     ) {
-        let n = out.len();
+        debug_assert_eq!(out.len(), prep.n);
         let m = &moduli[j];
         let hats = &self.hat_mod[j];
         debug_assert_eq!(hats.len(), self.from.len(), "a target outside the sources");
@@ -263,10 +274,10 @@ impl Converter {
         for (i, o) in out.iter_mut().enumerate() {
             let mut acc = 0u128;
             for (t, &h) in hats.iter().enumerate() {
-                acc += u128::from(prep.v[t * n + i]) * u128::from(h);
+                acc += u128::from(prep.v(t)[i]) * u128::from(h);
             }
             let r = m.reduce_u128(acc);
-            *o = T::of(m.sub(r, m.mul(prep.alpha[i], whole)));
+            *o = T::of(m.sub(r, m.mul(prep.alpha()[i], whole)));
         }
     }
 }
@@ -283,11 +294,11 @@ fn convert_narrow<T: Word>((prep, hats, whole, m): NarrowArgs<'_>, out: &mut [T]
     let k = hats.len();
     // minus alpha Q, alpha <= k: (k + 1) p keeps the sum positive
     let bias = (k as u64 + 1) * p;
-    let alpha = &prep.alpha[..n];
+    let alpha = prep.alpha();
     if let [h0, h1] = hats[..] {
         // two sources (the common digit): one pass
         let (hs0, hs1) = (m.shoup32(h0), m.shoup32(h1));
-        let (v0, v1) = prep.v[..2 * n].split_at(n);
+        let (v0, v1) = (prep.v(0), prep.v(1));
         ring::simd(
             #[inline(always)]
             || {
@@ -311,7 +322,7 @@ fn convert_narrow<T: Word>((prep, hats, whole, m): NarrowArgs<'_>, out: &mut [T]
     );
     for (t, &h) in hats.iter().enumerate() {
         let hs = m.shoup32(h);
-        let v = &prep.v[t * n..(t + 1) * n];
+        let v = prep.v(t);
         ring::simd(
             #[inline(always)]
             || {

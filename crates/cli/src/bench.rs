@@ -53,7 +53,7 @@ pub struct CnnBenchArgs {
     /// Digit layout of the evaluation keys below the top level: `paired` (a spare data prime
     /// joins the special prime, two data primes per digit: smaller keys) or `per-prime` (one
     /// data prime per digit: faster key switching).
-    #[arg(long, value_enum, default_value_t = KeyDigitsArg::Paired)]
+    #[arg(long, value_enum, default_value_t = KeyDigitsArg::PerPrime)]
     key_digits: KeyDigitsArg,
 }
 

@@ -197,7 +197,8 @@ pub(crate) struct StoreArgs {
     /// Without --tokens everyone is one tenant whose quota is the whole store.
     #[arg(long, default_value_t = 2 << 30)]
     tenant_quota: u64,
-    /// Clients' evaluation keys kept parsed in memory (about 60 MB each for ciphernet).
+    /// Clients' evaluation keys kept parsed in memory (about 37 MB each for ciphernet, 22 MB
+    /// with `--key-digits paired`).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
     /// Seconds a worker holds a batch job without renewing its claim; a job whose worker died
@@ -219,6 +220,13 @@ struct ServeArgs {
     /// `name` or the folder's name.
     #[arg(long, required = true)]
     model: Vec<PathBuf>,
+    /// Digit layout of the evaluation keys the CNN models' specs ask clients for, below the
+    /// top level: `per-prime` (one data prime per digit: the fastest key switching) or
+    /// `paired` (a spare data prime joins the special prime and a digit holds two: 0.6x the
+    /// keys' bytes and memory per client, each key switch slower; README, "Paired key
+    /// digits").
+    #[arg(long, value_enum, default_value_t = crate::bench::KeyDigitsArg::PerPrime)]
+    key_digits: crate::bench::KeyDigitsArg,
     /// Largest encrypted batch request, in bytes (a ciphernet batch of 4096 images is about
     /// 130 MB: one ciphertext per pixel).
     #[arg(long, default_value_t = 256 << 20)]
@@ -497,8 +505,8 @@ fn serve(a: ServeArgs) -> Result<()> {
         }
         if p.is_dir() {
             let name = crate::image_cmd::folder_name(p);
-            cnn_models
-                .push(unseen_server::cnn::CnnModel::load(p, &name).map_err(anyhow::Error::msg)?);
+            let model = unseen_server::cnn::CnnModel::load_with(p, &name, a.key_digits.into());
+            cnn_models.push(model.map_err(anyhow::Error::msg)?);
         } else {
             models.push(LinearModel::load(p)?);
         }

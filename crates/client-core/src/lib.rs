@@ -243,11 +243,12 @@ pub fn generate<R: RngCore + CryptoRng>(
     client.check(&params).map_err(|e| bad(&e.to_string()))?;
     let sk = SecretKey::generate(&params, rng);
     let keys = EvaluationKeys {
-        relin: RelinKey::generate_for_level(&sk, relin, rng),
-        galois: GaloisKeys::generate_for_levels_with_progress(
+        relin: RelinKey::generate_with(&sk, relin, spec.key_digits, rng),
+        galois: GaloisKeys::generate_with(
             &sk,
             &spec.rotation_keys,
             false,
+            spec.key_digits,
             rng,
             progress,
         ),

@@ -61,10 +61,33 @@ both! {
             got,
             [
                 "6d9ba369ff061ed64363a80f7ee06929882dce06375b6e6ab5223e77b2a29bba",
-                "be5145754cb50e78da7c26a27cc068b5816362d1f731dee48ea0bc4b4bf95c5e",
-                "440a3d9b265d1d55bd9283a4f3980f102fbe9e21d0e36a00ccd2d65d72903d9c",
+                "e1b993b6f10fe45c7d9fffaffe91cf57812bbbcda0098656ce293eea68715d31",
+                "e0c26170a1407b4a4bf37cbc22e491965b4257cdb009dccfe26285778ff8d60f",
             ]
         );
+    }
+}
+
+both! {
+    /// A spec that asks for paired key digits gets them: the same keys (steps and levels) in
+    /// 0.59x the bytes, and a spec without the field gets one prime per digit.
+    fn a_spec_chooses_the_key_digits() {
+        let plain = spec();
+        assert_eq!(plain.key_digits, unseen_circuits::KeyDigits::PerPrime);
+        let mut paired = spec();
+        paired.key_digits = unseen_circuits::KeyDigits::Paired;
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let one = generate(&plain, &mut rng, &mut |_, _| {}).expect("keys");
+        let two = generate(&paired, &mut rng, &mut |_, _| {}).expect("keys");
+        assert_eq!(one.rotation_keys, two.rotation_keys);
+        let ratio = two.eval_keys.len() as f64 / one.eval_keys.len() as f64;
+        assert!((0.55..0.65).contains(&ratio), "{ratio}");
+        let params = unseen_ckks::Parameters::preset(unseen_ckks::Preset::Cnn8192).expect("preset");
+        let keys = unseen_circuits::EvaluationKeys::from_bytes(&two.eval_keys, &params)
+            .expect("paired keys load");
+        for (step, level) in &paired.rotation_keys {
+            assert_eq!(keys.galois.rotation_level(*step), Some(*level));
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use unseen_circuits::{
-    compile_card, BatchProgram, BatchRun, CkksBackend, EvaluationKeys, Prepared, Program,
-    STREAM_CHUNK,
+    compile_card, BatchProgram, BatchRun, CkksBackend, EvaluationKeys, KeyDigits, Prepared,
+    Program, STREAM_CHUNK,
 };
 use unseen_ckks::serialize::{CiphertextList, CiphertextListWriter};
 use unseen_ckks::{Ciphertext, Evaluator, Parameters};
@@ -43,10 +43,18 @@ impl std::fmt::Debug for CnnModel {
 }
 
 impl CnnModel {
-    /// Loads the model folder `dir`, compiles it and encodes its plaintexts.
+    /// Loads the model folder `dir`, compiles it and encodes its plaintexts; its clients make
+    /// keys with one prime per digit.
     pub fn load(dir: &Path, name: &str) -> Result<Self, String> {
+        Self::load_with(dir, name, KeyDigits::default())
+    }
+
+    /// [`Self::load`], its spec asking clients for keys with the digit layout `digits`.
+    pub fn load_with(dir: &Path, name: &str, digits: KeyDigits) -> Result<Self, String> {
         let (net, card) = load_model(dir).map_err(|e| e.to_string())?;
-        let compiled = compile_card(&net, &card).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut compiled =
+            compile_card(&net, &card).map_err(|e| format!("{}: {e}", dir.display()))?;
+        compiled.plan.key_digits = digits;
         let spec = ModelSpec::new(name, &card, &compiled);
         let (params, program, batch) = (compiled.params, compiled.program, compiled.batch);
         let backend =

@@ -61,6 +61,11 @@ pub struct ModelSpec {
     pub rotation_keys: Vec<(i64, usize)>,
     /// Level of the relinearisation key (`None`: the circuit has no multiplication).
     pub relin_level: Option<usize>,
+    /// Digit layout of the keys below the top level: `per-prime` (the fastest key switching)
+    /// or `paired` (smaller keys, the server's choice: `unseen serve --key-digits`); absent:
+    /// `per-prime`.
+    #[serde(default)]
+    pub key_digits: unseen_circuits::KeyDigits,
     /// For each slot of a single input's plaintexts, the index of the input value it holds: one
     /// slot vector, or several one after the other (the image is then sent as a ciphertext list
     /// of that many ciphertexts).
@@ -96,6 +101,7 @@ impl ModelSpec {
             },
             rotation_keys: plan.galois_key_levels(),
             relin_level: plan.relin_level,
+            key_digits: plan.key_digits,
             input_layout: compiled.program.input_layout.clone(),
             output_slots: compiled.program.output_slots.clone(),
         }
