@@ -955,6 +955,11 @@ impl RelinKey {
         self.key.level
     }
 
+    /// Whether the key has the digit layout `digits` makes at its level.
+    pub fn digits_are(&self, digits: KeyDigits) -> bool {
+        self.key.special == self.params.special_primes(self.key.level, digits)
+    }
+
     /// The parameters.
     pub fn params(&self) -> &Arc<Parameters> {
         &self.params
@@ -1079,6 +1084,13 @@ impl GaloisKeys {
         let key = KeySwitchKey::generate(sk, &s_g, level, rng, Some(&inverse_permutation(&perm)));
         s_g.zeroize();
         GaloisKey { key, perm }
+    }
+
+    /// Whether every key has the digit layout `digits` makes at its level.
+    pub fn digits_are(&self, digits: KeyDigits) -> bool {
+        self.keys
+            .values()
+            .all(|g| g.key.special == self.params.special_primes(g.key.level, digits))
     }
 
     /// Highest level at which the key for a left rotation by `step` works

@@ -26,6 +26,10 @@ pub struct CkksKeygenArgs {
     /// Name of the model on the server (default: the model folder's name).
     #[arg(long, conflicts_with = "server")]
     name: Option<String>,
+    /// With a model folder: the digit layout the server asks for (`unseen serve --key-digits`;
+    /// with --server the spec says it).
+    #[arg(long, value_enum, conflicts_with = "server", default_value_t = crate::bench::KeyDigitsArg::PerPrime)]
+    key_digits: crate::bench::KeyDigitsArg,
     /// Replace an existing key folder.
     #[arg(long)]
     force: bool,
@@ -99,7 +103,7 @@ pub fn keygen_ckks(a: CkksKeygenArgs) -> Result<()> {
         None => {
             let dir = PathBuf::from(&a.model);
             let name = a.name.clone().unwrap_or_else(|| folder_name(&dir));
-            let report = CnnClient::keygen(&dir, &name, &a.out)?;
+            let report = CnnClient::keygen_with(&dir, &name, a.key_digits.into(), &a.out)?;
             (name, report)
         }
     };

@@ -79,6 +79,7 @@ impl CnnModel {
             params: self.params.clone(),
             relin_level: self.spec.relin_level.unwrap_or(0),
             rotations: self.spec.rotation_keys.clone(),
+            digits: self.spec.key_digits,
         }
     }
 
@@ -349,5 +350,26 @@ mod tests {
             .infer(partial, &encrypt(plan.start_level, scale))
             .expect_err("keys");
         assert_eq!(err.code, "keys_mismatch");
+    }
+
+    /// A model's spec says the keys' digit layout and its key shape holds registered keys to
+    /// it: per-prime keys for a paired model (and the other way round) are refused.
+    #[test]
+    fn the_spec_key_digits_decide_which_keys_match() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/ciphernet-mnist");
+        let paired = CnnModel::load_with(&dir, "m", KeyDigits::Paired).expect("model");
+        let plain = CnnModel::load(&dir, "m").expect("model");
+        assert_eq!(paired.spec.key_digits, KeyDigits::Paired);
+        assert_eq!(plain.spec.key_digits, KeyDigits::PerPrime);
+        let params = plain.params().clone();
+        let sk = SecretKey::generate(&params, &mut OsRng);
+        let mut plan = CkksPlan::new(&params, &plain.program).expect("plan");
+        let per_prime = plan.make_keys(&sk, &mut OsRng);
+        plan.key_digits = KeyDigits::Paired;
+        let two = plan.make_keys(&sk, &mut OsRng);
+        assert!(plain.key_shape().matches(&per_prime));
+        assert!(!plain.key_shape().matches(&two));
+        assert!(paired.key_shape().matches(&two));
+        assert!(!paired.key_shape().matches(&per_prime));
     }
 }

@@ -59,7 +59,7 @@ pub enum StoreError {
     #[error("{0}")]
     BadKeys(String),
     /// Keys, but not the exact set a served model needs.
-    #[error("these are not the evaluation keys of a served model: upload exactly the rotation keys, at the levels, and the relinearisation key that GET /v1/models/{{name}} lists")]
+    #[error("these are not the evaluation keys of a served model: upload exactly the rotation keys, at the levels, and the relinearisation key that GET /v1/models/{{name}} lists, with its key_digits")]
     Mismatch,
     /// Not a key id.
     #[error("a key id is 64 lowercase hex digits (the SHA-256 of the key bundle)")]
@@ -109,6 +109,8 @@ pub struct KeyShape {
     pub relin_level: usize,
     /// `(step, level)` of every Galois key.
     pub rotations: Vec<(i64, usize)>,
+    /// Digit layout of every key (the spec's `key_digits`).
+    pub digits: unseen_ckks::KeyDigits,
 }
 
 impl KeyShape {
@@ -116,6 +118,8 @@ impl KeyShape {
     pub fn matches(&self, keys: &EvaluationKeys) -> bool {
         keys.relin.params().same_as(&self.params)
             && keys.relin.level() == self.relin_level
+            && keys.relin.digits_are(self.digits)
+            && keys.galois.digits_are(self.digits)
             && keys.galois.galois_elements().len() == self.rotations.len()
             && self
                 .rotations
