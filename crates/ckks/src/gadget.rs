@@ -4,23 +4,25 @@
 //! (mod-down).
 //!
 //! A program that starts below the parameters' top level leaves the data primes above its
-//! start unused by every ciphertext. A key made for level `L` takes the one above `L` into
-//! its special modulus, next to the special prime `P`, where that makes it smaller: with
+//! start unused by every ciphertext. With paired digits ([`crate::KeyDigits::Paired`], which a
+//! server asks its clients for), a key made for level `L` takes the one above `L` into its
+//! special modulus, next to the special prime `P`, where that makes it smaller: with
 //! `P_s = q_{L+1} P`, a digit can hold two data primes, as long as their product stays below
 //! `P_s` (the key-switching noise grows with `digit / P_s`, so it stays where one prime over
 //! `P` puts it). A key then holds `digits x (L + 1 + k)` residue polynomials per half instead
 //! of `(L + 1) x (L + 2)`: 24 instead of 42 at level 5 of the reference preset. The key lives
 //! modulo a product of the parameters' own primes, so its security is the parameter set's
 //! (the standard's bound is on the whole `log2(QP)`). At the top level there is no spare
-//! prime: `P_s = P`, one data prime per digit, as SEAL does.
+//! prime, and with [`crate::KeyDigits::PerPrime`] (the default) none is used: `P_s = P`, one
+//! data prime per digit, as SEAL does.
 
 use crate::ring::{self, Modulus, Scratch, Word, NARROW_BITS};
 
 /// Most primes in a key's special modulus: `P` and one spare data prime. More make a key
 /// smaller still (16.7 MB instead of 21.2 MB for ciphernet's keys with no limit), but every
 /// key switch then divides by `P_s` through a base conversion from more primes, which costs
-/// more than the transforms the larger digits save (`unseen bench cnn`: 35-48 ms per image
-/// against 32-34 ms).
+/// more than the transforms the larger digits save (`unseen bench cnn`, with an earlier build of
+/// the conversions: 35-48 ms per image against 32-34 ms).
 pub(crate) const MAX_SPECIAL_PRIMES: usize = 2;
 
 /// Which primes a key made for one level is built on.
@@ -292,7 +294,8 @@ fn convert_narrow<T: Word>((prep, hats, whole, m): NarrowArgs<'_>, out: &mut [T]
     let n = out.len();
     let p = m.value();
     let k = hats.len();
-    // minus alpha Q, alpha <= k: (k + 1) p keeps the sum positive
+    // minus alpha Q, alpha <= k: (k + 1) p keeps the sum positive; with k products below p
+    // the sum stays below (2k + 1) p, far from 2^64, so one reduction at the end suffices
     let bias = (k as u64 + 1) * p;
     let alpha = prep.alpha();
     if let [h0, h1] = hats[..] {
@@ -331,27 +334,12 @@ fn convert_narrow<T: Word>((prep, hats, whole, m): NarrowArgs<'_>, out: &mut [T]
                 }
             },
         );
-        // at most 2^64 / 2^32 products of 31 bits each between reductions
-        if (t + 1) % 1024 == 0 {
-            reduce_all(m, &mut acc);
-        }
     }
     ring::simd(
         #[inline(always)]
         || {
             for (o, &a) in out.iter_mut().zip(acc.iter()) {
                 *o = T::of(m.reduce_narrow(a));
-            }
-        },
-    );
-}
-
-fn reduce_all(m: &Modulus, acc: &mut [u64]) {
-    ring::simd(
-        #[inline(always)]
-        || {
-            for a in acc.iter_mut() {
-                *a = m.reduce_narrow(*a);
             }
         },
     );
@@ -430,6 +418,68 @@ mod tests {
 
     fn logs(bits: &[u32]) -> Vec<f64> {
         bits.iter().map(|&b| f64::from(b) - 0.001).collect()
+    }
+
+    /// Conversions from two and from three primes (below and above 2^31), against the
+    /// centered value computed exactly in 128 bits, at the edges of the range and between.
+    #[test]
+    fn conversions_give_the_exact_centered_value() {
+        let n = 16;
+        for bits in [[26u32, 26, 26, 31, 31], [40, 30, 30, 49, 40]] {
+            let primes = ring::generate_primes(&bits, n).expect("primes");
+            let moduli: Vec<Modulus> = primes
+                .iter()
+                .map(|&p| Modulus::new(p, n).expect("modulus"))
+                .collect();
+            for from in [vec![0, 1], vec![0, 1, 2]] {
+                let conv = Converter::new(&moduli, from.clone());
+                let q: u128 = from.iter().map(|&i| u128::from(primes[i])).product();
+                let values: Vec<u128> = (0..n as u128)
+                    .map(|i| match i {
+                        0 => 0,
+                        1 => q / 2,
+                        2 => q / 2 + 1,
+                        3 => q - 1,
+                        _ => (i * 0x9e37_79b9_7f4a_7c15_f39c) % q,
+                    })
+                    .collect();
+                let residues: Vec<Vec<u64>> = from
+                    .iter()
+                    .map(|&g| {
+                        values
+                            .iter()
+                            .map(|&x| (x % u128::from(primes[g])) as u64)
+                            .collect()
+                    })
+                    .collect();
+                let prep = conv.prepare(&moduli, |t| &residues[t], n);
+                for (j, &target) in primes.iter().enumerate().skip(3) {
+                    let mut out = vec![0u64; n];
+                    conv.convert_into(&prep, j, &moduli, &mut out);
+                    let pj = i128::from(target);
+                    for (x, got) in values.iter().zip(&out) {
+                        let centered = if *x > q / 2 {
+                            *x as i128 - q as i128
+                        } else {
+                            *x as i128
+                        };
+                        // within the f64 rounding of +-q/2, either representative of that
+                        // size is right (the value keeps its magnitude)
+                        let edge = (q / 2).abs_diff(*x) <= q >> 50;
+                        let other = if centered > 0 {
+                            centered - q as i128
+                        } else {
+                            centered + q as i128
+                        };
+                        let ok = |c: i128| c.rem_euclid(pj) as u64 == *got;
+                        assert!(
+                            ok(centered) || (edge && ok(other)),
+                            "{bits:?} from {from:?} to {j}: {x}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!   those and the special prime) and its domain (NTT or coefficients, a type
 //!   parameter), which ciphertexts, plaintexts and keys are made of;
 //! * `gadget`: the special primes and digits of a key made for a level (one data prime per
-//!   digit over P at the top level, SEAL style; two over P and a spare data prime below it)
+//!   digit over P, SEAL style, or, paired below the top level, two over P and a spare data prime)
 //!   and the base conversions between them;
 //! * [`rlwe`]: secret/public keys, hybrid key switching, automorphisms; it knows nothing of
 //!   plaintexts, ciphertexts or scales;
