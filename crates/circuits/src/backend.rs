@@ -36,6 +36,9 @@ pub trait Backend: Sync {
     ) -> Result<Vec<Self::Value>, Self::Error>;
     /// `rot(x, step)`.
     fn rotate(&self, x: &Self::Value, step: usize) -> Result<Self::Value, Self::Error>;
+    /// `sum_j rot(x_j, step_j)` over at least one term (a map's giant steps), sharing the work
+    /// the rotations have in common.
+    fn sum_rotations(&self, terms: &[(Self::Value, usize)]) -> Result<Self::Value, Self::Error>;
     /// `sum_t x_t * p_t`, element-wise products summed, without rescaling (at least one term).
     fn mul_plain_sum(
         &self,
@@ -188,13 +191,13 @@ impl<B: Backend> Prepared<B> {
     }
 
     /// One giant step of a linear map: its terms (baby-step rotations times pre-rotated
-    /// diagonals) summed, then rotated by the giant step; `None` without terms.
+    /// diagonals) summed, with the step it is then rotated by; `None` without terms.
     fn giant_step(
         &self,
         b: &B,
         rotated: &[B::Value],
         g: &GiantStep<B>,
-    ) -> Result<Option<B::Value>, B::Error> {
+    ) -> Result<Option<(B::Value, usize)>, B::Error> {
         let terms: Vec<(&B::Value, &B::Plain)> = g
             .terms
             .iter()
@@ -203,12 +206,7 @@ impl<B: Backend> Prepared<B> {
         if terms.is_empty() {
             return Ok(None);
         }
-        let inner = b.mul_plain_sum(&terms)?;
-        Ok(Some(if g.step % self.slots == 0 {
-            inner
-        } else {
-            b.rotate(&inner, g.step)?
-        }))
+        Ok(Some((b.mul_plain_sum(&terms)?, g.step % self.slots)))
     }
 
     /// Runs the program on the encrypted (or plain) vectors of one input
@@ -243,24 +241,19 @@ impl<B: Backend> Prepared<B> {
                 }
                 PreparedOp::Linear(m) => {
                     let rotated = b.rotate_hoisted(&x, &m.baby_steps)?;
-                    // the giant steps are independent (their products and their rotation's key
-                    // switch): spread over the pool, then summed in order (exact, so the result
+                    // the giant steps' products are independent: spread over the pool; their
+                    // rotations are then summed in one operation (exact sums, so the result
                     // does not depend on the thread count)
-                    let moved = m
+                    let inner = m
                         .giants
                         .par_iter()
                         .map(|g| self.giant_step(b, &rotated, g))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let mut acc: Option<B::Value> = None;
-                    for moved in moved.into_iter().flatten() {
-                        match acc.as_mut() {
-                            Some(s) => b.add_assign(s, &moved)?,
-                            None => acc = Some(moved),
-                        }
-                    }
-                    let acc = match acc {
-                        Some(a) => a,
-                        None => b.mul_plain_sum(&[(&x, &m.zero)])?,
+                    let inner: Vec<(B::Value, usize)> = inner.into_iter().flatten().collect();
+                    let acc = if inner.is_empty() {
+                        b.mul_plain_sum(&[(&x, &m.zero)])?
+                    } else {
+                        b.sum_rotations(&inner)?
                     };
                     let acc = match m.sum {
                         Some((step, count)) => self.rotate_sum(b, acc, step, count)?,
@@ -332,6 +325,17 @@ impl Backend for PlainBackend {
     fn rotate(&self, x: &Vec<f64>, step: usize) -> Result<Vec<f64>, Self::Error> {
         let n = x.len();
         Ok((0..n).map(|i| x[(i + step) % n]).collect())
+    }
+    fn sum_rotations(&self, terms: &[(Vec<f64>, usize)]) -> Result<Vec<f64>, Self::Error> {
+        let mut out: Option<Vec<f64>> = None;
+        for (x, step) in terms {
+            let r = self.rotate(x, *step)?;
+            match out.as_mut() {
+                Some(o) => self.add_assign(o, &r)?,
+                None => out = Some(r),
+            }
+        }
+        out.ok_or_else(|| Error::WrongInput("a sum of no rotations".into()))
     }
     fn mul_plain_sum(&self, terms: &[(&Vec<f64>, &Vec<f64>)]) -> Result<Vec<f64>, Self::Error> {
         let mut out = vec![0.0; self.slots];

@@ -146,6 +146,13 @@ impl Backend for CkksBackend {
             .rotate(x, step as i64, &self.keys()?.galois)
     }
 
+    fn sum_rotations(&self, terms: &[(Ciphertext, usize)]) -> Result<Ciphertext, Error> {
+        let terms: Vec<(&Ciphertext, i64)> = terms.iter().map(|(x, s)| (x, *s as i64)).collect();
+        self.shared
+            .evaluator
+            .sum_rotations(&terms, &self.keys()?.galois)
+    }
+
     fn mul_plain_sum(
         &self,
         terms: &[(&Ciphertext, &CompactPlaintext)],

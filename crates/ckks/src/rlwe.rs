@@ -657,9 +657,16 @@ pub(crate) fn decompose(
 /// Coefficients per block of the key-switching inner product (two 4 KiB accumulators).
 const IP_BLOCK: usize = 512;
 
-/// `o0 += d * kb`, `o1 += d * ka` for digit values and key residues below `2^31`, unreduced.
+/// `o0 += d * kb`, `o1 += d * ka` for digit values and key residues below `2^31`, unreduced;
+/// for the `FIRST` digit `=` (the accumulators are not cleared beforehand).
 #[inline(always)]
-fn mac_narrow<T: Word>(o0: &mut [u64], o1: &mut [u64], d: &[T], kb: &[u32], ka: &[u32]) {
+fn mac_narrow<T: Word, const FIRST: bool>(
+    o0: &mut [u64],
+    o1: &mut [u64],
+    d: &[T],
+    kb: &[u32],
+    ka: &[u32],
+) {
     ring::simd(
         #[inline(always)]
         || {
@@ -667,11 +674,26 @@ fn mac_narrow<T: Word>(o0: &mut [u64], o1: &mut [u64], d: &[T], kb: &[u32], ka: 
                 o0.iter_mut().zip(o1.iter_mut()).zip(d).zip(kb).zip(ka)
             {
                 let d = d.narrow();
-                *x0 += d * u64::from(b);
-                *x1 += d * u64::from(a);
+                let (p0, p1) = (d * u64::from(b), d * u64::from(a));
+                if FIRST {
+                    (*x0, *x1) = (p0, p1);
+                } else {
+                    *x0 += p0;
+                    *x1 += p1;
+                }
             }
         },
     );
+}
+
+/// [`mac_narrow`] of digit `i`.
+#[inline(always)]
+fn mac_digit<T: Word>(i: usize, o0: &mut [u64], o1: &mut [u64], d: &[T], kb: &[u32], ka: &[u32]) {
+    if i == 0 {
+        mac_narrow::<T, true>(o0, o1, d, kb, ka);
+    } else {
+        mac_narrow::<T, false>(o0, o1, d, kb, ka);
+    }
 }
 
 /// Reduces two lazily accumulated residues of a prime below `2^31`.
@@ -694,23 +716,26 @@ fn reduce_pair(m: &Modulus, o0: &mut [u64], o1: &mut [u64]) {
 /// in reused per-thread buffers: read them, add them into a ciphertext, then drop them.
 pub(crate) type Switched = (ring::Scratch, ring::Scratch);
 
+/// The two sums of a key switch over its plan's extended basis (`targets.len() x n` residues
+/// each, NTT form), not yet divided by `P_s`: the sums of several switches made with one plan
+/// add here and are divided once ([`divide_by_special`]).
+pub(crate) type Undivided = (ring::Scratch, ring::Scratch);
+
 /// The frame of a key switch: per target `t` of the plan's extended basis (in parallel),
-/// `accumulate(t, q_t, (key_b, key_a) residues, acc0, acc1)` sums the digits' products with
-/// the key into cleared accumulators (reused buffers); both sums are then divided by `P_s`
-/// where they lie.
-fn switch_with(
+/// `accumulate(t, q_t, (key_b, key_a) residues, acc0, acc1)` writes the sums of the digits'
+/// products with the key into two accumulators (reused buffers, not cleared).
+fn sums_with(
     params: &Parameters,
     plan: &SwitchPlan,
     key: &KeySwitchKey,
     accumulate: impl Fn(usize, &Modulus, (&Residue, &Residue), &mut [u64], &mut [u64]) + Sync,
-) -> Switched {
+) -> Undivided {
     debug_assert_eq!(
         (plan.key.level, plan.key.special.len()),
         (key.level, key.special),
         "the key's plan"
     );
     let n = params.n();
-    let level = plan.level;
     let slots = plan.targets.len();
     let (mut out0, mut out1) = (
         ring::Scratch::take(slots * n),
@@ -720,19 +745,43 @@ fn switch_with(
         .zip(out1.par_chunks_exact_mut(n))
         .enumerate()
         .for_each(|(t, (o0, o1))| {
-            o0.fill(0);
-            o1.fill(0);
             let kt = plan.key_residue(t);
             let halves = (&key.b.residues[kt], &key.a.residues[kt]);
             accumulate(t, &params.moduli[plan.targets[t]], halves, o0, o1);
         });
+    (out0, out1)
+}
+
+/// Both sums of a key switch (or of several made with `plan`, added) divided by `P_s` where
+/// they lie: the switch's two polynomials at the plan's level.
+pub(crate) fn divide_by_special(
+    params: &Parameters,
+    plan: &SwitchPlan,
+    sums: Undivided,
+) -> Switched {
+    let n = params.n();
+    let (mut out0, mut out1) = sums;
+    debug_assert_eq!(out0.len(), plan.targets.len() * n);
     rayon::join(
         || divide_by_special_in_place(params, plan, &mut out0),
         || divide_by_special_in_place(params, plan, &mut out1),
     );
-    out0.truncate((level + 1) * n);
-    out1.truncate((level + 1) * n);
+    out0.truncate((plan.level + 1) * n);
+    out1.truncate((plan.level + 1) * n);
     (out0, out1)
+}
+
+/// `acc += x` over the plan's extended basis (two undivided sums).
+pub(crate) fn add_undivided(
+    params: &Parameters,
+    plan: &SwitchPlan,
+    acc: &mut Undivided,
+    x: &Undivided,
+) {
+    let n = params.n();
+    let basis: Vec<&Modulus> = plan.targets.iter().map(|&j| &params.moduli[j]).collect();
+    ring::add_assign(&mut acc.0, &x.0, &basis, n);
+    ring::add_assign(&mut acc.1, &x.1, &basis, n);
 }
 
 /// Divides a key switch's sum (the plan's extended basis, NTT form) by `P_s` with rounding
@@ -778,14 +827,22 @@ fn divide_by_special_in_place(params: &Parameters, plan: &SwitchPlan, data: &mut
 /// rotation permutes these two results instead of every digit of the decomposition: see
 /// [`GaloisKey`].)
 pub(crate) fn key_switch(params: &Parameters, dec: &Decomposed, key: &KeySwitchKey) -> Switched {
+    let sums = key_switch_sums(params, dec, key);
+    divide_by_special(params, &dec.plan, sums)
+}
+
+/// [`key_switch`] before the division by `P_s`.
+fn key_switch_sums(params: &Parameters, dec: &Decomposed, key: &KeySwitchKey) -> Undivided {
     let n = params.n();
     let digits = dec.plan.groups.len();
-    switch_with(params, &dec.plan, key, |t, m, halves, o0, o1| {
+    sums_with(params, &dec.plan, key, |t, m, halves, o0, o1| {
         match (&dec.primes[t], halves) {
             (Digits::Narrow(d), (Residue::Narrow(kb), Residue::Narrow(ka))) => {
                 inner_product_narrow(m, (o0, o1), d, (kb, ka), digits, n)
             }
             (d, (Residue::Wide(kb), Residue::Wide(ka))) => {
+                o0.fill(0);
+                o1.fill(0);
                 let mut wide = ring::Scratch::take(n);
                 for i in 0..digits {
                     let src = match d {
@@ -824,7 +881,7 @@ fn inner_product_narrow<T: Word>(
         let (o0, o1) = (&mut o0[start..end], &mut o1[start..end]);
         for i in 0..digits {
             let (from, to) = (i * n + start, i * n + end);
-            mac_narrow(o0, o1, &d[from..to], &kb[from..to], &ka[from..to]);
+            mac_digit(i, o0, o1, &d[from..to], &kb[from..to], &ka[from..to]);
             if (i + 1) % per == 0 && i + 1 < digits {
                 reduce_pair(m, o0, o1);
             }
@@ -838,23 +895,35 @@ fn inner_product_narrow<T: Word>(
 /// decomposition's `digits x targets` residues are never stored (they would stream through
 /// memory twice). The same residues as the two steps.
 pub(crate) fn key_switch_once(params: &Parameters, c: &Poly<Ntt>, key: &KeySwitchKey) -> Switched {
+    let plan = params.switch_plan(key.level, key.special, c.level());
+    let sums = key_switch_once_sums(params, &plan, c, key);
+    divide_by_special(params, &plan, sums)
+}
+
+/// [`key_switch_once`] before the division by `P_s`; `plan` is the key's at `c`'s level.
+pub(crate) fn key_switch_once_sums(
+    params: &Parameters,
+    plan: &SwitchPlan,
+    c: &Poly<Ntt>,
+    key: &KeySwitchKey,
+) -> Undivided {
     debug_assert!(
         matches!(c.basis(), Basis::Data(_)),
         "a ciphertext polynomial"
     );
+    debug_assert_eq!(plan.level, c.level(), "the plan of the polynomial's level");
     let n = params.n();
-    let plan = params.switch_plan(key.level, key.special, c.level());
     let digits = plan.groups.len();
-    let src = Source::new(params, &plan, c);
-    switch_with(params, &plan, key, |t, m, halves, o0, o1| match halves {
+    let src = Source::new(params, plan, c);
+    sums_with(params, plan, key, |t, m, halves, o0, o1| match halves {
         (Residue::Narrow(kb), Residue::Narrow(ka)) => {
             // below 2^31 the lifted digit is held, transformed and read in 32-bit words
             let mut lifted = ring::Buffer::<u32>::take(n);
             let per = ring::lazy_terms(m.value());
             for i in 0..digits {
-                src.lift(&mut lifted, params, &plan, (i, t), Modulus::ntt_words);
+                src.lift(&mut lifted, params, plan, (i, t), Modulus::ntt_words);
                 let at = i * n..(i + 1) * n;
-                mac_narrow(o0, o1, &lifted, &kb[at.clone()], &ka[at]);
+                mac_digit(i, o0, o1, &lifted, &kb[at.clone()], &ka[at]);
                 if (i + 1) % per == 0 && i + 1 < digits {
                     reduce_pair(m, o0, o1);
                 }
@@ -862,9 +931,11 @@ pub(crate) fn key_switch_once(params: &Parameters, c: &Poly<Ntt>, key: &KeySwitc
             reduce_pair(m, o0, o1);
         }
         (Residue::Wide(kb), Residue::Wide(ka)) => {
+            o0.fill(0);
+            o1.fill(0);
             let mut lifted = ring::Scratch::take(n);
             for i in 0..digits {
-                src.lift(&mut lifted, params, &plan, (i, t), Modulus::ntt);
+                src.lift(&mut lifted, params, plan, (i, t), Modulus::ntt);
                 m.mul_acc_vec(o0, &lifted, &kb[i * n..(i + 1) * n]);
                 m.mul_acc_vec(o1, &lifted, &ka[i * n..(i + 1) * n]);
             }

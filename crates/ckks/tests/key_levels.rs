@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use unseen_ckks::{
-    Ciphertext, Encoder, Error, Evaluator, GaloisKeys, KeyDigits, Parameters, Preset, RelinKey,
-    SecretKey,
+    Ciphertext, Complex64, Encoder, Error, Evaluator, GaloisKeys, KeyDigits, Parameters, Preset,
+    RelinKey, SecretKey,
 };
 
 #[test]
@@ -207,6 +207,84 @@ fn grouped_digits_switch_with_the_noise_of_one_prime_digits() {
                 mine <= 1.1 * theirs,
                 "{preset:?} level {level}: {mine:.2e} against {theirs:.2e}"
             );
+        }
+    }
+}
+
+/// A sum of rotations with keys of either layout, below the top level (paired keys divide by a
+/// special modulus of two primes), on primes below and above 2^31: one division for the whole
+/// sum gives no more error than a division per rotation (the error measured against the
+/// rotated decryptions, which cancels the encryption noise), and with one rotated term the
+/// same bits as that rotation.
+#[test]
+fn sums_of_rotations_divide_once_in_either_layout() {
+    for preset in [Preset::Cnn8192, Preset::Precise8192] {
+        let params = Parameters::preset(preset).expect("preset");
+        let mut r = rng(17);
+        let sk = SecretKey::generate(&params, &mut r);
+        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let slots = params.slots();
+        let scale = params.default_scale();
+        let steps = [0i64, 1, 2, 5];
+        let decrypted = |ct: &Ciphertext| {
+            enc.decode(&sk.decrypt(ct).expect("decrypt"))
+                .expect("decode")
+        };
+        for level in [params.max_level() - 1, 1] {
+            let cts: Vec<Ciphertext> = steps
+                .iter()
+                .map(|_| {
+                    let x = random_complex(&mut r, slots, 1.0);
+                    sk.encrypt(&enc.encode(&x, level, scale).expect("encode"), &mut r)
+                        .expect("encrypt")
+                })
+                .collect();
+            // what the rotations should give, from the inputs' decryptions
+            let before: Vec<Vec<Complex64>> = cts.iter().map(&decrypted).collect();
+            let want: Vec<Complex64> = (0..slots)
+                .map(|j| {
+                    before
+                        .iter()
+                        .zip(steps)
+                        .map(|(v, k)| v[(j + k as usize) % slots])
+                        .sum()
+                })
+                .collect();
+            let error = |ct: &Ciphertext| {
+                let got = decrypted(ct);
+                (got.iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).norm_sqr())
+                    .sum::<f64>()
+                    / slots as f64)
+                    .sqrt()
+            };
+            let with_levels: Vec<(i64, usize)> = steps[1..].iter().map(|&k| (k, level)).collect();
+            for digits in [KeyDigits::PerPrime, KeyDigits::Paired] {
+                let gk = GaloisKeys::generate_with(
+                    &sk,
+                    &with_levels,
+                    false,
+                    digits,
+                    &mut r,
+                    &mut |_, _| {},
+                );
+                let terms: Vec<(&Ciphertext, i64)> = cts.iter().zip(steps).collect();
+                let summed = ev.sum_rotations(&terms, &gk).expect("sum");
+                let mut added = cts[0].clone();
+                for (ct, k) in &terms[1..] {
+                    ev.add_assign(&mut added, &ev.rotate(ct, *k, &gk).expect("rotate"))
+                        .expect("add");
+                }
+                let (mine, theirs) = (error(&summed), error(&added));
+                println!("{preset:?} level {level} {digits:?}: {mine:.2e} summed, {theirs:.2e} rotated and added");
+                assert!(
+                    mine <= 1.1 * theirs,
+                    "{preset:?} level {level} {digits:?}: {mine:.2e} against {theirs:.2e}"
+                );
+                let one = ev.sum_rotations(&terms[2..3], &gk).expect("one");
+                assert!(one == ev.rotate(&cts[2], 2, &gk).expect("rotate"));
+            }
         }
     }
 }

@@ -917,3 +917,82 @@ fn rotations_into_reused_results_equal_fresh_ones() {
         Err(Error::MissingGaloisKey(_))
     ));
 }
+
+/// A sum of rotations divides the key switches' sums once: with one rotated term it is that
+/// rotation bit for bit (plus the unrotated terms), and with several it decrypts to the sum of
+/// the rotated slot vectors with no more error than rotating and adding.
+#[test]
+fn sums_of_rotations_equal_rotating_and_adding() {
+    let c = ctx();
+    let ev = &c.ev;
+    let mut r = rng(11);
+    let slots = c.params.slots();
+    let dec =
+        |ct: &unseen_ckks::Ciphertext| c.enc.decode(&c.sk.decrypt(ct).expect("d")).expect("d");
+    for level in [c.params.max_level(), 4, 1] {
+        let xs: Vec<Vec<Complex64>> = (0..5).map(|_| random_complex(&mut r, slots, 1.0)).collect();
+        let cts: Vec<unseen_ckks::Ciphertext> = xs
+            .iter()
+            .map(|x| {
+                let pt = c.enc.encode(x, level, c.params.default_scale()).expect("e");
+                c.sk.encrypt(&pt, &mut r).expect("enc")
+            })
+            .collect();
+        let steps = [0i64, 1, -3, 100, 2047];
+        // one rotated term (and an unrotated one): the rotation's own division
+        let one = ev
+            .sum_rotations(&[(&cts[0], 0), (&cts[1], 5)], &c.gk)
+            .expect("sum");
+        let mut want = ev.rotate(&cts[1], 5, &c.gk).expect("rot");
+        ev.add_assign(&mut want, &cts[0]).expect("add");
+        assert!(one == want, "level {level}: one rotated term");
+        // several: against the exact sum of the rotated vectors
+        let terms: Vec<(&unseen_ckks::Ciphertext, i64)> = cts.iter().zip(steps).collect();
+        let summed = ev.sum_rotations(&terms, &c.gk).expect("sum");
+        let mut added = cts[0].clone();
+        for (ct, k) in &terms[1..] {
+            ev.add_assign(&mut added, &ev.rotate(ct, *k, &c.gk).expect("rot"))
+                .expect("add");
+        }
+        let exact: Vec<Complex64> = (0..slots)
+            .map(|i| xs.iter().zip(steps).map(|(x, k)| rotl(x, k)[i]).sum())
+            .collect();
+        let (e_sum, e_add) = (
+            rms_error(&exact, &dec(&summed)),
+            rms_error(&exact, &dec(&added)),
+        );
+        println!("level {level}: rms error {e_sum:.3e} summed, {e_add:.3e} rotated and added");
+        assert!(
+            e_sum <= 1.1 * e_add,
+            "level {level}: {e_sum} against {e_add}"
+        );
+        let (mean, _) = precision(&exact, &dec(&summed));
+        assert!(mean > 12.0, "level {level}: {mean} bits");
+    }
+    // refusals: no terms, mixed levels or scales, a missing key
+    assert!(matches!(
+        ev.sum_rotations(&[], &c.gk),
+        Err(Error::InvalidArgument(_))
+    ));
+    let x = random_complex(&mut r, slots, 1.0);
+    let scale = c.params.default_scale();
+    let top =
+        c.sk.encrypt(&c.enc.encode(&x, 3, scale).expect("e"), &mut r)
+            .expect("enc");
+    let low = ev.drop_to_level(&top, 2).expect("drop");
+    assert!(matches!(
+        ev.sum_rotations(&[(&top, 1), (&low, 2)], &c.gk),
+        Err(Error::LevelMismatch { .. })
+    ));
+    let other =
+        c.sk.encrypt(&c.enc.encode(&x, 3, scale * 2.0).expect("e"), &mut r)
+            .expect("enc");
+    assert!(matches!(
+        ev.sum_rotations(&[(&top, 1), (&other, 2)], &c.gk),
+        Err(Error::ScaleMismatch { .. })
+    ));
+    assert!(matches!(
+        ev.sum_rotations(&[(&top, 1), (&top, 3)], &c.gk),
+        Err(Error::MissingGaloisKey(_))
+    ));
+}
