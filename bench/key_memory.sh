@@ -3,7 +3,8 @@
 # client. CLIENTS key folders are made; the first client's keys are registered and used once
 # (the server's own buffers settle), then the others'; the growth after the first, divided by the
 # other clients, is the figure. Several builds side by side: BIN="old/unseen new/unseen".
-# KEY_DIGITS=paired serves the model with `--key-digits paired` and makes the keys that way.
+# KEY_DIGITS=per-prime|paired|mixed serves the model with that `--key-digits` and makes the keys
+# that way (unset: the default, mixed).
 #
 #   bash bench/key_memory.sh [MODEL_DIR] [CLIENTS]
 set -euo pipefail

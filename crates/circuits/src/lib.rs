@@ -35,9 +35,11 @@ pub use compile::{compile_lowered, compile_single, MAX_INPUT_VECTORS};
 pub use keys::EvaluationKeys;
 pub use lower::{lower, Activation, LoweredNet, Stage};
 pub use model::{compile_card, compile_model, CompiledModel};
-pub use plan::{output_headroom_bits, CkksPlan, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN};
+pub use plan::{
+    output_headroom_bits, CkksPlan, KeyLayout, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN,
+};
 pub use program::{Gather, LinearMap, Op, Program};
-/// The digit layout of the evaluation keys a plan makes and a client spec asks for.
+/// The digit layout of one evaluation key ([`KeyLayout`] gives each key's).
 pub use unseen_ckks::KeyDigits;
 
 /// Why a network cannot be compiled.

@@ -13,9 +13,11 @@
 //!
 //! Each rotation key is made for the level at which its step is first used, and the
 //! relinearisation key for the level of the first square: keys for steps used only after a few
-//! rescales are several times smaller than top-level keys.
+//! rescales are several times smaller than top-level keys. [`KeyLayout`] then decides each
+//! key's digits: by default paired (smaller) for the rotations the program does not hoist, one
+//! prime per digit (faster) for the hoisted baby steps and the relinearisation key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::{CryptoRng, RngCore};
 use unseen_ckks::{GaloisKeys, KeyDigits, Parameters, RelinKey, SecretKey};
@@ -56,6 +58,59 @@ pub fn output_headroom_bits(bound: Option<f64>) -> u32 {
     }
 }
 
+/// How a plan lays out the digits of its evaluation keys (the server's choice, named in every
+/// client spec as `key_digits`): below the preset's top level, paired digits make a key about
+/// 0.6x the size, and cost more per key switch where the switch is divided by the special
+/// modulus on its own (README, "Paired key digits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyLayout {
+    /// Paired digits for every rotation key the program does not hoist (giant steps,
+    /// rotate-and-sums, the sums of a first convolution: switches whose division is shared or
+    /// cheap), one prime per digit for the hoisted baby steps and the relinearisation key,
+    /// where paired digits cost most. ciphernet: 0.73x the key memory of [`Self::PerPrime`]
+    /// for about 1.04x the server's work per image (README, "Keys paired where they cost
+    /// least").
+    #[default]
+    Mixed,
+    /// One prime per digit for every key: the fastest key switching, the largest keys.
+    PerPrime,
+    /// Paired digits for every key: the smallest keys, the slowest key switching.
+    Paired,
+}
+
+impl KeyLayout {
+    /// Digit layout of the relinearisation key.
+    pub fn relin(self) -> KeyDigits {
+        match self {
+            KeyLayout::Paired => KeyDigits::Paired,
+            KeyLayout::PerPrime | KeyLayout::Mixed => KeyDigits::PerPrime,
+        }
+    }
+
+    /// Digit layout of the key of a rotation step, hoisted (a baby step) or not.
+    pub fn rotation(self, hoisted: bool) -> KeyDigits {
+        match self {
+            KeyLayout::Paired => KeyDigits::Paired,
+            KeyLayout::Mixed if !hoisted => KeyDigits::Paired,
+            KeyLayout::PerPrime | KeyLayout::Mixed => KeyDigits::PerPrime,
+        }
+    }
+
+    /// `(step, level, digits)` of each Galois key of `(step, level)` pairs, given the steps
+    /// the program hoists.
+    pub fn rotation_keys(
+        self,
+        levels: &[(i64, usize)],
+        hoisted: &[i64],
+    ) -> Vec<(i64, usize, KeyDigits)> {
+        levels
+            .iter()
+            .map(|&(s, l)| (s, l, self.rotation(hoisted.contains(&s))))
+            .collect()
+    }
+}
+
 /// The levels, scales and keys of one program on one CKKS parameter set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CkksPlan {
@@ -69,9 +124,10 @@ pub struct CkksPlan {
     pub rotation_keys: BTreeMap<usize, usize>,
     /// Highest level at which relinearisation is needed (`None`: no square).
     pub relin_level: Option<usize>,
-    /// Digit layout of the keys [`Self::make_keys`] makes (the default: one prime per digit,
-    /// the fastest key switching; paired digits make smaller keys).
-    pub key_digits: KeyDigits,
+    /// Rotation steps the program hoists (the baby steps of its linear maps).
+    pub hoisted_steps: BTreeSet<usize>,
+    /// Digit layout of the keys [`Self::make_keys`] makes.
+    pub key_layout: KeyLayout,
 }
 
 impl CkksPlan {
@@ -162,13 +218,24 @@ impl CkksPlan {
                 _ => {}
             }
         }
+        let hoisted_steps = program
+            .ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Linear(m) => Some(m.baby_steps()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|s| *s != 0)
+            .collect();
         Ok(Self {
             start_level: start,
             scales,
             multiplier_scales,
             rotation_keys,
             relin_level,
-            key_digits: KeyDigits::default(),
+            hoisted_steps,
+            key_layout: KeyLayout::default(),
         })
     }
 
@@ -190,16 +257,27 @@ impl CkksPlan {
             .collect()
     }
 
-    /// The evaluation keys the program needs, each made for the level it is first needed at.
+    /// The hoisted rotation steps, as a client spec lists them.
+    pub fn hoisted_rotations(&self) -> Vec<i64> {
+        self.hoisted_steps.iter().map(|&s| s as i64).collect()
+    }
+
+    /// `(step, level, digits)` of every Galois key, as the client generates them.
+    pub fn galois_keys(&self) -> Vec<(i64, usize, KeyDigits)> {
+        self.key_layout
+            .rotation_keys(&self.galois_key_levels(), &self.hoisted_rotations())
+    }
+
+    /// The evaluation keys the program needs, each made for the level it is first needed at,
+    /// with the digits [`Self::key_layout`] gives it.
     pub fn make_keys<R: RngCore + CryptoRng + ?Sized>(
         &self,
         sk: &SecretKey,
         rng: &mut R,
     ) -> EvaluationKeys {
-        let digits = self.key_digits;
-        let relin = RelinKey::generate_with(sk, self.relin_level.unwrap_or(0), digits, rng);
-        let levels = self.galois_key_levels();
-        let galois = GaloisKeys::generate_with(sk, &levels, false, digits, rng, &mut |_, _| {});
+        let level = self.relin_level.unwrap_or(0);
+        let relin = RelinKey::generate_with(sk, level, self.key_layout.relin(), rng);
+        let galois = GaloisKeys::generate_each(sk, &self.galois_keys(), false, rng, &mut |_, _| {});
         EvaluationKeys { relin, galois }
     }
 }

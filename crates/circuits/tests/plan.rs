@@ -84,3 +84,70 @@ fn a_calibrated_output_bound_buys_precision() {
     p.output_bound = Some(1e6);
     assert!(CkksPlan::new(&params, &p).is_err());
 }
+
+/// The key layouts: the mixed layout (the default) pairs the digits of exactly the keys of the
+/// steps no linear map hoists, which makes its keys smaller than one prime per digit and larger
+/// than paired digits everywhere.
+#[test]
+fn the_mixed_layout_pairs_the_keys_no_map_hoists() {
+    use unseen_circuits::{KeyDigits, KeyLayout};
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    let p = program("ciphernet", params.slots());
+    let mut plan = CkksPlan::new(&params, &p).expect("plan");
+    assert_eq!(plan.key_layout, KeyLayout::Mixed);
+    let babies: std::collections::BTreeSet<usize> = p
+        .ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Linear(m) => Some(m.baby_steps()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|s| *s != 0)
+        .collect();
+    assert!(!babies.is_empty());
+    assert_eq!(plan.hoisted_steps, babies);
+    let keys = plan.galois_keys();
+    assert_eq!(keys.len(), plan.rotation_keys.len());
+    for &(step, level, digits) in &keys {
+        assert_eq!(plan.rotation_keys[&(step as usize)], level);
+        let want = if babies.contains(&(step as usize)) {
+            KeyDigits::PerPrime
+        } else {
+            KeyDigits::Paired
+        };
+        assert_eq!(digits, want, "step {step}");
+    }
+    // some keys of each kind, among them the first convolution's (not hoisted)
+    assert!(keys.iter().any(|k| k.2 == KeyDigits::Paired));
+    let first = p.ops[0].rotation_steps(params.slots());
+    assert!(first.iter().all(|s| !babies.contains(s)));
+    assert_eq!(KeyLayout::Mixed.relin(), KeyDigits::PerPrime);
+    for layout in [KeyLayout::PerPrime, KeyLayout::Paired] {
+        plan.key_layout = layout;
+        let want = if layout == KeyLayout::Paired {
+            KeyDigits::Paired
+        } else {
+            KeyDigits::PerPrime
+        };
+        assert!(plan.galois_keys().iter().all(|k| k.2 == want));
+        assert_eq!(layout.relin(), want);
+    }
+    // the keys themselves, by their memory
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let sk = unseen_ckks::SecretKey::generate(&params, &mut rng);
+    let mut memory = |layout| {
+        plan.key_layout = layout;
+        let keys = plan.make_keys(&sk, &mut rng);
+        keys.relin.memory_bytes() + keys.galois.memory_bytes()
+    };
+    let (mixed, per_prime, paired) = (
+        memory(KeyLayout::Mixed),
+        memory(KeyLayout::PerPrime),
+        memory(KeyLayout::Paired),
+    );
+    assert!(
+        paired < mixed && mixed < per_prime,
+        "{paired} {mixed} {per_prime}"
+    );
+}

@@ -1119,22 +1119,44 @@ impl GaloisKeys {
         rng: &mut R,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Self {
+        let each: Vec<(i64, usize, KeyDigits)> =
+            steps.iter().map(|&(s, l)| (s, l, digits)).collect();
+        Self::generate_each(sk, &each, conjugate, rng, progress)
+    }
+
+    /// One key per `(step, level, digits)`, each with its own digit layout (a circuit pairs
+    /// the digits of the keys it does not hoist: see `unseen_circuits::KeyLayout`). A step
+    /// listed twice gets the higher level, and paired digits if either asks for them; the
+    /// conjugation key, if asked for, works at every level with one prime per digit.
+    pub fn generate_each<R: RngCore + CryptoRng + ?Sized>(
+        sk: &SecretKey,
+        steps: &[(i64, usize, KeyDigits)],
+        conjugate: bool,
+        rng: &mut R,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Self {
         let params = &sk.params;
-        let mut elements: BTreeMap<u64, usize> = BTreeMap::new();
-        for &(s, level) in steps {
+        let mut elements: BTreeMap<u64, (usize, KeyDigits)> = BTreeMap::new();
+        for &(s, level, digits) in steps {
             let g = params.galois_element(s);
             if g != 1 {
-                let l = elements.entry(g).or_insert(0);
-                *l = (*l).max(level.min(params.max_level()));
+                let e = elements.entry(g).or_insert((0, digits));
+                e.0 = e.0.max(level.min(params.max_level()));
+                if digits == KeyDigits::Paired {
+                    e.1 = KeyDigits::Paired;
+                }
             }
         }
         if conjugate {
-            elements.insert(params.conjugation_element(), params.max_level());
+            elements.insert(
+                params.conjugation_element(),
+                (params.max_level(), KeyDigits::PerPrime),
+            );
         }
         let mut keys = BTreeMap::new();
         let total = elements.len();
-        for (done, (g, level)) in elements.into_iter().enumerate() {
-            keys.insert(g, Self::key_for(sk, g, (level, digits), rng));
+        for (done, (g, form)) in elements.into_iter().enumerate() {
+            keys.insert(g, Self::key_for(sk, g, form, rng));
             progress(done + 1, total);
         }
         Self {
@@ -1162,6 +1184,14 @@ impl GaloisKeys {
         self.keys
             .values()
             .all(|g| g.key.special == self.params.special_primes(g.key.level, digits))
+    }
+
+    /// Whether the key for a left rotation by `step` exists and has the digit layout `digits`
+    /// makes at its level.
+    pub fn rotation_digits_are(&self, step: i64, digits: KeyDigits) -> bool {
+        self.keys
+            .get(&self.params.galois_element(step))
+            .is_some_and(|g| g.key.special == self.params.special_primes(g.key.level, digits))
     }
 
     /// Highest level at which the key for a left rotation by `step` works

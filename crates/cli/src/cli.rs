@@ -197,8 +197,8 @@ pub(crate) struct StoreArgs {
     /// Without --tokens everyone is one tenant whose quota is the whole store.
     #[arg(long, default_value_t = 2 << 30)]
     tenant_quota: u64,
-    /// Clients' evaluation keys kept parsed in memory (about 37 MB each for ciphernet, 22 MB
-    /// with `--key-digits paired`).
+    /// Clients' evaluation keys kept parsed in memory (ciphernet: about 27.5 MB each, 37 MB
+    /// with `--key-digits per-prime`, 22-23 MB with `--key-digits paired`).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
     /// Seconds a worker holds a batch job without renewing its claim; a job whose worker died
@@ -221,12 +221,13 @@ struct ServeArgs {
     #[arg(long, required = true)]
     model: Vec<PathBuf>,
     /// Digit layout of the evaluation keys the CNN models' specs ask clients for, below the
-    /// top level: `per-prime` (one data prime per digit: the fastest key switching) or
-    /// `paired` (a spare data prime joins the special prime and a digit holds two: 0.6x the
-    /// keys' bytes and memory per client, each key switch slower; README, "Paired key
-    /// digits").
-    #[arg(long, value_enum, default_value_t = crate::bench::KeyDigitsArg::PerPrime)]
-    key_digits: crate::bench::KeyDigitsArg,
+    /// top level: `mixed` (two data primes per digit, a spare data prime joining the special
+    /// prime, for the keys the circuit does not hoist; one per digit for the others),
+    /// `per-prime` (one per digit for every key: the fastest key switching) or `paired` (two
+    /// for every key: the smallest keys). ciphernet per client: 27.5 / 37 / 22-23 MB of memory
+    /// (README, "Keys paired where they cost least").
+    #[arg(long, value_enum, default_value_t = crate::bench::KeyLayoutArg::Mixed)]
+    key_digits: crate::bench::KeyLayoutArg,
     /// Largest encrypted batch request, in bytes (a ciphernet batch of 4096 images is about
     /// 130 MB: one ciphertext per pixel).
     #[arg(long, default_value_t = 256 << 20)]

@@ -28,8 +28,8 @@ pub struct CkksKeygenArgs {
     name: Option<String>,
     /// With a model folder: the digit layout the server asks for (`unseen serve --key-digits`;
     /// with --server the spec says it).
-    #[arg(long, value_enum, conflicts_with = "server", default_value_t = crate::bench::KeyDigitsArg::PerPrime)]
-    key_digits: crate::bench::KeyDigitsArg,
+    #[arg(long, value_enum, conflicts_with = "server", default_value_t = crate::bench::KeyLayoutArg::Mixed)]
+    key_digits: crate::bench::KeyLayoutArg,
     /// Replace an existing key folder.
     #[arg(long)]
     force: bool,

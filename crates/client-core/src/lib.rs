@@ -243,15 +243,8 @@ pub fn generate<R: RngCore + CryptoRng>(
     client.check(&params).map_err(|e| bad(&e.to_string()))?;
     let sk = SecretKey::generate(&params, rng);
     let keys = EvaluationKeys {
-        relin: RelinKey::generate_with(&sk, relin, spec.key_digits, rng),
-        galois: GaloisKeys::generate_with(
-            &sk,
-            &spec.rotation_keys,
-            false,
-            spec.key_digits,
-            rng,
-            progress,
-        ),
+        relin: RelinKey::generate_with(&sk, relin, spec.relin_digits(), rng),
+        galois: GaloisKeys::generate_each(&sk, &spec.galois_keys(), false, rng, progress),
     };
     let eval_keys = keys.to_bytes();
     client.key_id = key_id(&eval_keys);

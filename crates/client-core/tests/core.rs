@@ -69,24 +69,53 @@ both! {
 }
 
 both! {
-    /// A spec that asks for paired key digits gets them: the same keys (steps and levels) in
-    /// 0.59x the bytes, and a spec without the field gets one prime per digit.
+    /// A spec gets the key digits it asks for: paired, the same keys (steps and levels) in
+    /// 0.59x the bytes; mixed, one prime per digit exactly for the hoisted steps and the
+    /// relinearisation key, paired for every other key; without the field, one prime per digit.
     fn a_spec_chooses_the_key_digits() {
+        use unseen_circuits::{KeyDigits, KeyLayout};
         let plain = spec();
-        assert_eq!(plain.key_digits, unseen_circuits::KeyDigits::PerPrime);
+        assert_eq!(plain.key_digits, KeyLayout::PerPrime);
+        assert!(plain.hoisted_rotations.is_empty());
         let mut paired = spec();
-        paired.key_digits = unseen_circuits::KeyDigits::Paired;
+        paired.key_digits = KeyLayout::Paired;
+        let mut mixed = spec();
+        mixed.key_digits = KeyLayout::Mixed;
+        mixed.hoisted_rotations = vec![1, 2, 3, 4, 5, 6, 7];
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let one = generate(&plain, &mut rng, &mut |_, _| {}).expect("keys");
         let two = generate(&paired, &mut rng, &mut |_, _| {}).expect("keys");
+        let three = generate(&mixed, &mut rng, &mut |_, _| {}).expect("keys");
         assert_eq!(one.rotation_keys, two.rotation_keys);
+        assert_eq!(one.rotation_keys, three.rotation_keys);
         let ratio = two.eval_keys.len() as f64 / one.eval_keys.len() as f64;
         assert!((0.55..0.65).contains(&ratio), "{ratio}");
+        assert!(three.eval_keys.len() < one.eval_keys.len());
+        assert!(three.eval_keys.len() > two.eval_keys.len());
         let params = unseen_ckks::Parameters::preset(unseen_ckks::Preset::Cnn8192).expect("preset");
-        let keys = unseen_circuits::EvaluationKeys::from_bytes(&two.eval_keys, &params)
-            .expect("paired keys load");
+        let load = |b: &[u8]| {
+            unseen_circuits::EvaluationKeys::from_bytes(b, &params).expect("keys load")
+        };
+        let (keys, mixed_keys) = (load(&two.eval_keys), load(&three.eval_keys));
+        assert!(keys.galois.digits_are(KeyDigits::Paired) && keys.relin.digits_are(KeyDigits::Paired));
+        assert!(mixed_keys.relin.digits_are(KeyDigits::PerPrime));
+        assert!(!mixed_keys.relin.digits_are(KeyDigits::Paired));
         for (step, level) in &paired.rotation_keys {
             assert_eq!(keys.galois.rotation_level(*step), Some(*level));
+            assert_eq!(mixed_keys.galois.rotation_level(*step), Some(*level));
+            let hoisted = (1..=7).contains(step);
+            // at the top level the two layouts are the same key
+            let distinct = *level < params.max_level();
+            assert_eq!(
+                mixed_keys.galois.rotation_digits_are(*step, KeyDigits::PerPrime),
+                hoisted || !distinct,
+                "step {step}"
+            );
+            assert_eq!(
+                mixed_keys.galois.rotation_digits_are(*step, KeyDigits::Paired),
+                !hoisted || !distinct,
+                "step {step}"
+            );
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use unseen_circuits::{compile_card, KeyDigits};
+use unseen_circuits::{compile_card, KeyLayout};
 use unseen_model::folder::load_model;
 use unseen_wire::cnn::{ModelSpec, CNN_KIND};
 
@@ -69,21 +69,21 @@ impl CnnClient {
     /// Makes a key folder for the model in `model_dir` (served as `name`): compiles its circuit,
     /// checks that it fits the preset, and makes exactly the keys it needs.
     pub fn keygen(model_dir: &Path, name: &str, out: &Path) -> Result<KeygenReport, Error> {
-        Self::keygen_with(model_dir, name, KeyDigits::default(), out)
+        Self::keygen_with(model_dir, name, KeyLayout::default(), out)
     }
 
-    /// [`Self::keygen`] with the digit layout `digits` (what the server's spec asks for:
+    /// [`Self::keygen`] with the digit layout `layout` (what the server's spec asks for:
     /// `unseen serve --key-digits`).
     pub fn keygen_with(
         model_dir: &Path,
         name: &str,
-        digits: KeyDigits,
+        layout: KeyLayout,
         out: &Path,
     ) -> Result<KeygenReport, Error> {
         let (net, card) = load_model(model_dir).map_err(|e| Error::Input(e.to_string()))?;
         let mut compiled = compile_card(&net, &card)
             .map_err(|e| Error::Input(format!("compiling {}: {e}", model_dir.display())))?;
-        compiled.plan.key_digits = digits;
+        compiled.plan.key_layout = layout;
         Self::keygen_for(&ModelSpec::new(name, &card, &compiled), out)
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use unseen_circuits::{
-    compile_card, BatchProgram, BatchRun, CkksBackend, EvaluationKeys, KeyDigits, Prepared,
+    compile_card, BatchProgram, BatchRun, CkksBackend, EvaluationKeys, KeyLayout, Prepared,
     Program, STREAM_CHUNK,
 };
 use unseen_ckks::serialize::{CiphertextList, CiphertextListWriter};
@@ -44,17 +44,17 @@ impl std::fmt::Debug for CnnModel {
 
 impl CnnModel {
     /// Loads the model folder `dir`, compiles it and encodes its plaintexts; its clients make
-    /// keys with one prime per digit.
+    /// keys with the default [`KeyLayout`].
     pub fn load(dir: &Path, name: &str) -> Result<Self, String> {
-        Self::load_with(dir, name, KeyDigits::default())
+        Self::load_with(dir, name, KeyLayout::default())
     }
 
-    /// [`Self::load`], its spec asking clients for keys with the digit layout `digits`.
-    pub fn load_with(dir: &Path, name: &str, digits: KeyDigits) -> Result<Self, String> {
+    /// [`Self::load`], its spec asking clients for keys with the digit layout `layout`.
+    pub fn load_with(dir: &Path, name: &str, layout: KeyLayout) -> Result<Self, String> {
         let (net, card) = load_model(dir).map_err(|e| e.to_string())?;
         let mut compiled =
             compile_card(&net, &card).map_err(|e| format!("{}: {e}", dir.display()))?;
-        compiled.plan.key_digits = digits;
+        compiled.plan.key_layout = layout;
         let spec = ModelSpec::new(name, &card, &compiled);
         let (params, program, batch) = (compiled.params, compiled.program, compiled.batch);
         let backend =
@@ -78,8 +78,8 @@ impl CnnModel {
         crate::keystore::KeyShape {
             params: self.params.clone(),
             relin_level: self.spec.relin_level.unwrap_or(0),
-            rotations: self.spec.rotation_keys.clone(),
-            digits: self.spec.key_digits,
+            relin_digits: self.spec.relin_digits(),
+            rotations: self.spec.galois_keys(),
         }
     }
 
@@ -277,7 +277,7 @@ mod tests {
     use super::*;
     use rand_core::OsRng;
     use unseen_circuits::CkksPlan;
-    use unseen_ckks::{Encoder, SecretKey};
+    use unseen_ckks::{Encoder, GaloisKeys, SecretKey};
 
     #[test]
     fn ciphertexts_of_the_wrong_shape_or_parameters_are_refused() {
@@ -353,23 +353,56 @@ mod tests {
     }
 
     /// A model's spec says the keys' digit layout and its key shape holds registered keys to
-    /// it: per-prime keys for a paired model (and the other way round) are refused.
+    /// it: keys of any other layout are refused, and with the mixed layout (the default) so is
+    /// a key set with a single key of the other layout.
     #[test]
     fn the_spec_key_digits_decide_which_keys_match() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/ciphernet-mnist");
-        let paired = CnnModel::load_with(&dir, "m", KeyDigits::Paired).expect("model");
-        let plain = CnnModel::load(&dir, "m").expect("model");
-        assert_eq!(paired.spec.key_digits, KeyDigits::Paired);
-        assert_eq!(plain.spec.key_digits, KeyDigits::PerPrime);
-        let params = plain.params().clone();
+        let layouts = [KeyLayout::Mixed, KeyLayout::PerPrime, KeyLayout::Paired];
+        let models: Vec<CnnModel> = layouts
+            .iter()
+            .map(|&l| CnnModel::load_with(&dir, "m", l).expect("model"))
+            .collect();
+        assert_eq!(
+            CnnModel::load(&dir, "m").expect("model").spec.key_digits,
+            KeyLayout::Mixed
+        );
+        let params = models[0].params().clone();
         let sk = SecretKey::generate(&params, &mut OsRng);
-        let mut plan = CkksPlan::new(&params, &plain.program).expect("plan");
-        let per_prime = plan.make_keys(&sk, &mut OsRng);
-        plan.key_digits = KeyDigits::Paired;
-        let two = plan.make_keys(&sk, &mut OsRng);
-        assert!(plain.key_shape().matches(&per_prime));
-        assert!(!plain.key_shape().matches(&two));
-        assert!(paired.key_shape().matches(&two));
-        assert!(!paired.key_shape().matches(&per_prime));
+        let mut plan = CkksPlan::new(&params, &models[0].program).expect("plan");
+        let keys: Vec<EvaluationKeys> = layouts
+            .iter()
+            .map(|&l| {
+                plan.key_layout = l;
+                plan.make_keys(&sk, &mut OsRng)
+            })
+            .collect();
+        for (i, model) in models.iter().enumerate() {
+            assert_eq!(model.spec.key_digits, layouts[i]);
+            for (j, k) in keys.iter().enumerate() {
+                assert_eq!(model.key_shape().matches(k), i == j, "{i} {j}");
+            }
+        }
+        // the mixed layout's keys, one of them (a hoisted step's) made paired
+        let hoisted = *plan.hoisted_steps.iter().next().expect("a hoisted step") as i64;
+        let level = plan.rotation_keys[&(hoisted as usize)];
+        let mut one_off = keys[0].clone();
+        let paired = GaloisKeys::generate_each(
+            &sk,
+            &[(hoisted, level, unseen_ckks::KeyDigits::Paired)],
+            false,
+            &mut OsRng,
+            &mut |_, _| {},
+        );
+        let others: Vec<i64> = plan
+            .rotation_keys
+            .keys()
+            .map(|&s| s as i64)
+            .filter(|&s| s != hoisted)
+            .collect();
+        let mut galois = one_off.galois.subset(&others, false).expect("subset");
+        galois.merge(paired).expect("merge");
+        one_off.galois = galois;
+        assert!(!models[0].key_shape().matches(&one_off));
     }
 }

@@ -3,7 +3,7 @@
 //! in its layout and read its outputs, and nothing of its weights.
 
 use serde::{Deserialize, Serialize};
-use unseen_circuits::CompiledModel;
+use unseen_circuits::{CompiledModel, KeyDigits, KeyLayout};
 use unseen_model::{ModelCard, Normalization, Shape};
 
 /// `kind` of a CKKS model.
@@ -61,11 +61,17 @@ pub struct ModelSpec {
     pub rotation_keys: Vec<(i64, usize)>,
     /// Level of the relinearisation key (`None`: the circuit has no multiplication).
     pub relin_level: Option<usize>,
-    /// Digit layout of the keys below the top level: `per-prime` (the fastest key switching)
-    /// or `paired` (smaller keys, the server's choice: `unseen serve --key-digits`); absent:
-    /// `per-prime`.
+    /// Digit layout of the keys below the top level, the server's choice (`unseen serve
+    /// --key-digits`): `mixed` (paired digits for the rotation keys not in
+    /// `hoisted_rotations`, one prime per digit for the others and the relinearisation key),
+    /// `per-prime` (every key: the fastest key switching) or `paired` (every key: the smallest
+    /// keys). Absent: `per-prime`, what servers without the field made.
+    #[serde(default = "per_prime")]
+    pub key_digits: KeyLayout,
+    /// Rotation steps the circuit hoists (its baby steps): with `key_digits` `mixed`, their
+    /// keys keep one prime per digit. Absent: none.
     #[serde(default)]
-    pub key_digits: unseen_circuits::KeyDigits,
+    pub hoisted_rotations: Vec<i64>,
     /// For each slot of a single input's plaintexts, the index of the input value it holds: one
     /// slot vector, or several one after the other (the image is then sent as a ciphertext list
     /// of that many ciphertexts).
@@ -74,7 +80,22 @@ pub struct ModelSpec {
     pub output_slots: Vec<usize>,
 }
 
+fn per_prime() -> KeyLayout {
+    KeyLayout::PerPrime
+}
+
 impl ModelSpec {
+    /// `(step, level, digits)` of every Galois key the spec asks for.
+    pub fn galois_keys(&self) -> Vec<(i64, usize, KeyDigits)> {
+        self.key_digits
+            .rotation_keys(&self.rotation_keys, &self.hoisted_rotations)
+    }
+
+    /// Digit layout of the relinearisation key the spec asks for.
+    pub fn relin_digits(&self) -> KeyDigits {
+        self.key_digits.relin()
+    }
+
     /// The spec of `compiled`, served as `name` with the card `card`.
     pub fn new(name: &str, card: &ModelCard, compiled: &CompiledModel) -> Self {
         let (params, plan) = (&compiled.params, &compiled.plan);
@@ -101,7 +122,8 @@ impl ModelSpec {
             },
             rotation_keys: plan.galois_key_levels(),
             relin_level: plan.relin_level,
-            key_digits: plan.key_digits,
+            key_digits: plan.key_layout,
+            hoisted_rotations: plan.hoisted_rotations(),
             input_layout: compiled.program.input_layout.clone(),
             output_slots: compiled.program.output_slots.clone(),
         }

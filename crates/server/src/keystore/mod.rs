@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 use unseen_circuits::EvaluationKeys;
-use unseen_ckks::Parameters;
+use unseen_ckks::{KeyDigits, Parameters};
 
 use crate::lru::Lru;
 use crate::ApiError;
@@ -107,10 +107,10 @@ pub struct KeyShape {
     pub params: Arc<Parameters>,
     /// Level of the relinearisation key.
     pub relin_level: usize,
-    /// `(step, level)` of every Galois key.
-    pub rotations: Vec<(i64, usize)>,
-    /// Digit layout of every key (the spec's `key_digits`).
-    pub digits: unseen_ckks::KeyDigits,
+    /// Digit layout of the relinearisation key.
+    pub relin_digits: KeyDigits,
+    /// `(step, level, digits)` of every Galois key.
+    pub rotations: Vec<(i64, usize, KeyDigits)>,
 }
 
 impl KeyShape {
@@ -118,13 +118,12 @@ impl KeyShape {
     pub fn matches(&self, keys: &EvaluationKeys) -> bool {
         keys.relin.params().same_as(&self.params)
             && keys.relin.level() == self.relin_level
-            && keys.relin.digits_are(self.digits)
-            && keys.galois.digits_are(self.digits)
+            && keys.relin.digits_are(self.relin_digits)
             && keys.galois.galois_elements().len() == self.rotations.len()
-            && self
-                .rotations
-                .iter()
-                .all(|(step, level)| keys.galois.rotation_level(*step) == Some(*level))
+            && self.rotations.iter().all(|&(step, level, digits)| {
+                keys.galois.rotation_level(step) == Some(level)
+                    && keys.galois.rotation_digits_are(step, digits)
+            })
     }
 }
 
