@@ -117,7 +117,7 @@ impl CnnModel {
             let list = CiphertextList::parse(request, self.batch.inputs.max(inputs))
                 .map_err(|e| self.decode_error(e))?;
             if inputs == 1 || list.len() != inputs {
-                return self.infer_batch(keys, request);
+                return self.infer_batch(keys, &list);
             }
             list.read(0..inputs, &self.params)
                 .map_err(|e| self.decode_error(e))?
@@ -198,18 +198,18 @@ impl CnnModel {
                 ),
             ));
         }
-        self.read_batch(request, |_| Ok(()))
+        let list =
+            CiphertextList::parse(request, self.batch.inputs).map_err(|e| self.decode_error(e))?;
+        self.read_batch(&list, |_| Ok(()))
     }
 
-    /// Reads the batch `request` [`STREAM_CHUNK`] ciphertexts at a time, each part checked
+    /// Reads the batch `list` [`STREAM_CHUNK`] ciphertexts at a time, each part checked
     /// (level and scale of the batch circuit) and handed to `use_part`.
     fn read_batch(
         &self,
-        request: &[u8],
+        list: &CiphertextList<'_>,
         mut use_part: impl FnMut(Vec<Ciphertext>) -> Result<(), ApiError>,
     ) -> Result<(), ApiError> {
-        let list =
-            CiphertextList::parse(request, self.batch.inputs).map_err(|e| self.decode_error(e))?;
         if list.len() != self.batch.inputs {
             return Err(bad(
                 "wrong_shape",
@@ -245,7 +245,11 @@ impl CnnModel {
         Ok(())
     }
 
-    fn infer_batch(&self, keys: Arc<EvaluationKeys>, request: &[u8]) -> Result<Vec<u8>, ApiError> {
+    fn infer_batch(
+        &self,
+        keys: Arc<EvaluationKeys>,
+        list: &CiphertextList<'_>,
+    ) -> Result<Vec<u8>, ApiError> {
         let evaluation = |e| match e {
             unseen_ckks::Error::LevelTooLow(m) => bad(
                 "keys_mismatch",
@@ -255,7 +259,7 @@ impl CnnModel {
         };
         // each part is evaluated as it is read, so the batch never exists whole as ciphertexts
         let mut run = BatchRun::new(&self.batch, &self.params, &keys.relin).map_err(evaluation)?;
-        self.read_batch(request, |part| run.push(part).map_err(evaluation))?;
+        self.read_batch(list, |part| run.push(part).map_err(evaluation))?;
         let ev = Evaluator::new(&self.params);
         let mut reply = CiphertextListWriter::new();
         for c in run.finish().map_err(evaluation)? {
