@@ -108,6 +108,10 @@ pub struct EvalArgs {
     /// Key folder for --server (`unseen keygen ckks --server URL --model NAME --out DIR`).
     #[arg(long, requires = "server")]
     keys: Option<PathBuf>,
+    /// Encrypted: the digit layout of the evaluation keys made for the evaluation (`unseen
+    /// serve --key-digits`; with --server the server's spec says it).
+    #[arg(long, value_enum, requires = "encrypted", conflicts_with = "server", default_value_t = crate::bench::KeyLayoutArg::Mixed)]
+    key_digits: crate::bench::KeyLayoutArg,
     /// Encrypted: draw per-class accuracy, plaintext against encrypted, into this PNG file.
     #[arg(long, requires = "encrypted")]
     plot: Option<PathBuf>,
@@ -470,8 +474,9 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 /// `unseen eval --encrypted`.
 fn eval_encrypted(a: &EvalArgs, net: &Network, card: &ModelCard, samples: &Samples) -> Result<()> {
     use crate::encrypted::Mode;
-    let compiled = unseen_circuits::compile_card(net, card)
+    let mut compiled = unseen_circuits::compile_card(net, card)
         .context("compiling the network to a CKKS circuit")?;
+    compiled.plan.key_layout = a.key_digits.into();
     let mode = a.mode.resolve(&compiled, samples.len());
     let (report, tally) = match (&a.server, &a.keys, mode) {
         (Some(server), Some(keys), Mode::Batch | Mode::Auto) => {

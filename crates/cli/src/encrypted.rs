@@ -207,6 +207,7 @@ pub fn eval_encrypted(
             "client_decrypt_ms": median(&mut dec_ms),
             "client_keygen_ms": keygen_ms,
             "server_prepare_ms": prepare_ms,
+            "key_digits": plan.key_layout,
             "eval_keys_bytes": eval_keys_bytes,
             "eval_keys_memory_bytes": eval_keys_memory_bytes,
             "upload_bytes": upload,

@@ -14,6 +14,24 @@ mod samples;
 
 use clap::Parser;
 
+/// A clap usage error as one line: its first line, and when that line introduces a list (the
+/// missing arguments), the list's items after it.
+fn usage_line(text: &str) -> String {
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .trim_end();
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let items: Vec<&str> = lines
+        .take_while(|l| l.starts_with(char::is_whitespace) && !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    format!("{first} {}", items.join(", "))
+}
+
 /// Runs the command line `args` (the program name first, as in `std::env::args_os`); returns
 /// the exit status: 0 on success, 1 when the command failed (one line on stderr), 2 for a usage
 /// error.
@@ -27,12 +45,7 @@ where
         // Help and version go to stdout as clap prints them; a usage error is one line.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{} (see --help)", first.trim_end());
+            eprintln!("{} (see --help)", usage_line(&e.to_string()));
             return 2;
         }
     };

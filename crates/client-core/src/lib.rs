@@ -221,6 +221,7 @@ pub fn generate<R: RngCore + CryptoRng>(
         || relin > top
         || spec.rotation_keys.iter().any(|(_, l)| *l > top)
         || spec.rotation_keys.len() > params.slots()
+        || spec.hoisted_rotations.len() > params.slots()
     {
         return Err(bad("key levels beyond the preset's"));
     }

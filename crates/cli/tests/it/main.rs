@@ -302,11 +302,18 @@ fn bad_datasets_and_models_give_one_line_errors() {
 #[test]
 fn usage_errors_are_one_line_with_exit_code_2() {
     let u = Unseen::new();
-    for args in [
-        &["train", "cnn", "--dataset", "cifar", "--out", "x"][..],
-        &["serve"][..],
-        &["predict", "--server", "x"][..],
-        &["frobnicate"][..],
+    for (args, names) in [
+        (
+            &["train", "cnn", "--dataset", "cifar", "--out", "x"][..],
+            "cifar",
+        ),
+        (&["serve"][..], "--model"),
+        (&["predict", "--server", "x"][..], "--"),
+        (&["frobnicate"][..], "frobnicate"),
+        (
+            &["eval", "--model", "m", "--key-digits", "paired"][..],
+            "--encrypted",
+        ),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"))
             .args(args)
@@ -317,6 +324,8 @@ fn usage_errors_are_one_line_with_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
+        // the line names what is wrong, not only that something is
+        assert!(err.contains(names), "{args:?}: {err}");
     }
 }
 
