@@ -218,16 +218,7 @@ impl CkksPlan {
                 _ => {}
             }
         }
-        let hoisted_steps = program
-            .ops
-            .iter()
-            .filter_map(|o| match o {
-                Op::Linear(m) => Some(m.baby_steps()),
-                _ => None,
-            })
-            .flatten()
-            .filter(|s| *s != 0)
-            .collect();
+        let hoisted_steps = program.hoisted_steps();
         Ok(Self {
             start_level: start,
             scales,

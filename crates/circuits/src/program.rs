@@ -225,6 +225,19 @@ impl Program {
         first
     }
 
+    /// The non-zero rotation steps some linear map hoists (its baby steps).
+    pub fn hoisted_steps(&self) -> BTreeSet<usize> {
+        self.ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Linear(m) => Some(m.baby_steps()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|s| *s != 0)
+            .collect()
+    }
+
     /// Multiplicative depth: levels consumed.
     pub fn depth(&self) -> usize {
         self.ops.iter().filter(|o| o.consumes_level()).count()
