@@ -59,7 +59,7 @@ pub enum StoreError {
     #[error("{0}")]
     BadKeys(String),
     /// Keys, but not the exact set a served model needs.
-    #[error("these are not the evaluation keys of a served model: upload exactly the rotation keys, at the levels, and the relinearisation key that GET /v1/models/{{name}} lists, with its key_digits")]
+    #[error("these are not the evaluation keys of a served model: upload exactly the rotation keys, at the levels, and the relinearisation key that GET /v1/models/{{name}} lists, with its key_digits and hoisted_rotations (keys made for an earlier spec of the model are refused: make new ones, e.g. unseen keygen ckks --server URL --model NAME)")]
     Mismatch,
     /// Not a key id.
     #[error("a key id is 64 lowercase hex digits (the SHA-256 of the key bundle)")]
