@@ -197,7 +197,7 @@ pub(crate) struct StoreArgs {
     /// Without --tokens everyone is one tenant whose quota is the whole store.
     #[arg(long, default_value_t = 2 << 30)]
     tenant_quota: u64,
-    /// Clients' evaluation keys kept parsed in memory (ciphernet: about 27.5 MB each, 37 MB
+    /// Clients' evaluation keys kept parsed in memory (ciphernet: about 27.5 MB each, 37-38 MB
     /// with `--key-digits per-prime`, 22-23 MB with `--key-digits paired`).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
@@ -224,7 +224,7 @@ struct ServeArgs {
     /// top level: `mixed` (two data primes per digit, a spare data prime joining the special
     /// prime, for the keys the circuit does not hoist; one per digit for the others),
     /// `per-prime` (one per digit for every key: the fastest key switching) or `paired` (two
-    /// for every key: the smallest keys). ciphernet per client: 27.5 / 37 / 22-23 MB of memory
+    /// for every key: the smallest keys). ciphernet per client: 27.5 / 37-38 / 22-23 MB of memory
     /// (README, "Keys paired where they cost least").
     #[arg(long, value_enum, default_value_t = crate::bench::KeyLayoutArg::Mixed)]
     key_digits: crate::bench::KeyLayoutArg,

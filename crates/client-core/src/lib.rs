@@ -221,9 +221,11 @@ pub fn generate<R: RngCore + CryptoRng>(
         || relin > top
         || spec.rotation_keys.iter().any(|(_, l)| *l > top)
         || spec.rotation_keys.len() > params.slots()
-        || spec.hoisted_rotations.len() > params.slots()
     {
         return Err(bad("key levels beyond the preset's"));
+    }
+    if spec.hoisted_rotations.len() > params.slots() {
+        return Err(bad("more hoisted rotations than the preset has slots"));
     }
     let mut client = ClientSpec {
         format: CLIENT_FORMAT.into(),

@@ -156,6 +156,10 @@ both! {
         other = spec();
         other.input_layout.pop();
         assert!(generate(&other, &mut rng, &mut |_, _| {}).is_err());
+        other = spec();
+        other.hoisted_rotations = vec![1; 4097];
+        let err = generate(&other, &mut rng, &mut |_, _| {}).err().expect("refused");
+        assert!(err.to_string().contains("hoisted rotations"), "{err}");
     }
 }
 
