@@ -347,8 +347,13 @@ impl Modulus {
 /// reads): taken from and given back to a small per-thread pool, so that a key switch does
 /// not map, fault in and zero fresh pages for them each time. Its contents are whatever its
 /// last user left (ciphertext data; never secrets): callers overwrite every value they read.
+///
+/// The pooled vector keeps every value it ever held (its length only grows, by zeros), and
+/// the buffer views a prefix of it: a buffer shortened by one user is not zeroed again when
+/// the next takes it longer.
 pub struct Buffer<T: Word> {
     buf: Vec<T>,
+    len: usize,
 }
 
 /// A reusable buffer of 64-bit words.
@@ -368,42 +373,42 @@ impl<T: Word> Buffer<T> {
     /// A buffer of `len` values, reusing one of this thread's when one is large enough.
     pub fn take(len: usize) -> Self {
         let mut buf = T::with_pool(|pool| {
-            // the smallest buffer that fits, so that a large one stays for a large request;
-            // else the largest (grown below)
+            // the shortest buffer that fits, so that a long one stays for a long request;
+            // else the longest (lengthened below)
             let fit = (0..pool.len())
-                .filter(|&i| pool[i].capacity() >= len)
-                .min_by_key(|&i| pool[i].capacity())
-                .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].capacity()));
+                .filter(|&i| pool[i].len() >= len)
+                .min_by_key(|&i| pool[i].len())
+                .or_else(|| (0..pool.len()).max_by_key(|&i| pool[i].len()));
             fit.map(|i| pool.swap_remove(i))
         })
         .flatten()
         .unwrap_or_default();
-        if buf.len() >= len {
-            buf.truncate(len);
-        } else {
+        if buf.len() < len {
+            if buf.capacity() < len {
+                // a fresh allocation rather than a copy of values nobody reads
+                buf = Vec::with_capacity(len);
+            }
             buf.resize(len, T::default());
         }
-        Self { buf }
+        Self { buf, len }
     }
-}
 
-impl<T: Word> Buffer<T> {
-    /// Keeps the first `len` values (the buffer keeps its capacity for its next user).
+    /// Keeps the first `len` values (the buffer keeps the rest for its next user).
     pub fn truncate(&mut self, len: usize) {
-        self.buf.truncate(len);
+        self.len = self.len.min(len);
     }
 }
 
 impl<T: Word> std::ops::Deref for Buffer<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        &self.buf
+        &self.buf[..self.len]
     }
 }
 
 impl<T: Word> std::ops::DerefMut for Buffer<T> {
     fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.buf
+        &mut self.buf[..self.len]
     }
 }
 
@@ -414,10 +419,10 @@ impl<T: Word> Drop for Buffer<T> {
         T::with_pool(|pool| {
             if pool.len() < SCRATCH_KEEP {
                 pool.push(buf);
-            } else if let Some(smallest) = pool.iter_mut().min_by_key(|b| b.capacity()) {
-                // the pool keeps the largest buffers: a small one is cheap to fault in again
-                if smallest.capacity() < buf.capacity() {
-                    *smallest = buf;
+            } else if let Some(shortest) = pool.iter_mut().min_by_key(|b| b.len()) {
+                // the pool keeps the longest buffers: a short one is cheap to fault in again
+                if shortest.len() < buf.len() {
+                    *shortest = buf;
                 }
             }
         });
@@ -644,6 +649,19 @@ pub fn mul(a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) -> Vec<u64> {
     let mut out = vec![0u64; a.len()];
     mul_acc(&mut out, a, b, basis, n);
     out
+}
+
+/// `out = a * b` pointwise, whatever `out` held (each residue cleared just before its
+/// products, while it is in cache).
+pub fn mul_into(out: &mut [u64], a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) {
+    out.par_chunks_exact_mut(n)
+        .zip(a.par_chunks_exact(n))
+        .zip(b.par_chunks_exact(n))
+        .zip(basis.par_iter())
+        .for_each(|(((z, x), y), m)| {
+            z.fill(0);
+            m.mul_acc_vec(z, x, y);
+        });
 }
 
 /// `acc += a * b` pointwise.
@@ -922,15 +940,26 @@ pub fn sample_ternary<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize) ->
 
 /// Centered binomial error with parameter 21 (standard deviation ~3.24,
 /// bounded by 21), the usual RLWE error distribution.
+///
+/// Each coefficient takes 42 bits of one 64-bit little-endian word of `rng`'s stream, read 64
+/// words per call (with `OsRng`, one system call per 64 coefficients
+/// instead of one each); the byte buffer is zeroized.
 pub fn sample_error<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, n: usize) -> Vec<i64> {
-    (0..n)
-        .map(|_| {
-            let w = rng.next_u64();
+    const WORDS: usize = 64;
+    let mut out = Vec::with_capacity(n);
+    let mut buf = [0u8; 8 * WORDS];
+    while out.len() < n {
+        let words = (n - out.len()).min(WORDS);
+        rng.fill_bytes(&mut buf[..8 * words]);
+        out.extend(buf[..8 * words].chunks_exact(8).map(|b| {
+            let w = u64::from_le_bytes(b.try_into().expect("8 bytes"));
             let a = (w & 0x1f_ffff).count_ones() as i64;
             let b = ((w >> 21) & 0x1f_ffff).count_ones() as i64;
             a - b
-        })
-        .collect()
+        }));
+    }
+    zeroize::Zeroize::zeroize(&mut buf);
+    out
 }
 
 /// Largest flooding width supported by [`sample_flood`]: coefficients are
@@ -1101,21 +1130,23 @@ impl BitWriter {
         } else {
             v & ((1u64 << bits) - 1)
         };
+        // fewer than 64 bits wait in `acc`, so this fits in its 128
         self.acc |= (v as u128) << self.nbits;
         self.nbits += bits;
-        while self.nbits >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.nbits -= 8;
+        if self.nbits >= 64 {
+            self.out.extend_from_slice(&(self.acc as u64).to_le_bytes());
+            self.acc >>= 64;
+            self.nbits -= 64;
         }
     }
 
-    /// Flushes the partial byte and returns the buffer.
-    pub fn finish(mut self) -> Vec<u8> {
-        if self.nbits > 0 {
-            self.out.push(self.acc as u8);
-        }
-        self.out
+    /// Flushes the waiting bits (whole bytes, the last one padded with zeros) and returns
+    /// the buffer.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = self.out;
+        let bytes = self.nbits.div_ceil(8) as usize;
+        out.extend_from_slice(&(self.acc as u64).to_le_bytes()[..bytes]);
+        out
     }
 }
 
@@ -1141,11 +1172,20 @@ impl<'a> BitReader<'a> {
     /// Reads `bits` bits (`bits <= 64`).
     #[inline]
     pub fn read(&mut self, bits: u32) -> Option<u64> {
-        while self.nbits < bits {
-            let b = *self.data.get(self.pos)?;
-            self.pos += 1;
-            self.acc |= (b as u128) << self.nbits;
-            self.nbits += 8;
+        if self.nbits < bits {
+            // eight bytes at once where there are eight (fewer than 64 bits wait in `acc`)
+            if let Some(word) = self.data.get(self.pos..self.pos + 8) {
+                let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+                self.acc |= (word as u128) << self.nbits;
+                self.pos += 8;
+                self.nbits += 64;
+            }
+            while self.nbits < bits {
+                let b = *self.data.get(self.pos)?;
+                self.pos += 1;
+                self.acc |= (b as u128) << self.nbits;
+                self.nbits += 8;
+            }
         }
         let v = if bits == 64 {
             self.acc as u64
@@ -1157,9 +1197,10 @@ impl<'a> BitReader<'a> {
         Some(v)
     }
 
-    /// Number of whole bytes consumed so far.
+    /// Number of bytes consumed so far, a partly read one included (those read ahead and
+    /// waiting whole are not).
     pub fn bytes_consumed(&self) -> usize {
-        self.pos
+        self.pos - (self.nbits / 8) as usize
     }
 }
 
@@ -1283,6 +1324,60 @@ mod tests {
                 assert_eq!(m.from_i128(v), expect, "{v} mod {p}");
             }
         }
+    }
+
+    #[test]
+    fn buffers_come_back_as_left_and_are_zeroed_only_where_never_written() {
+        // a thread of its own: a fresh pool
+        std::thread::spawn(|| {
+            let mut a = Scratch::take(300);
+            assert_eq!(&a[..], &[0; 300][..]);
+            a.fill(3);
+            a.truncate(100);
+            assert_eq!(a.len(), 100);
+            drop(a);
+            // the shortened buffer is taken longer again: its values are still there
+            let b = Scratch::take(250);
+            assert!(b.iter().all(|&x| x == 3));
+            // a second buffer while the first is out is new, and longer than any kept one
+            let c = Scratch::take(400);
+            assert_eq!(&c[..], &[0; 400][..]);
+            drop(b);
+            drop(c);
+            // the shortest that fits is taken, the longest grown when none fits
+            assert!(Scratch::take(200).iter().all(|&x| x == 3));
+            let mut d = Scratch::take(500);
+            assert!(d[..400].iter().all(|&x| x == 0) && d[400..].iter().all(|&x| x == 0));
+            d.fill(9);
+            drop(d);
+            assert!(Scratch::take(450).iter().all(|&x| x == 9));
+        })
+        .join()
+        .expect("buffer thread");
+    }
+
+    #[test]
+    fn error_is_the_centered_binomial_of_each_stream_word() {
+        // lengths across the 64-word reads: a partial last read, exact multiples, one word
+        for n in [1, 63, 64, 65, 200, 8192] {
+            let e = sample_error(&mut rand_chacha::ChaCha20Rng::seed_from_u64(11), n);
+            let mut bytes = vec![0u8; 8 * n];
+            rand_chacha::ChaCha20Rng::seed_from_u64(11).fill_bytes(&mut bytes);
+            let expect: Vec<i64> = bytes
+                .chunks_exact(8)
+                .map(|b| {
+                    let w = u64::from_le_bytes(b.try_into().expect("8"));
+                    let bits = |v: u64| (v & ((1 << 21) - 1)).count_ones() as i64;
+                    bits(w) - bits(w >> 21)
+                })
+                .collect();
+            assert_eq!(e, expect, "n = {n}");
+        }
+        // and the distribution: within [-21, 21], variance 21 / 2
+        let e = sample_error(&mut rand_chacha::ChaCha20Rng::seed_from_u64(12), 1 << 16);
+        assert!(e.iter().all(|v| v.abs() <= 21));
+        let var = e.iter().map(|&v| (v * v) as f64).sum::<f64>() / e.len() as f64;
+        assert!((var - 10.5).abs() < 0.3, "variance {var}");
     }
 
     #[test]
@@ -1439,9 +1534,41 @@ mod tests {
             w.write(v, b);
         }
         let bytes = w.finish();
+        // the layout: bit k of the stream is bit (k mod 8) of byte k / 8, values in order,
+        // least significant bit first, the last byte padded with zeros
+        let total: usize = vals.iter().map(|&(_, b)| b as usize).sum();
+        let mut expect = vec![0u8; total.div_ceil(8)];
+        let mut k = 0;
+        for &(v, b) in &vals {
+            for i in 0..b {
+                expect[k / 8] |= (((v >> i) & 1) as u8) << (k % 8);
+                k += 1;
+            }
+        }
+        assert_eq!(bytes, expect);
         let mut r = BitReader::new(&bytes);
+        let mut read = 0;
         for &(v, b) in &vals {
             assert_eq!(r.read(b), Some(v));
+            read += b as usize;
+            assert_eq!(r.bytes_consumed(), read.div_ceil(8));
+        }
+        // past the end: nothing, at every cut of the stream
+        assert_eq!(r.read(8), None);
+        for cut in [0, 1, 7, 8, 9, bytes.len() / 2, bytes.len() - 1] {
+            let mut r = BitReader::new(&bytes[..cut]);
+            let mut got = 0;
+            let fits = vals
+                .iter()
+                .take_while(|&&(_, b)| {
+                    got += b as usize;
+                    got <= 8 * cut
+                })
+                .count();
+            for &(v, b) in &vals[..fits] {
+                assert_eq!(r.read(b), Some(v));
+            }
+            assert_eq!(r.read(vals[fits].1), None, "cut at {cut}");
         }
     }
 

@@ -165,6 +165,7 @@ fn poly_bytes(basis: &[&Modulus], n: usize) -> usize {
 }
 
 fn write_poly(out: &mut Vec<u8>, data: &[u64], basis: &[&Modulus], n: usize) {
+    out.reserve(poly_bytes(basis, n));
     for (chunk, m) in data.chunks_exact(n).zip(basis) {
         let mut w = BitWriter::new(std::mem::take(out));
         for &x in chunk {
