@@ -198,6 +198,28 @@ impl Modulus {
         (r & !mask) | (self.neg(r) & mask)
     }
 
+    /// `out[i] = v[i] mod p` in `[0, p)`, branch-free in the signs (secret key and error
+    /// coefficients, scaled plaintext values); vectorized below `2^31`
+    /// ([`Self::reduce_narrow`]).
+    pub fn from_signed_vec(&self, out: &mut [u64], v: &[i64]) {
+        if self.p >> NARROW_BITS == 0 {
+            simd(
+                #[inline(always)]
+                || {
+                    for (o, &x) in out.iter_mut().zip(v) {
+                        let r = self.reduce_narrow(x.unsigned_abs());
+                        let mask = (x >> 63) as u64;
+                        *o = (r & !mask) | (self.neg(r) & mask);
+                    }
+                },
+            )
+        } else {
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o = self.from_i64(x);
+            }
+        }
+    }
+
     /// Maps a signed 128-bit integer to `[0, p)`.
     #[inline]
     pub fn from_i128(&self, v: i128) -> u64 {
@@ -847,7 +869,12 @@ fn to_residues<T: Copy + Sync>(
 
 /// Writes small signed coefficients into every residue of an RNS polynomial.
 pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
-    to_residues(coeffs, basis, Modulus::from_i64)
+    let n = coeffs.len();
+    let mut out = vec![0u64; n * basis.len()];
+    out.par_chunks_exact_mut(n)
+        .zip(basis.par_iter())
+        .for_each(|(x, m)| m.from_signed_vec(x, coeffs));
+    out
 }
 
 /// Centered lift: for `src` with values in `[0, from)`, writes the residues
@@ -1378,6 +1405,28 @@ mod tests {
         assert!(e.iter().all(|v| v.abs() <= 21));
         let var = e.iter().map(|&v| (v * v) as f64).sum::<f64>() / e.len() as f64;
         assert!((var - 10.5).abs() < 0.3, "variance {var}");
+    }
+
+    #[test]
+    fn signed_values_map_to_their_residues() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut v: Vec<i64> = vec![0, 1, -1, i64::MAX, i64::MIN, i64::MIN + 1];
+        v.extend((0..200).map(|_| rng.gen::<i64>()));
+        v.extend((0..200).map(|_| rng.gen_range(-100..100)));
+        // narrow (vectorized) and wide primes
+        for bits in [20u32, 26, 30, 31, 40, 61] {
+            let p = generate_primes(&[bits], 64).expect("prime")[0];
+            let m = Modulus::new(p, 64).expect("modulus");
+            let mut out = vec![7u64; v.len()];
+            m.from_signed_vec(&mut out, &v);
+            for (o, &x) in out.iter().zip(&v) {
+                assert_eq!(
+                    *o,
+                    i128::from(x).rem_euclid(i128::from(p)) as u64,
+                    "{x} mod {p}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub struct Encoder {
     bitrev: Vec<usize>,
 }
 
+/// `2^63`: rounded values below it in magnitude convert to `i64` exactly.
+const I64_BOUND: f64 = 9_223_372_036_854_775_808.0;
+
 impl Encoder {
     /// Builds the FFT tables for `params`.
     pub fn new(params: &Arc<Parameters>) -> Self {
@@ -256,6 +259,8 @@ impl Encoder {
     }
 
     /// Scales, rounds and converts real coefficients to an NTT-form plaintext.
+    ///
+    /// `coeffs` holds `n` values (`ring::from_signed` sizes the polynomial by them).
     pub(crate) fn encode_coefficients(
         &self,
         coeffs: &[f64],
@@ -273,26 +278,25 @@ impl Encoder {
             return Err(Error::Encoding(format!("invalid scale {scale}")));
         }
         let limit = (params.log_q_at(level) - 1.0).min(120.0).exp2();
-        let mut ints = Vec::with_capacity(coeffs.len());
-        for &c in coeffs {
-            let v = (c * scale).round();
-            if !v.is_finite() || v.abs() >= limit {
-                return Err(Error::Encoding(format!(
-                    "scaled value 2^{:.1} too large for level {level} (modulus 2^{:.1})",
-                    v.abs().log2(),
-                    params.log_q_at(level)
-                )));
-            }
-            ints.push(v as i128);
+        let scaled: Vec<f64> = coeffs.iter().map(|&c| (c * scale).round()).collect();
+        if let Some(v) = scaled.iter().find(|v| !v.is_finite() || v.abs() >= limit) {
+            return Err(Error::Encoding(format!(
+                "scaled value 2^{:.1} too large for level {level} (modulus 2^{:.1})",
+                v.abs().log2(),
+                params.log_q_at(level)
+            )));
         }
+        let largest = scaled.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let basis = params.basis(level);
         let n = params.n();
-        let mut data = vec![0u64; n * basis.len()];
-        for (chunk, m) in data.chunks_exact_mut(n).zip(&basis) {
-            for (d, &v) in chunk.iter_mut().zip(&ints) {
-                *d = m.from_i128(v);
-            }
-        }
+        let mut data = if largest < I64_BOUND {
+            // the common case: every value is a 64-bit integer, reduced without 128-bit words
+            let ints: Vec<i64> = scaled.iter().map(|&v| v as i64).collect();
+            ring::from_signed(&ints, &basis)
+        } else {
+            let ints: Vec<i128> = scaled.iter().map(|&v| v as i128).collect();
+            ring::from_signed_wide(&ints, &basis)
+        };
         ring::ntt_all(&mut data, &basis, n);
         Ok(Plaintext {
             params: params.clone(),
@@ -406,6 +410,36 @@ mod tests {
             println!("encode/decode level {level}: max error 2^{:.2}", max.log2());
             assert!(max < 2f64.powi(-17), "{max}");
         }
+    }
+
+    #[test]
+    fn coefficients_are_the_rounded_scaled_values_exactly() {
+        // below 2^63 (64-bit words) and beyond it (128-bit words, a level whose modulus has
+        // room), each residue is the rounded value modulo its prime
+        let params = Parameters::preset(Preset::Cnn8192).expect("params");
+        let enc = Encoder::new(&params);
+        let n = params.n();
+        let level = params.max_level();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let coeffs: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        for scale in [2f64.powi(40), 2f64.powi(70)] {
+            assert!(params.log_q_at(level) > 72.0);
+            let pt = enc
+                .encode_coefficients(&coeffs, level, scale)
+                .expect("encode");
+            let data = pt.data.to_coeff(&params);
+            for (j, m) in params.basis(level).iter().enumerate() {
+                for (k, &c) in coeffs.iter().enumerate() {
+                    let v = (c * scale).round() as i128;
+                    assert_eq!(data[j * n + k], v.rem_euclid(i128::from(m.value())) as u64);
+                }
+            }
+        }
+        // a value past the level's modulus, or not a number, is refused
+        let mut bad = coeffs.clone();
+        bad[3] = f64::NAN;
+        assert!(enc.encode_coefficients(&bad, 0, 2f64.powi(20)).is_err());
+        assert!(enc.encode_coefficients(&coeffs, 0, 2f64.powi(40)).is_err());
     }
 
     #[test]
