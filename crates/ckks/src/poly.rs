@@ -176,8 +176,9 @@ impl Poly<Ntt> {
 impl Poly<Coeff> {
     /// Small signed coefficients (errors, ternary values) over `basis`.
     pub(crate) fn from_signed(values: &[i64], basis: Basis, params: &Parameters) -> Self {
-        let data = ring::from_signed(values, &basis.moduli(params));
-        Self::from_vec(data, basis, params.n())
+        let mut out = Self::overwritten(basis, params.n());
+        ring::from_signed_into(&mut out.data, values, &basis.moduli(params));
+        out
     }
 
     /// Wide signed coefficients (flooding noise) over `basis`.

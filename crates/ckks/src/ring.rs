@@ -869,12 +869,18 @@ fn to_residues<T: Copy + Sync>(
 
 /// Writes small signed coefficients into every residue of an RNS polynomial.
 pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
-    let n = coeffs.len();
-    let mut out = vec![0u64; n * basis.len()];
-    out.par_chunks_exact_mut(n)
+    let mut out = vec![0u64; coeffs.len() * basis.len()];
+    from_signed_into(&mut out, coeffs, basis);
+    out
+}
+
+/// [`from_signed`] into `out` (`basis.len()` residues of `coeffs.len()` values, every one
+/// written).
+pub fn from_signed_into(out: &mut [u64], coeffs: &[i64], basis: &[&Modulus]) {
+    debug_assert_eq!(out.len(), coeffs.len() * basis.len());
+    out.par_chunks_exact_mut(coeffs.len())
         .zip(basis.par_iter())
         .for_each(|(x, m)| m.from_signed_vec(x, coeffs));
-    out
 }
 
 /// Centered lift: for `src` with values in `[0, from)`, writes the residues
