@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Server memory per loaded key set: the growth of `unseen serve`'s resident memory per registered
-# client. CLIENTS key folders are made; the first client's keys are registered and used three
-# times (the server's own buffers settle: its pool of released polynomials, at most 12 MB, fills
-# over its first requests), then the others' once each; the growth after the first, divided by
-# the other clients, is the figure. Several builds side by side: BIN="old/unseen new/unseen".
+# client. CLIENTS key folders are made; the first client's keys are registered and used once
+# (the server's own buffers settle), then the others'; the growth after the first, divided by the
+# other clients, is the figure. Several builds side by side: BIN="old/unseen new/unseen".
 # KEY_DIGITS=per-prime|paired|mixed serves the model with that `--key-digits` and makes the keys
 # that way (unset: the default, mixed).
 #
@@ -27,7 +26,7 @@ for bin in $bins; do
   pid=$!
   addr=$(server_addr "$work/serve.log")
   ask() { "$bin" predict-image --server "http://$addr" --keys "$work/k$1" --mnist-index 0 >/dev/null; }
-  for _ in 1 2 3; do ask 1; done
+  ask 1
   before=$(rss "$pid")
   for i in $(seq 2 "$clients"); do ask "$i"; done
   after=$(rss "$pid")

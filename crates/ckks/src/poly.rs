@@ -81,13 +81,6 @@ impl<D> Poly<D> {
         Self::from_vec(vec![0; basis.residues() * n], basis, n)
     }
 
-    /// A polynomial over `basis` whose values the caller then overwrites, every one: the
-    /// buffer of one dropped before when one fits (its values are that polynomial's), so that
-    /// a result is neither zeroed nor faulted in afresh.
-    pub(crate) fn overwritten(basis: Basis, n: usize) -> Self {
-        Self::from_vec(released::take(basis.residues() * n), basis, n)
-    }
-
     /// Its basis.
     pub(crate) fn basis(&self) -> Basis {
         self.basis
@@ -112,7 +105,7 @@ impl<D> Poly<D> {
         if self.data.capacity() >= len {
             self.data.resize(len, 0);
         } else {
-            released::give(std::mem::replace(&mut self.data, released::take(len)));
+            self.data = vec![0; len];
         }
         self.basis = basis;
     }
@@ -154,15 +147,13 @@ impl Poly<Ntt> {
     /// The pointwise product (same basis).
     pub(crate) fn mul(&self, other: &Self, params: &Parameters) -> Self {
         self.check_same(other);
-        let mut out = Self::overwritten(self.basis, params.n());
-        ring::mul_into(
-            &mut out.data,
+        let data = ring::mul(
             &self.data,
             &other.data,
             &self.basis.moduli(params),
             params.n(),
         );
-        out
+        Self::from_vec(data, self.basis, params.n())
     }
 
     /// The coefficients.
@@ -176,9 +167,8 @@ impl Poly<Ntt> {
 impl Poly<Coeff> {
     /// Small signed coefficients (errors, ternary values) over `basis`.
     pub(crate) fn from_signed(values: &[i64], basis: Basis, params: &Parameters) -> Self {
-        let mut out = Self::overwritten(basis, params.n());
-        ring::from_signed_into(&mut out.data, values, &basis.moduli(params));
-        out
+        let data = ring::from_signed(values, &basis.moduli(params));
+        Self::from_vec(data, basis, params.n())
     }
 
     /// Wide signed coefficients (flooding noise) over `basis`.
@@ -217,153 +207,10 @@ impl<D> Zeroize for Poly<D> {
     }
 }
 
-impl<D> Drop for Poly<D> {
-    fn drop(&mut self) {
-        released::give(std::mem::take(&mut self.data));
-    }
-}
-
-/// The buffers of dropped polynomials, kept for [`Poly::overwritten`]: a program's
-/// intermediate results are dropped as fast as they are made, mostly of a few sizes, and
-/// the allocator would hand their memory back zeroed (`calloc`) or, past its mapping
-/// threshold, as fresh pages to fault in. Shared by all threads (a result is often dropped
-/// on another thread than the one that made it), and bounded (see [`released::Pool`]). A
-/// polynomial that held secret values is zeroized by its owner before it is dropped
-/// (`SecretKey`, `Zeroizing`), so nothing secret is kept here.
-mod released {
-    use std::sync::Mutex;
-
-    static POOL: Pool = Pool::new();
-
-    /// [`Pool::take`] from the process's pool.
-    pub(super) fn take(len: usize) -> Vec<u64> {
-        POOL.take(len)
-    }
-
-    /// [`Pool::give`] to the process's pool.
-    pub(super) fn give(v: Vec<u64>) {
-        POOL.give(v)
-    }
-
-    /// Vectors kept for reuse: at most [`Pool::KEEP`] of them and [`Pool::KEEP_BYTES`] in
-    /// all, the largest kept.
-    pub(super) struct Pool(Mutex<Vec<Vec<u64>>>);
-
-    impl Pool {
-        /// Vectors kept at most (a program's live temporaries and results at one time).
-        pub(super) const KEEP: usize = 32;
-        /// Bytes kept at most: 32 polynomials at the top level of the reference preset (the
-        /// temporaries of ciphernet's linear maps); a fixed cost of the process, not of a
-        /// client (`bench/key_memory.sh` lets it fill before it measures).
-        pub(super) const KEEP_BYTES: usize = 12 << 20;
-
-        pub(super) const fn new() -> Self {
-            Self(Mutex::new(Vec::new()))
-        }
-
-        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u64>>> {
-            // a panic elsewhere while the lock was held leaves vectors that are still vectors
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        }
-
-        /// A vector of `len` values: a kept one of that length (its values are its last
-        /// user's), else the smallest kept one with the room (shortened, or lengthened by
-        /// zeros), else a fresh one of zeros.
-        pub(super) fn take(&self, len: usize) -> Vec<u64> {
-            let found = {
-                let mut pool = self.lock();
-                let at = pool.iter().position(|v| v.len() == len).or_else(|| {
-                    (0..pool.len())
-                        .filter(|&i| pool[i].capacity() >= len)
-                        .min_by_key(|&i| pool[i].capacity())
-                });
-                at.map(|i| pool.swap_remove(i))
-            };
-            match found {
-                Some(mut v) => {
-                    v.resize(len, 0);
-                    v
-                }
-                None => vec![0; len],
-            }
-        }
-
-        /// Keeps `v` for a later [`Pool::take`] when there is room, in place of a smaller
-        /// one when not; else frees it.
-        pub(super) fn give(&self, v: Vec<u64>) {
-            let bytes = |v: &Vec<u64>| v.capacity() * std::mem::size_of::<u64>();
-            if v.capacity() == 0 || bytes(&v) > Self::KEEP_BYTES / 4 {
-                return;
-            }
-            // what is freed is freed after the lock is let go
-            let _freed = {
-                let mut pool = self.lock();
-                let held: usize = pool.iter().map(bytes).sum();
-                if pool.len() < Self::KEEP && held + bytes(&v) <= Self::KEEP_BYTES {
-                    pool.push(v);
-                    None
-                } else {
-                    let smallest = (0..pool.len()).min_by_key(|&i| pool[i].capacity());
-                    match smallest {
-                        Some(i)
-                            if pool[i].capacity() < v.capacity()
-                                && held - bytes(&pool[i]) + bytes(&v) <= Self::KEEP_BYTES =>
-                        {
-                            Some(std::mem::replace(&mut pool[i], v))
-                        }
-                        _ => Some(v),
-                    }
-                }
-            };
-        }
-
-        #[cfg(test)]
-        pub(super) fn held(&self) -> (usize, usize) {
-            let pool = self.lock();
-            (pool.len(), pool.iter().map(|v| v.capacity() * 8).sum())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::params::Preset;
-
-    #[test]
-    fn released_vectors_are_reused_unzeroed_and_bounded() {
-        let pool = released::Pool::new();
-        // a vector of the length asked for comes back as its last user left it
-        let mut v = pool.take(1000);
-        assert_eq!(v, vec![0; 1000]);
-        v.fill(7);
-        let at = v.as_ptr();
-        pool.give(v);
-        let v = pool.take(1000);
-        assert_eq!((v.as_ptr(), v.len()), (at, 1000));
-        assert!(v.iter().all(|&x| x == 7));
-        // a shorter request takes the smallest one with the room; a longer one zero-fills
-        pool.give(v);
-        pool.give(vec![5; 4000]);
-        let w = pool.take(900);
-        assert_eq!((w.as_ptr(), w.len()), (at, 900));
-        pool.give(w);
-        let w = pool.take(1000);
-        assert_eq!(&w[900..], &[0; 100][..]);
-        assert!(w[..900].iter().all(|&x| x == 7));
-        // bounded in count and bytes, the largest kept
-        for len in 1..=2 * released::Pool::KEEP {
-            pool.give(vec![1; len * 1000]);
-        }
-        let (count, bytes) = pool.held();
-        assert!(count <= released::Pool::KEEP && bytes <= released::Pool::KEEP_BYTES);
-        assert_eq!(pool.take(2 * released::Pool::KEEP * 1000)[0], 1);
-        // and a vector over a quarter of the bytes is never kept
-        pool.give(vec![1; released::Pool::KEEP_BYTES / 8 / 4 + 1]);
-        assert_eq!(pool.take(released::Pool::KEEP_BYTES / 8 / 4 + 1)[0], 0);
-    }
 
     #[test]
     fn domains_convert_exactly_and_bases_carry_their_primes() {

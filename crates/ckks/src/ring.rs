@@ -673,19 +673,6 @@ pub fn mul(a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) -> Vec<u64> {
     out
 }
 
-/// `out = a * b` pointwise, whatever `out` held (each residue cleared just before its
-/// products, while it is in cache).
-pub fn mul_into(out: &mut [u64], a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) {
-    out.par_chunks_exact_mut(n)
-        .zip(a.par_chunks_exact(n))
-        .zip(b.par_chunks_exact(n))
-        .zip(basis.par_iter())
-        .for_each(|(((z, x), y), m)| {
-            z.fill(0);
-            m.mul_acc_vec(z, x, y);
-        });
-}
-
 /// `acc += a * b` pointwise.
 pub fn mul_acc(acc: &mut [u64], a: &[u64], b: &[u64], basis: &[&Modulus], n: usize) {
     acc.par_chunks_exact_mut(n)
@@ -869,18 +856,12 @@ fn to_residues<T: Copy + Sync>(
 
 /// Writes small signed coefficients into every residue of an RNS polynomial.
 pub fn from_signed(coeffs: &[i64], basis: &[&Modulus]) -> Vec<u64> {
-    let mut out = vec![0u64; coeffs.len() * basis.len()];
-    from_signed_into(&mut out, coeffs, basis);
-    out
-}
-
-/// [`from_signed`] into `out` (`basis.len()` residues of `coeffs.len()` values, every one
-/// written).
-pub fn from_signed_into(out: &mut [u64], coeffs: &[i64], basis: &[&Modulus]) {
-    debug_assert_eq!(out.len(), coeffs.len() * basis.len());
-    out.par_chunks_exact_mut(coeffs.len())
+    let n = coeffs.len();
+    let mut out = vec![0u64; n * basis.len()];
+    out.par_chunks_exact_mut(n)
         .zip(basis.par_iter())
         .for_each(|(x, m)| m.from_signed_vec(x, coeffs));
+    out
 }
 
 /// Centered lift: for `src` with values in `[0, from)`, writes the residues

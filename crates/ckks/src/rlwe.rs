@@ -191,25 +191,10 @@ pub(crate) fn divide_round_last(
     n: usize,
     wipe: Wipe,
 ) -> Vec<u64> {
-    let mut out = vec![0u64; basis.len() * n];
-    divide_round_last_into(&mut out, src, basis, last, inv, n, wipe);
-    out
-}
-
-/// [`divide_round_last`] into `out` (`basis.len()` residues, every value written).
-pub(crate) fn divide_round_last_into(
-    out: &mut [u64],
-    src: &[u64],
-    basis: &[&Modulus],
-    last: &Modulus,
-    inv: &[(u64, u64)],
-    n: usize,
-    wipe: Wipe,
-) {
     let k = basis.len();
-    debug_assert_eq!(out.len(), k * n);
     let low = &src[..k * n];
     let mut coeffs = dropped_coefficients(&src[k * n..(k + 1) * n], last);
+    let mut out = vec![0u64; k * n];
     out.par_chunks_exact_mut(n).enumerate().for_each(|(j, x)| {
         let (m, low) = (basis[j], &low[j * n..(j + 1) * n]);
         let mut y = Lifted::of(&coeffs, last, m);
@@ -224,6 +209,7 @@ pub(crate) fn divide_round_last_into(
     if wipe == Wipe::Copies {
         coeffs.zeroize();
     }
+    out
 }
 
 /// [`divide_round_last`] in place, for ciphertext data: `data` holds `basis.len() + 1` residues

@@ -273,9 +273,8 @@ impl Evaluator {
         let n = self.params.n();
         let basis = self.params.basis(ct.level());
         let at = Basis::Data(ct.level());
-        let (mut c0, mut c1) = (Poly::overwritten(at, n), Poly::overwritten(at, n));
-        ring::mul_into(&mut c0, &ct.c0, p, &basis, n);
-        ring::mul_into(&mut c1, &ct.c1, p, &basis, n);
+        let c0 = Poly::from_vec(ring::mul(&ct.c0, p, &basis, n), at, n);
+        let c1 = Poly::from_vec(ring::mul(&ct.c1, p, &basis, n), at, n);
         Ok(ct.derived(c0, c1, scale))
     }
 
@@ -413,8 +412,7 @@ impl Evaluator {
             });
         };
         let at = Basis::Data(first.level());
-        // every value is written by `fill`
-        let (mut c0, mut c1) = (Poly::overwritten(at, n), Poly::overwritten(at, n));
+        let (mut c0, mut c1) = (Poly::zero(at, n), Poly::zero(at, n));
         rayon::join(|| fill(&mut c0, 0), || fill(&mut c1, 1));
         Ok(first.derived(c0, c1, scale))
     }
@@ -606,14 +604,13 @@ impl Evaluator {
         let basis = params.basis(t - 1);
         let last = &params.moduli[t];
         let inv = &params.rescale_inv[t];
-        let at = Basis::Data(t - 1);
-        let (mut c0, mut c1) = (Poly::overwritten(at, n), Poly::overwritten(at, n));
-        let divide = |out: &mut [u64], src: &[u64]| {
-            rlwe::divide_round_last_into(out, src, &basis, last, inv, n, rlwe::Wipe::No)
-        };
-        rayon::join(|| divide(&mut c0, &ct.c0), || divide(&mut c1, &ct.c1));
+        let (c0, c1) = rayon::join(
+            || rlwe::divide_round_last(&ct.c0, &basis, last, inv, n, rlwe::Wipe::No),
+            || rlwe::divide_round_last(&ct.c1, &basis, last, inv, n, rlwe::Wipe::No),
+        );
         let scale = ct.scale / params.q[t] as f64;
-        Ok(ct.derived(c0, c1, scale))
+        let at = Basis::Data(t - 1);
+        Ok(ct.derived(Poly::from_vec(c0, at, n), Poly::from_vec(c1, at, n), scale))
     }
 
     /// Drops primes down to `level` (exact, scale unchanged). A seeded
