@@ -10,6 +10,7 @@ use std::f64::consts::PI;
 use std::sync::Arc;
 
 use num_complex::Complex64;
+use zeroize::Zeroizing;
 
 use crate::params::Parameters;
 use crate::poly::{Basis, Ntt, Poly};
@@ -248,7 +249,8 @@ impl Encoder {
         {
             return Err(Error::Encoding("non-finite input value".into()));
         }
-        let coeffs = self.embed_inverse(values);
+        // the message's coefficients, wiped when done (as the plaintext is when dropped)
+        let coeffs = Zeroizing::new(self.embed_inverse(values));
         self.encode_coefficients(&coeffs, level, scale)
     }
 
@@ -278,7 +280,8 @@ impl Encoder {
             return Err(Error::Encoding(format!("invalid scale {scale}")));
         }
         let limit = (params.log_q_at(level) - 1.0).min(120.0).exp2();
-        let scaled: Vec<f64> = coeffs.iter().map(|&c| (c * scale).round()).collect();
+        let scaled: Zeroizing<Vec<f64>> =
+            Zeroizing::new(coeffs.iter().map(|&c| (c * scale).round()).collect());
         if let Some(v) = scaled.iter().find(|v| !v.is_finite() || v.abs() >= limit) {
             return Err(Error::Encoding(format!(
                 "scaled value 2^{:.1} too large for level {level} (modulus 2^{:.1})",
@@ -291,10 +294,12 @@ impl Encoder {
         let n = params.n();
         let mut data = if largest < I64_BOUND {
             // the common case: every value is a 64-bit integer, reduced without 128-bit words
-            let ints: Vec<i64> = scaled.iter().map(|&v| v as i64).collect();
+            let ints: Zeroizing<Vec<i64>> =
+                Zeroizing::new(scaled.iter().map(|&v| v as i64).collect());
             ring::from_signed(&ints, &basis)
         } else {
-            let ints: Vec<i128> = scaled.iter().map(|&v| v as i128).collect();
+            let ints: Zeroizing<Vec<i128>> =
+                Zeroizing::new(scaled.iter().map(|&v| v as i128).collect());
             ring::from_signed_wide(&ints, &basis)
         };
         ring::ntt_all(&mut data, &basis, n);
