@@ -738,36 +738,62 @@ fn lazy_scaled(acc: &mut [u64], terms: &[(&[u64], u64)]) {
 
 /// `acc += sum_t a_t * b_t` pointwise for values below `2^31`, as [`lazy_scaled`].
 #[inline(always)]
-fn lazy_products(acc: &mut [u64], terms: &[(&[u64], &[u32])]) {
+fn lazy_products<const OVERWRITE: bool>(acc: &mut [u64], terms: &[(&[u64], &[u32])]) {
     let len = acc.len();
     let x = |v: u64| u64::from(v as u32);
+    // with OVERWRITE the first product (pair) is written, not added: `acc` may hold anything
+    let mut overwrite = OVERWRITE;
     let mut pairs = terms.chunks_exact(2);
     for p in &mut pairs {
         let (a0, a1) = (&p[0].0[..len], &p[1].0[..len]);
         let (b0, b1) = (&p[0].1[..len], &p[1].1[..len]);
-        for c in 0..len {
-            acc[c] += x(a0[c]) * u64::from(b0[c]) + x(a1[c]) * u64::from(b1[c]);
+        if overwrite {
+            for c in 0..len {
+                acc[c] = x(a0[c]) * u64::from(b0[c]) + x(a1[c]) * u64::from(b1[c]);
+            }
+            overwrite = false;
+        } else {
+            for c in 0..len {
+                acc[c] += x(a0[c]) * u64::from(b0[c]) + x(a1[c]) * u64::from(b1[c]);
+            }
         }
     }
     for &(at, bt) in pairs.remainder() {
         let (at, bt) = (&at[..len], &bt[..len]);
-        for c in 0..len {
-            acc[c] += x(at[c]) * u64::from(bt[c]);
+        if overwrite {
+            for c in 0..len {
+                acc[c] = x(at[c]) * u64::from(bt[c]);
+            }
+            overwrite = false;
+        } else {
+            for c in 0..len {
+                acc[c] += x(at[c]) * u64::from(bt[c]);
+            }
         }
     }
 }
 
 /// `out = sum_t a_t * b_t` pointwise modulo `m` (below `2^31`), for slices of one residue with
 /// the `b_t` in 32-bit words: one pass, no temporary per term, products summed unreduced
-/// [`lazy_terms`] at a time; the same residues as summing reduced products one by one.
+/// [`lazy_terms`] at a time; the same residues as summing reduced products one by one. What
+/// `out` held is not read (the first products are written over it).
 pub fn sum_of_products_narrow(out: &mut [u64], terms: &[(&[u64], &[u32])], m: &Modulus) {
-    out.fill(0);
+    if terms.is_empty() {
+        out.fill(0);
+        return;
+    }
     lazily(
         out,
         terms.len(),
         m,
         #[inline(always)]
-        |acc, r| lazy_products(acc, &terms[r]),
+        |acc, r| {
+            if r.start == 0 {
+                lazy_products::<true>(acc, &terms[r])
+            } else {
+                lazy_products::<false>(acc, &terms[r])
+            }
+        },
     );
 }
 
@@ -1414,6 +1440,41 @@ mod tests {
                     "{x} mod {p}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn fused_narrow_sums_are_exact_whatever_the_output_held() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+        let len = 64;
+        // a 31-bit prime sums 3 products between reductions, a 26-bit one all of them
+        for bits in [26u32, 31] {
+            let p = generate_primes(&[bits], len).expect("prime")[0];
+            let m = Modulus::new(p, len).expect("modulus");
+            for count in [1usize, 2, 3, 4, 7, 8] {
+                let a: Vec<Vec<u64>> = (0..count)
+                    .map(|_| (0..len).map(|_| rng.gen_range(0..p)).collect())
+                    .collect();
+                let b: Vec<Vec<u32>> = (0..count)
+                    .map(|_| (0..len).map(|_| rng.gen_range(0..p) as u32).collect())
+                    .collect();
+                let terms: Vec<(&[u64], &[u32])> =
+                    a.iter().zip(&b).map(|(x, y)| (&x[..], &y[..])).collect();
+                let expect: Vec<u64> = (0..len)
+                    .map(|c| {
+                        (0..count).fold(0u128, |s, t| {
+                            (s + u128::from(a[t][c]) * u128::from(b[t][c])) % u128::from(p)
+                        }) as u64
+                    })
+                    .collect();
+                let mut out: Vec<u64> = (0..len).map(|_| rng.gen()).collect();
+                sum_of_products_narrow(&mut out, &terms, &m);
+                assert_eq!(out, expect, "{count} terms mod a {bits}-bit prime");
+            }
+            // no terms: zero
+            let mut out = vec![5u64; len];
+            sum_of_products_narrow(&mut out, &[], &m);
+            assert_eq!(out, vec![0; len]);
         }
     }
 
