@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::program::{LinearMap, Op, Program};
+use crate::program::{sum_stages, LinearMap, Op, Program};
 use crate::Error;
 
 /// Operations on vectors of slots (ciphertexts for CKKS; plain `f64` vectors for checking).
@@ -36,6 +36,13 @@ pub trait Backend: Sync {
     ) -> Result<Vec<Self::Value>, Self::Error>;
     /// `rot(x, step)`.
     fn rotate(&self, x: &Self::Value, step: usize) -> Result<Self::Value, Self::Error>;
+    /// Whether [`Self::add_rotations`] of `x` by `steps` shares all its work: every rotation
+    /// possible at `x`'s level, and all of one form (CKKS: keys of one level and digit layout,
+    /// one decomposition and one division by the special modulus for all of them).
+    fn hoists_together(&self, x: &Self::Value, steps: &[usize]) -> bool;
+    /// `x + sum_j rot(x, step_j)`, the rotations sharing the work they have in common (a
+    /// stage of a rotate-and-sum, [`crate::sum_stages`]).
+    fn add_rotations(&self, x: &Self::Value, steps: &[usize]) -> Result<Self::Value, Self::Error>;
     /// `sum_j rot(x_j, step_j)` over at least one term (a map's giant steps), sharing the work
     /// the rotations have in common.
     fn sum_rotations(&self, terms: &[(Self::Value, usize)]) -> Result<Self::Value, Self::Error>;
@@ -175,7 +182,9 @@ impl<B: Backend> Prepared<B> {
         self.inputs
     }
 
-    /// `x += rot(x, step * 2^t)` for `t < count`.
+    /// `x += rot(x, step * 2^t)` for `t < count`, in hoisted stages ([`sum_stages`]); a stage
+    /// that cannot share its work (a key made without its shortcut, or keys of different
+    /// forms) as its two doublings.
     fn rotate_sum(
         &self,
         b: &B,
@@ -183,9 +192,14 @@ impl<B: Backend> Prepared<B> {
         step: usize,
         count: usize,
     ) -> Result<B::Value, B::Error> {
-        for t in 0..count {
-            let r = b.rotate(&x, (step << t) % self.slots)?;
-            b.add_assign(&mut x, &r)?;
+        for stage in sum_stages(step, count, self.slots) {
+            match stage[..] {
+                [a, a2, _] if !b.hoists_together(&x, &stage) => {
+                    x = b.add_rotations(&x, &[a])?;
+                    x = b.add_rotations(&x, &[a2])?;
+                }
+                _ => x = b.add_rotations(&x, &stage)?,
+            }
         }
         Ok(x)
     }
@@ -325,6 +339,16 @@ impl Backend for PlainBackend {
     fn rotate(&self, x: &Vec<f64>, step: usize) -> Result<Vec<f64>, Self::Error> {
         let n = x.len();
         Ok((0..n).map(|i| x[(i + step) % n]).collect())
+    }
+    fn hoists_together(&self, _x: &Vec<f64>, _steps: &[usize]) -> bool {
+        true
+    }
+    fn add_rotations(&self, x: &Vec<f64>, steps: &[usize]) -> Result<Vec<f64>, Self::Error> {
+        let mut out = x.clone();
+        for s in steps {
+            self.add_assign(&mut out, &self.rotate(x, *s)?)?;
+        }
+        Ok(out)
     }
     fn sum_rotations(&self, terms: &[(Vec<f64>, usize)]) -> Result<Vec<f64>, Self::Error> {
         let mut out: Option<Vec<f64>> = None;

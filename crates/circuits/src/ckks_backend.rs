@@ -46,7 +46,9 @@ impl CkksBackend {
     }
 
     /// The same backend with a client's evaluation keys, checked to cover the program: every
-    /// rotation and the relinearisation at the level the plan needs them.
+    /// rotation and the relinearisation at the level the plan needs them. A key set without
+    /// the extra key of a hoisted rotate-and-sum (made before that form) is accepted: that sum
+    /// is then evaluated as a chain.
     pub fn with_keys(&self, keys: Arc<EvaluationKeys>) -> Result<Self, Error> {
         let plan = &self.shared.plan;
         let params = &self.shared.params;
@@ -144,6 +146,22 @@ impl Backend for CkksBackend {
         self.shared
             .evaluator
             .rotate(x, step as i64, &self.keys()?.galois)
+    }
+
+    fn hoists_together(&self, x: &Ciphertext, steps: &[usize]) -> bool {
+        let steps: Vec<i64> = steps.iter().map(|s| *s as i64).collect();
+        self.keys.as_ref().is_some_and(|k| {
+            self.shared
+                .evaluator
+                .rotations_hoist_together(x, &steps, &k.galois)
+        })
+    }
+
+    fn add_rotations(&self, x: &Ciphertext, steps: &[usize]) -> Result<Ciphertext, Error> {
+        let steps: Vec<i64> = steps.iter().map(|s| *s as i64).collect();
+        self.shared
+            .evaluator
+            .add_rotations_hoisted(x, &steps, &self.keys()?.galois)
     }
 
     fn sum_rotations(&self, terms: &[(Ciphertext, usize)]) -> Result<Ciphertext, Error> {

@@ -38,7 +38,7 @@ pub use model::{compile_card, compile_model, CompiledModel};
 pub use plan::{
     output_headroom_bits, CkksPlan, KeyLayout, DEFAULT_OUTPUT_HEADROOM_BITS, OUTPUT_MARGIN,
 };
-pub use program::{Gather, LinearMap, Op, Program};
+pub use program::{sum_stages, Gather, LinearMap, Op, Program};
 /// The digit layout of one evaluation key ([`KeyLayout`] gives each key's).
 pub use unseen_ckks::KeyDigits;
 

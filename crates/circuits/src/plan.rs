@@ -97,6 +97,15 @@ impl KeyLayout {
         }
     }
 
+    /// Whether the plan makes the shortcut keys of hoisted rotate-and-sum stages
+    /// ([`crate::sum_stages`]): with one prime per digit, the layout for latency, yes
+    /// (ciphernet: 0.91x the instructions per image for 1.2x the key memory); with the
+    /// others, made for memory, no: their stages are hoisted only where the shortcut is a key
+    /// the program needs anyway (README, "Rotate-and-sums hoisted").
+    pub fn makes_sum_shortcuts(self) -> bool {
+        matches!(self, KeyLayout::PerPrime)
+    }
+
     /// `(step, level, digits)` of each Galois key of `(step, level)` pairs, given the steps
     /// the program hoists.
     pub fn rotation_keys(
@@ -120,8 +129,13 @@ pub struct CkksPlan {
     pub scales: Vec<f64>,
     /// `multiplier_scales[k]`: scale of the plaintexts of a linear map applied after `k` levels.
     pub multiplier_scales: Vec<f64>,
-    /// Rotation step -> highest level at which its Galois key is needed.
+    /// Rotation step -> highest level at which its Galois key is needed (the keys no
+    /// evaluation can do without).
     pub rotation_keys: BTreeMap<usize, usize>,
+    /// Shortcut step `3a` of a hoisted rotate-and-sum stage ([`crate::sum_stages`]) -> the
+    /// stage's other steps `(a, 2a)`. A key set without it evaluates that stage as a chain;
+    /// [`Self::galois_key_levels`] says which of them a client makes.
+    pub sum_shortcuts: BTreeMap<usize, (usize, usize)>,
     /// Highest level at which relinearisation is needed (`None`: no square).
     pub relin_level: Option<usize>,
     /// Rotation steps the program hoists (the baby steps of its linear maps).
@@ -206,6 +220,7 @@ impl CkksPlan {
             .into_iter()
             .map(|(step, k)| (step, start - k))
             .collect();
+        let sum_shortcuts = program.sum_shortcuts();
         let mut k = 0;
         let mut relin_level = None;
         for op in &program.ops {
@@ -224,6 +239,7 @@ impl CkksPlan {
             scales,
             multiplier_scales,
             rotation_keys,
+            sum_shortcuts,
             relin_level,
             hoisted_steps,
             key_layout: KeyLayout::default(),
@@ -240,12 +256,26 @@ impl CkksPlan {
         self.scales[0]
     }
 
-    /// `(step, level)` of every Galois key, as the client generates them.
+    /// `(step, level)` of every Galois key, as the client generates them: the required keys,
+    /// and, where [`Self::key_layout`] makes them ([`KeyLayout::makes_sum_shortcuts`]), the
+    /// rotate-and-sum shortcuts that can serve: a shortcut `3a` is made at the level of its
+    /// stage's keys `a` and `2a` when those two share their level and, with it, their digits
+    /// (a stage is hoisted only over keys of one form).
     pub fn galois_key_levels(&self) -> Vec<(i64, usize)> {
-        self.rotation_keys
-            .iter()
-            .map(|(s, l)| (*s as i64, *l))
-            .collect()
+        let mut keys = self.rotation_keys.clone();
+        let digits = |s: usize| self.key_layout.rotation(self.hoisted_steps.contains(&s));
+        for (&third, &(a, a2)) in &self.sum_shortcuts {
+            let (Some(&level), Some(&level2)) =
+                (self.rotation_keys.get(&a), self.rotation_keys.get(&a2))
+            else {
+                continue;
+            };
+            let one_form = level == level2 && digits(a) == digits(a2) && digits(a) == digits(third);
+            if one_form && self.key_layout.makes_sum_shortcuts() {
+                keys.entry(third).or_insert(level);
+            }
+        }
+        keys.into_iter().map(|(s, l)| (s as i64, l)).collect()
     }
 
     /// The hoisted rotation steps, as a client spec lists them.

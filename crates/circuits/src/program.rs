@@ -53,7 +53,9 @@ impl LinearMap {
         steps
     }
 
-    /// Number of rotations one application performs.
+    /// Rotations one application costs, counted as whole rotations: a rotate-and-sum of
+    /// `2^count` chunks counts `count`, its rotations as a chain (hoisted, [`sum_stages`], it
+    /// makes more of them for less work).
     pub fn rotation_count(&self) -> usize {
         self.baby_steps().iter().filter(|s| **s != 0).count()
             + self.giant_steps().iter().filter(|s| **s != 0).count()
@@ -129,10 +131,34 @@ impl Gather {
         steps
     }
 
-    /// Number of rotations one application performs.
+    /// Rotations one application costs, counted as in [`LinearMap::rotation_count`].
     pub fn rotation_count(&self) -> usize {
         self.sum.map_or(0, |(_, count)| count)
     }
+}
+
+/// The stages of a rotate-and-sum of `2^count` chunks of `step` slots (`y += rot(y, step *
+/// 2^t)` for `t < count`), hoisted: each stage adds to the value its rotations by the stage's
+/// steps (modulo `slots`), made from one decomposition and divided by the special modulus once.
+/// Two doublings make one stage, `y + rot(y, a) + rot(y, 2a) + rot(y, 3a)` with `a = step *
+/// 2^t`: three hoisted rotations are less work than the two rotations they replace, each of
+/// which decomposes and divides on its own (README, "Rotate-and-sums hoisted"). An odd last
+/// doubling is a stage of its own.
+///
+/// The chain's keys, `step * 2^t`, are the ones a program requires
+/// ([`Program::rotation_steps`]); a stage's third step, `3a`, is a shortcut
+/// ([`Program::sum_shortcuts`]): without its key, or when the stage's three keys are not of one
+/// form (level and digits: one decomposition and one division serve only keys of one form),
+/// the stage is evaluated as its two doublings.
+pub fn sum_stages(step: usize, count: usize, slots: usize) -> Vec<Vec<usize>> {
+    let at = |k: usize| step.saturating_mul(k) % slots.max(1);
+    (0..count)
+        .step_by(2)
+        .map(|t| match count - t {
+            1 => vec![at(1 << t)],
+            _ => vec![at(1 << t), at(2 << t), at(3 << t)],
+        })
+        .collect()
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -223,6 +249,30 @@ impl Program {
             }
         }
         first
+    }
+
+    /// The shortcut steps of the program's hoisted rotate-and-sums ([`sum_stages`]: the third
+    /// step, `3a`, of each stage of two doublings), each with its stage's other steps `(a, 2a)`
+    /// (`slots` being a power of two, `3a` decides them).
+    pub fn sum_shortcuts(&self) -> BTreeMap<usize, (usize, usize)> {
+        let mut shortcuts = BTreeMap::new();
+        for op in &self.ops {
+            let sum = match op {
+                Op::Linear(m) => m.sum,
+                Op::Gather(g) => g.sum,
+                _ => None,
+            };
+            if let Some((step, count)) = sum {
+                for stage in sum_stages(step, count, self.slots) {
+                    if let [a, a2, third] = stage[..] {
+                        if third != 0 {
+                            shortcuts.insert(third, (a, a2));
+                        }
+                    }
+                }
+            }
+        }
+        shortcuts
     }
 
     /// The non-zero rotation steps some linear map hoists (its baby steps).

@@ -109,6 +109,81 @@ fn ciphernet_on_ciphertexts_matches_the_network() {
     assert!(worst < 0.05, "worst logit error {worst}");
 }
 
+/// ciphernet's rotate-and-sums in hoisted stages where the keys hold their shortcut steps, and
+/// as chains where they do not (keys made before the shortcuts, or with paired digits): the
+/// same keys with and without the shortcuts are both accepted, take the two paths (their
+/// results differ in the rounding of the key switches) and both match the network.
+#[test]
+fn rotate_and_sums_run_hoisted_or_chained_as_the_keys_allow() {
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    let net = Network::init(
+        Architecture::named("ciphernet").expect("arch"),
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(6),
+    )
+    .expect("init");
+    let program = compile_single(&net, params.slots()).expect("compile");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(78);
+    let sk = SecretKey::generate(&params, &mut rng);
+    let mut plan = CkksPlan::new(&params, &program).expect("plan");
+    plan.key_layout = unseen_circuits::KeyLayout::PerPrime;
+    let keys = plan.make_keys(&sk, &mut rng);
+    let shortcuts: Vec<i64> = plan
+        .sum_shortcuts
+        .keys()
+        .filter(|s| !plan.rotation_keys.contains_key(s))
+        .map(|&s| s as i64)
+        .collect();
+    assert_eq!(shortcuts.len(), 3, "{shortcuts:?}");
+    assert!(shortcuts.iter().all(|s| keys.galois.has_rotation(*s)));
+    let required: Vec<i64> = plan.rotation_keys.keys().map(|&s| s as i64).collect();
+    let chain_only = EvaluationKeys {
+        relin: keys.relin.clone(),
+        galois: keys.galois.subset(&required, false).expect("subset"),
+    };
+    assert!(shortcuts
+        .iter()
+        .all(|s| !chain_only.galois.has_rotation(*s)));
+    let keyless = CkksBackend::new(&params, &program).expect("backend");
+    let prepared = Prepared::new(&keyless, &program).expect("prepare");
+    let hoisted = keyless.with_keys(Arc::new(keys)).expect("all keys");
+    let chained = keyless
+        .with_keys(Arc::new(chain_only))
+        .expect("required keys");
+    let encoder = Encoder::new(&params);
+    let image: Vec<f32> = (0..784)
+        .map(|i| (((i as u64 * 7907) % 255) as f32 / 255.0 - 0.13) / 0.31)
+        .collect();
+    let expected = net.logits(&image, 1);
+    let vectors = program.encode_inputs(&image.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
+    let ct: Vec<_> = vectors
+        .iter()
+        .map(|v| {
+            let pt = encoder
+                .encode_real(v, plan.start_level, hoisted.input_scale())
+                .expect("encode");
+            sk.encrypt(&pt, &mut rng).expect("encrypt")
+        })
+        .collect();
+    let outs: Vec<_> = [&hoisted, &chained]
+        .iter()
+        .map(|b| prepared.run(b, &ct).expect("run"))
+        .collect();
+    assert_ne!(outs[0].to_bytes(), outs[1].to_bytes(), "the two paths");
+    for (out, path) in outs.iter().zip(["hoisted", "chained"]) {
+        let decoded = encoder
+            .decode_real(&sk.decrypt(out).expect("decrypt"))
+            .expect("decode");
+        let logits = program.decode_output(&decoded);
+        let worst = logits
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - f64::from(*b)).abs())
+            .fold(0.0f64, f64::max);
+        println!("{path}: worst logit error {worst:.4}");
+        assert!(worst < 0.05, "{path}: worst logit error {worst}");
+    }
+}
+
 #[test]
 fn batch_program_on_ciphertexts_matches_the_network() {
     use unseen_circuits::{compile_batch, BatchRun};

@@ -2,7 +2,7 @@
 
 use rand::SeedableRng;
 use unseen_circuits::{
-    compile_single, output_headroom_bits, CkksPlan, Op, DEFAULT_OUTPUT_HEADROOM_BITS,
+    compile_single, output_headroom_bits, sum_stages, CkksPlan, Op, DEFAULT_OUTPUT_HEADROOM_BITS,
 };
 use unseen_ckks::{Parameters, Preset};
 use unseen_model::{Architecture, Network};
@@ -110,6 +110,7 @@ fn the_mixed_layout_pairs_the_keys_no_map_hoists() {
     };
     assert!(babies.iter().all(|s| *s != 0 && is_baby(s)));
     let keys = plan.galois_keys();
+    // the required keys only (no rotate-and-sum shortcuts with these digits)
     assert_eq!(keys.len(), plan.rotation_keys.len());
     for &(step, level, digits) in &keys {
         assert_eq!(plan.rotation_keys[&(step as usize)], level);
@@ -151,5 +152,98 @@ fn the_mixed_layout_pairs_the_keys_no_map_hoists() {
     assert!(
         paired < mixed && mixed < per_prime,
         "{paired} {mixed} {per_prime}"
+    );
+}
+
+/// A rotate-and-sum in hoisted stages adds exactly the chain's `2^count` rotations (as a
+/// multiset of offsets), two doublings per stage.
+#[test]
+fn hoisted_sum_stages_add_the_chains_rotations() {
+    let slots = 4096;
+    assert!(sum_stages(16, 0, slots).is_empty());
+    assert_eq!(sum_stages(16, 1, slots), vec![vec![16]]);
+    assert_eq!(sum_stages(16, 2, slots), vec![vec![16, 32, 48]]);
+    assert_eq!(
+        sum_stages(256, 4, slots),
+        vec![vec![256, 512, 768], vec![1024, 2048, 3072]]
+    );
+    assert_eq!(
+        sum_stages(1024, 3, slots),
+        vec![vec![1024, 2048, 3072], vec![0]]
+    );
+    // offsets reached, with multiplicity: the chain doubles the set of offsets per step
+    let offsets = |stages: &[Vec<usize>]| {
+        let mut at = vec![0usize];
+        for stage in stages {
+            let mut next = at.clone();
+            for s in stage {
+                next.extend(at.iter().map(|a| (a + s) % slots));
+            }
+            at = next;
+        }
+        at.sort_unstable();
+        at
+    };
+    for step in [1usize, 3, 64, 256, 1000, 2048] {
+        for count in 0..=7 {
+            let mut chain: Vec<usize> = (0..1usize << count).map(|k| (k * step) % slots).collect();
+            chain.sort_unstable();
+            let stages = sum_stages(step, count, slots);
+            assert_eq!(offsets(&stages), chain, "step {step} count {count}");
+            assert_eq!(stages.len(), count.div_ceil(2));
+        }
+    }
+}
+
+/// The shortcut keys of hoisted rotate-and-sums, by key layout: with one prime per digit every
+/// one, each at the level of its stage's other keys (so that one decomposition serves all
+/// three); with the other layouts none but those the program needs anyway.
+#[test]
+fn sum_shortcuts_are_made_as_the_layout_says() {
+    use unseen_circuits::KeyLayout;
+    let params = Parameters::preset(Preset::Cnn8192).expect("preset");
+    let p = program("ciphernet", params.slots());
+    let mut plan = CkksPlan::new(&params, &p).expect("plan");
+    let start = plan.start_level;
+    // ciphernet: its first convolution sums 16 blocks of 256 at the start level, its dense
+    // layers 4 chunks of 64 and of 16
+    let shortcuts: Vec<(usize, (usize, usize))> =
+        plan.sum_shortcuts.iter().map(|(s, p)| (*s, *p)).collect();
+    assert_eq!(
+        shortcuts,
+        vec![
+            (48, (16, 32)),
+            (192, (64, 128)),
+            (768, (256, 512)),
+            (3072, (1024, 2048))
+        ]
+    );
+    // each at the level of its stage's keys
+    assert_eq!(plan.rotation_keys[&16], plan.rotation_keys[&32]);
+    assert_eq!(plan.rotation_keys[&64], start - 2);
+    assert_eq!(plan.rotation_keys[&256], start);
+    let made = |plan: &CkksPlan| -> Vec<(i64, usize)> {
+        plan.galois_key_levels()
+            .into_iter()
+            .filter(|(s, _)| !plan.rotation_keys.contains_key(&(*s as usize)))
+            .collect()
+    };
+    let level_of = |plan: &CkksPlan, step: i64| {
+        plan.galois_key_levels()
+            .into_iter()
+            .find(|(s, _)| *s == step)
+            .map(|(_, l)| l)
+    };
+    // 48 is required anyway (a giant step), at the level of 16 and 32
+    assert_eq!(level_of(&plan, 48), Some(plan.rotation_keys[&16]));
+    for layout in [KeyLayout::Mixed, KeyLayout::Paired] {
+        plan.key_layout = layout;
+        assert!(made(&plan).is_empty(), "{layout:?}");
+        assert_eq!(plan.galois_key_levels().len(), plan.rotation_keys.len());
+    }
+    plan.key_layout = KeyLayout::PerPrime;
+    assert_eq!(
+        made(&plan),
+        vec![(192, start - 2), (768, start), (3072, start)]
     );
 }

@@ -542,6 +542,13 @@ pub(crate) struct Decomposed {
     primes: Vec<Digits>,
 }
 
+impl Decomposed {
+    /// The switch plan the digits were made for.
+    pub(crate) fn plan(&self) -> &SwitchPlan {
+        &self.plan
+    }
+}
+
 /// What the digits of a polynomial are lifted from: its residues in NTT and coefficient form,
 /// and the base-conversion values of its digits of more than one prime.
 struct Source<'a> {
@@ -832,7 +839,11 @@ pub(crate) fn key_switch(params: &Parameters, dec: &Decomposed, key: &KeySwitchK
 }
 
 /// [`key_switch`] before the division by `P_s`.
-fn key_switch_sums(params: &Parameters, dec: &Decomposed, key: &KeySwitchKey) -> Undivided {
+pub(crate) fn key_switch_sums(
+    params: &Parameters,
+    dec: &Decomposed,
+    key: &KeySwitchKey,
+) -> Undivided {
     let n = params.n();
     let digits = dec.plan.groups.len();
     sums_with(params, &dec.plan, key, |t, m, halves, o0, o1| {

@@ -288,3 +288,109 @@ fn sums_of_rotations_divide_once_in_either_layout() {
         }
     }
 }
+
+/// Rotations of one ciphertext added to it, hoisted (one decomposition and one division by the
+/// special modulus per key form), with keys of either layout and of both layouts at once, below
+/// and at the top level, on primes below and above 2^31: the same bits as the sum of rotations that
+/// switches each term on its own (both sums are exact until the one division), no more error
+/// than rotating and adding (against the rotated decryptions), one step the same bits as
+/// rotating and adding, and a missing key refused.
+#[test]
+fn hoisted_rotations_added_equal_the_sum_of_their_rotations() {
+    for preset in [Preset::Cnn8192, Preset::Precise8192] {
+        let params = Parameters::preset(preset).expect("preset");
+        let mut r = rng(23);
+        let sk = SecretKey::generate(&params, &mut r);
+        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let slots = params.slots();
+        let scale = params.default_scale();
+        let decrypted = |ct: &Ciphertext| {
+            enc.decode(&sk.decrypt(ct).expect("decrypt"))
+                .expect("decode")
+        };
+        let steps = [64i64, 128, 192];
+        for level in [params.max_level() - 1, 3, 1] {
+            let x = random_complex(&mut r, slots, 1.0);
+            let ct = sk
+                .encrypt(&enc.encode(&x, level, scale).expect("encode"), &mut r)
+                .expect("encrypt");
+            let before = decrypted(&ct);
+            let want: Vec<Complex64> = (0..slots)
+                .map(|j| {
+                    before[j]
+                        + steps
+                            .iter()
+                            .map(|&k| before[(j + k as usize) % slots])
+                            .sum::<Complex64>()
+                })
+                .collect();
+            let error = |got: &Ciphertext| {
+                let got = decrypted(got);
+                (got.iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).norm_sqr())
+                    .sum::<f64>()
+                    / slots as f64)
+                    .sqrt()
+            };
+            // one layout for all three keys, then the third key of the other layout (two
+            // forms: one decomposition and one division each)
+            let layouts = [
+                [KeyDigits::PerPrime; 3],
+                [KeyDigits::Paired; 3],
+                [KeyDigits::Paired, KeyDigits::Paired, KeyDigits::PerPrime],
+            ];
+            for digits in layouts {
+                let each: Vec<(i64, usize, KeyDigits)> = steps
+                    .iter()
+                    .zip(digits)
+                    .map(|(&k, d)| (k, level, d))
+                    .collect();
+                let gk = GaloisKeys::generate_each(&sk, &each, false, &mut r, &mut |_, _| {});
+                // one decomposition and division for all three only where their keys share
+                // a form (at the top level the two layouts are the same key)
+                let one_form =
+                    digits.iter().all(|d| *d == digits[0]) || level == params.max_level();
+                assert_eq!(ev.rotations_hoist_together(&ct, &steps, &gk), one_form);
+                assert!(ev.rotations_hoist_together(&ct, &[0, steps[0]], &gk));
+                assert!(!ev.rotations_hoist_together(&ct, &[steps[0], 5], &gk));
+                let hoisted = ev.add_rotations_hoisted(&ct, &steps, &gk).expect("hoisted");
+                let terms: Vec<(&Ciphertext, i64)> = std::iter::once((&ct, 0))
+                    .chain(steps.iter().map(|&k| (&ct, k)))
+                    .collect();
+                let summed = ev.sum_rotations(&terms, &gk).expect("sum");
+                assert!(
+                    hoisted == summed,
+                    "{preset:?} level {level} {digits:?}: hoisted and summed differ"
+                );
+                let mut added = ct.clone();
+                for &k in &steps {
+                    ev.add_assign(&mut added, &ev.rotate(&ct, k, &gk).expect("rotate"))
+                        .expect("add");
+                }
+                let (mine, theirs) = (error(&hoisted), error(&added));
+                println!("{preset:?} level {level} {digits:?}: {mine:.2e} hoisted, {theirs:.2e} rotated and added");
+                assert!(
+                    mine <= 1.1 * theirs,
+                    "{preset:?} level {level} {digits:?}: {mine:.2e} against {theirs:.2e}"
+                );
+                // one step: rotating and adding, bit for bit; a step of 0 adds the ciphertext
+                let one = ev
+                    .add_rotations_hoisted(&ct, &steps[1..2], &gk)
+                    .expect("one");
+                let mut want_one = ev.rotate(&ct, steps[1], &gk).expect("rotate");
+                ev.add_assign(&mut want_one, &ct).expect("add");
+                assert!(one == want_one, "{preset:?} level {level}: one step");
+                let with_zero = ev
+                    .add_rotations_hoisted(&ct, &[0, steps[0], steps[2]], &gk)
+                    .expect("with zero");
+                let terms = [(&ct, 0), (&ct, 0), (&ct, steps[0]), (&ct, steps[2])];
+                assert!(with_zero == ev.sum_rotations(&terms, &gk).expect("sum"));
+                assert!(matches!(
+                    ev.add_rotations_hoisted(&ct, &[steps[0], 5], &gk),
+                    Err(Error::MissingGaloisKey(_))
+                ));
+            }
+        }
+    }
+}

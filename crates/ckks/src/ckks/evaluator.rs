@@ -6,11 +6,17 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::ckks::encoder::{CompactPlaintext, Plaintext};
+use crate::gadget::SwitchPlan;
 use crate::params::Parameters;
 use crate::poly::{Basis, Ntt, Poly};
 use crate::ring;
 use crate::rlwe::{self, GaloisKeys, RelinKey, Residue};
 use crate::{Error, Result};
+
+/// Rotated terms by the form `(level, special primes)` of their keys: one division by the
+/// special modulus per form.
+type RotatedByForm<'a> =
+    std::collections::BTreeMap<(usize, usize), Vec<(&'a Ciphertext, &'a rlwe::GaloisKey)>>;
 
 /// A CKKS ciphertext `(c0, c1)` in NTT form with `c0 + c1 s ~ scale * m`.
 #[derive(Clone)]
@@ -806,70 +812,168 @@ impl Evaluator {
         };
         self.check_params(&gk.params)?;
         let level = first.level();
+        let n = self.params.n();
+        let basis = Basis::Data(level);
+        let mut c0: Poly<Ntt> = Poly::zero(basis, n);
+        let mut c1: Poly<Ntt> = Poly::zero(basis, n);
         // the rotated terms, by the form of their keys (one division per form)
-        let mut forms: std::collections::BTreeMap<(usize, usize), Vec<_>> = Default::default();
-        let mut unrotated = Vec::new();
+        let mut forms: RotatedByForm<'_> = Default::default();
         for &(ct, s) in terms {
             self.check_pair(first, ct)?;
             Self::check_scales(first.scale, ct.scale)?;
-            let g = self.params.galois_element(s);
-            if g == 1 {
-                unrotated.push(ct);
-                continue;
+            match self.rotation_key(ct, s, gk)? {
+                None => {
+                    c0.add_assign(&ct.c0, &self.params);
+                    c1.add_assign(&ct.c1, &self.params);
+                }
+                Some(key) => forms
+                    .entry((key.key.level, key.key.special))
+                    .or_default()
+                    .push((ct, key)),
             }
-            let key = gk.get(g, || format!("rotation by {s}"))?;
-            key.key.check_level(level, || format!("rotation-by-{s}"))?;
-            forms
-                .entry((key.key.level, key.key.special))
-                .or_default()
-                .push((ct, key));
-        }
-        let n = self.params.n();
-        let basis = Basis::Data(level);
-        let moduli = basis.moduli(&self.params);
-        let mut c0: Poly<Ntt> = Poly::zero(basis, n);
-        let mut c1: Poly<Ntt> = Poly::zero(basis, n);
-        for ct in unrotated {
-            c0.add_assign(&ct.c0, &self.params);
-            c1.add_assign(&ct.c1, &self.params);
         }
         for ((key_level, special), rotated) in forms {
             let plan = self.params.switch_plan(key_level, special, level);
-            let sums = rotated
-                .par_iter()
-                .map(|(ct, key)| {
-                    let (s0, s1) =
-                        rlwe::key_switch_once_sums(&self.params, &plan, &ct.c1, &key.key);
-                    let mut p0 = ring::Scratch::take(s0.len());
-                    let mut p1 = ring::Scratch::take(s1.len());
-                    rayon::join(
-                        || rlwe::permute_into(&mut p0, &s0, &key.perm, n),
-                        || rlwe::permute_into(&mut p1, &s1, &key.perm, n),
-                    );
-                    (p0, p1)
-                })
-                .reduce_with(|mut acc, x| {
-                    rlwe::add_undivided(&self.params, &plan, &mut acc, &x);
-                    acc
-                });
-            let Some(sums) = sums else { continue };
-            let (d0, d1) = rlwe::divide_by_special(&self.params, &plan, sums);
-            ring::add_assign(&mut c0, &d0, &moduli, n);
-            ring::add_assign(&mut c1, &d1, &moduli, n);
-            // and each term's sigma(c0)
-            c0.par_chunks_exact_mut(n)
-                .zip(moduli.par_iter())
-                .enumerate()
-                .for_each(|(j, (o, m))| {
-                    for (ct, key) in &rotated {
-                        let c = &ct.c0[j * n..(j + 1) * n];
-                        for (x, &t) in o.iter_mut().zip(&key.perm) {
-                            *x = m.add(*x, c[t as usize]);
-                        }
-                    }
-                });
+            self.add_switched(&mut c0, &mut c1, &plan, &rotated, |ct, key| {
+                rlwe::key_switch_once_sums(&self.params, &plan, &ct.c1, key)
+            });
         }
         Ok(first.derived(c0, c1, first.scale))
+    }
+
+    /// `ct + sum_j rot(ct, step_j)`: rotations of one ciphertext summed with it, sharing one
+    /// decomposition of `c1` (hoisting) and one division by the special modulus per key form
+    /// (a rotate-and-sum's stage: two of its hoisted rotations cost less than one rotation
+    /// made on its own). Like [`Self::sum_rotations`], the result differs from rotating and
+    /// adding only in that division's rounding, made once instead of once per rotation.
+    pub fn add_rotations_hoisted(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext> {
+        self.check_params(&ct.params)?;
+        self.check_params(&gk.params)?;
+        if let [step] = steps[..] {
+            // one rotation: divided and permuted in one pass, as `rotate` does
+            let mut out = self.rotate(ct, step, gk)?;
+            self.add_assign(&mut out, ct)?;
+            return Ok(out);
+        }
+        let (mut c0, mut c1) = (ct.c0.clone(), ct.c1.clone());
+        let mut forms: RotatedByForm<'_> = Default::default();
+        for &s in steps {
+            match self.rotation_key(ct, s, gk)? {
+                None => {
+                    c0.add_assign(&ct.c0, &self.params);
+                    c1.add_assign(&ct.c1, &self.params);
+                }
+                Some(key) => forms
+                    .entry((key.key.level, key.key.special))
+                    .or_default()
+                    .push((ct, key)),
+            }
+        }
+        for (form, rotated) in forms {
+            if let [_] = rotated[..] {
+                // a lone switch of its form: its digits made and used on the fly, not stored
+                let plan = self.params.switch_plan(form.0, form.1, ct.level());
+                self.add_switched(&mut c0, &mut c1, &plan, &rotated, |ct, key| {
+                    rlwe::key_switch_once_sums(&self.params, &plan, &ct.c1, key)
+                });
+                continue;
+            }
+            let dec = rlwe::decompose(&self.params, &ct.c1, form);
+            self.add_switched(&mut c0, &mut c1, dec.plan(), &rotated, |_, key| {
+                rlwe::key_switch_sums(&self.params, &dec, key)
+            });
+        }
+        Ok(ct.derived(c0, c1, ct.scale))
+    }
+
+    /// Whether [`Self::add_rotations_hoisted`] of `ct` by `steps` makes one decomposition and
+    /// one division for all of them: every key present and reaching `ct`'s level, and all of
+    /// one form (the level and special primes they were made for).
+    pub fn rotations_hoist_together(
+        &self,
+        ct: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> bool {
+        let mut form = None;
+        steps.iter().all(|&s| match self.rotation_key(ct, s, gk) {
+            Ok(None) => true,
+            Ok(Some(k)) => {
+                *form.get_or_insert((k.key.level, k.key.special)) == (k.key.level, k.key.special)
+            }
+            Err(_) => false,
+        })
+    }
+
+    /// The key of a rotation of `ct` by `step`, checked to reach its level (`None`: the
+    /// identity).
+    fn rotation_key<'k>(
+        &self,
+        ct: &Ciphertext,
+        step: i64,
+        gk: &'k GaloisKeys,
+    ) -> Result<Option<&'k rlwe::GaloisKey>> {
+        let g = self.params.galois_element(step);
+        if g == 1 {
+            return Ok(None);
+        }
+        let key = gk.get(g, || format!("rotation by {step}"))?;
+        key.key
+            .check_level(ct.level(), || format!("rotation-by-{step}"))?;
+        Ok(Some(key))
+    }
+
+    /// `(c0, c1) += sum_j sigma_j(ct_j)` over rotated terms whose keys share `plan`: each
+    /// term's key-switching sums (`sums_of`, undivided; in parallel) permuted and added over
+    /// the extended basis, divided by the special modulus once, and each term's
+    /// `sigma_j(c0_j)`.
+    fn add_switched(
+        &self,
+        c0: &mut Poly<Ntt>,
+        c1: &mut Poly<Ntt>,
+        plan: &SwitchPlan,
+        rotated: &[(&Ciphertext, &rlwe::GaloisKey)],
+        sums_of: impl Fn(&Ciphertext, &rlwe::KeySwitchKey) -> rlwe::Undivided + Sync,
+    ) {
+        let n = self.params.n();
+        let moduli = c0.basis().moduli(&self.params);
+        let sums = rotated
+            .par_iter()
+            .map(|(ct, key)| {
+                let (s0, s1) = sums_of(ct, &key.key);
+                let mut p0 = ring::Scratch::take(s0.len());
+                let mut p1 = ring::Scratch::take(s1.len());
+                rayon::join(
+                    || rlwe::permute_into(&mut p0, &s0, &key.perm, n),
+                    || rlwe::permute_into(&mut p1, &s1, &key.perm, n),
+                );
+                (p0, p1)
+            })
+            .reduce_with(|mut acc, x| {
+                rlwe::add_undivided(&self.params, plan, &mut acc, &x);
+                acc
+            });
+        let Some(sums) = sums else { return };
+        let (d0, d1) = rlwe::divide_by_special(&self.params, plan, sums);
+        ring::add_assign(c0, &d0, &moduli, n);
+        ring::add_assign(c1, &d1, &moduli, n);
+        // and each term's sigma(c0)
+        c0.par_chunks_exact_mut(n)
+            .zip(moduli.par_iter())
+            .enumerate()
+            .for_each(|(j, (o, m))| {
+                for (ct, key) in rotated {
+                    let c = &ct.c0[j * n..(j + 1) * n];
+                    for (x, &t) in o.iter_mut().zip(&key.perm) {
+                        *x = m.add(*x, c[t as usize]);
+                    }
+                }
+            });
     }
 
     /// Complex conjugation of every slot.
