@@ -73,7 +73,8 @@ pub enum KeyLayout {
     /// least").
     #[default]
     Mixed,
-    /// One prime per digit for every key: the fastest key switching, the largest keys.
+    /// One prime per digit for every key, and the shortcut keys of hoisted rotate-and-sums
+    /// ([`KeyLayout::makes_sum_shortcuts`]): the fastest key switching, the largest keys.
     PerPrime,
     /// Paired digits for every key: the smallest keys, the slowest key switching.
     Paired,

@@ -9,6 +9,31 @@ use unseen_ckks::{
     RelinKey, SecretKey,
 };
 
+/// Root mean square of the slot differences.
+fn rms(got: &[Complex64], want: &[Complex64]) -> f64 {
+    let sum: f64 = got.iter().zip(want).map(|(a, b)| (a - b).norm_sqr()).sum();
+    (sum / want.len() as f64).sqrt()
+}
+
+/// A preset's parameters, a secret key made from a seeded generator (returned to go on
+/// drawing from), an encoder and an evaluator.
+fn keyed(
+    preset: Preset,
+    seed: u64,
+) -> (
+    std::sync::Arc<Parameters>,
+    rand_chacha::ChaCha20Rng,
+    SecretKey,
+    Encoder,
+    Evaluator,
+) {
+    let params = Parameters::preset(preset).expect("preset");
+    let mut r = rng(seed);
+    let sk = SecretKey::generate(&params, &mut r);
+    let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+    (params, r, sk, enc, ev)
+}
+
 #[test]
 fn level_limited_keys_switch_below_their_level_only() {
     let c = ctx();
@@ -166,10 +191,7 @@ fn level_limited_keys_serialize_smaller_and_round_trip() {
 #[test]
 fn grouped_digits_switch_with_the_noise_of_one_prime_digits() {
     for preset in [Preset::Cnn8192, Preset::Precise8192] {
-        let params = Parameters::preset(preset).expect("preset");
-        let mut r = rng(13);
-        let sk = SecretKey::generate(&params, &mut r);
-        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let (params, mut r, sk, enc, ev) = keyed(preset, 13);
         let top = params.max_level();
         let slots = params.slots();
         let x = random_complex(&mut r, slots, 1.0);
@@ -219,10 +241,7 @@ fn grouped_digits_switch_with_the_noise_of_one_prime_digits() {
 #[test]
 fn sums_of_rotations_divide_once_in_either_layout() {
     for preset in [Preset::Cnn8192, Preset::Precise8192] {
-        let params = Parameters::preset(preset).expect("preset");
-        let mut r = rng(17);
-        let sk = SecretKey::generate(&params, &mut r);
-        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let (params, mut r, sk, enc, ev) = keyed(preset, 17);
         let slots = params.slots();
         let scale = params.default_scale();
         let steps = [0i64, 1, 2, 5];
@@ -250,15 +269,7 @@ fn sums_of_rotations_divide_once_in_either_layout() {
                         .sum()
                 })
                 .collect();
-            let error = |ct: &Ciphertext| {
-                let got = decrypted(ct);
-                (got.iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).norm_sqr())
-                    .sum::<f64>()
-                    / slots as f64)
-                    .sqrt()
-            };
+            let error = |ct: &Ciphertext| rms(&decrypted(ct), &want);
             let with_levels: Vec<(i64, usize)> = steps[1..].iter().map(|&k| (k, level)).collect();
             for digits in [KeyDigits::PerPrime, KeyDigits::Paired] {
                 let gk = GaloisKeys::generate_with(
@@ -298,10 +309,7 @@ fn sums_of_rotations_divide_once_in_either_layout() {
 #[test]
 fn hoisted_rotations_added_equal_the_sum_of_their_rotations() {
     for preset in [Preset::Cnn8192, Preset::Precise8192] {
-        let params = Parameters::preset(preset).expect("preset");
-        let mut r = rng(23);
-        let sk = SecretKey::generate(&params, &mut r);
-        let (enc, ev) = (Encoder::new(&params), Evaluator::new(&params));
+        let (params, mut r, sk, enc, ev) = keyed(preset, 23);
         let slots = params.slots();
         let scale = params.default_scale();
         let decrypted = |ct: &Ciphertext| {
@@ -324,15 +332,7 @@ fn hoisted_rotations_added_equal_the_sum_of_their_rotations() {
                             .sum::<Complex64>()
                 })
                 .collect();
-            let error = |got: &Ciphertext| {
-                let got = decrypted(got);
-                (got.iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).norm_sqr())
-                    .sum::<f64>()
-                    / slots as f64)
-                    .sqrt()
-            };
+            let error = |ct: &Ciphertext| rms(&decrypted(ct), &want);
             // one layout for all three keys, then the third key of the other layout (two
             // forms: one decomposition and one division each)
             let layouts = [

@@ -62,7 +62,8 @@ pub enum KeyLayoutArg {
     /// hoisted ones and the relinearisation key: ciphernet's keys 0.73x the memory for about
     /// 1.04x the server's work.
     Mixed,
-    /// One data prime per digit for every key: the fastest key switching.
+    /// One data prime per digit for every key, and the shortcut keys of hoisted rotate-and-sums:
+    /// the fastest key switching, the largest keys.
     PerPrime,
     /// Two data primes per digit below the top level for every key: the smallest keys.
     Paired,

@@ -197,7 +197,7 @@ pub(crate) struct StoreArgs {
     /// Without --tokens everyone is one tenant whose quota is the whole store.
     #[arg(long, default_value_t = 2 << 30)]
     tenant_quota: u64,
-    /// Clients' evaluation keys kept parsed in memory (ciphernet: about 27.5 MB each, 37-38 MB
+    /// Clients' evaluation keys kept parsed in memory (ciphernet: about 27.5 MB each, 46 MB
     /// with `--key-digits per-prime`, 22-23 MB with `--key-digits paired`).
     #[arg(long, default_value_t = 8)]
     loaded_keys: usize,
@@ -223,9 +223,10 @@ struct ServeArgs {
     /// Digit layout of the evaluation keys the CNN models' specs ask clients for, below the
     /// top level: `mixed` (two data primes per digit, a spare data prime joining the special
     /// prime, for the keys the circuit does not hoist; one per digit for the others),
-    /// `per-prime` (one per digit for every key: the fastest key switching) or `paired` (two
-    /// for every key: the smallest keys). ciphernet per client: 27.5 / 37-38 / 22-23 MB of memory
-    /// (README, "Keys paired where they cost least").
+    /// `per-prime` (one per digit for every key, and the shortcut keys of hoisted
+    /// rotate-and-sums: the fastest key switching) or `paired` (two for every key: the smallest
+    /// keys). ciphernet per client: 27.5 / 46 / 22-23 MB of memory (README, "Keys paired where
+    /// they cost least", "Rotate-and-sums hoisted").
     #[arg(long, value_enum, default_value_t = crate::bench::KeyLayoutArg::Mixed)]
     key_digits: crate::bench::KeyLayoutArg,
     /// Largest encrypted batch request, in bytes (a ciphernet batch of 4096 images is about

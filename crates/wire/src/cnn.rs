@@ -64,7 +64,8 @@ pub struct ModelSpec {
     /// Digit layout of the keys below the top level, the server's choice (`unseen serve
     /// --key-digits`): `mixed` (paired digits for the rotation keys not in
     /// `hoisted_rotations`, one prime per digit for the others and the relinearisation key),
-    /// `per-prime` (every key: the fastest key switching) or `paired` (every key: the smallest
+    /// `per-prime` (every key, and the shortcut keys of hoisted rotate-and-sums listed in
+    /// `rotation_keys`: the fastest key switching) or `paired` (every key: the smallest
     /// keys). Absent: `per-prime`, what servers without the field made.
     #[serde(default = "per_prime")]
     pub key_digits: KeyLayout,

@@ -816,22 +816,11 @@ impl Evaluator {
         let basis = Basis::Data(level);
         let mut c0: Poly<Ntt> = Poly::zero(basis, n);
         let mut c1: Poly<Ntt> = Poly::zero(basis, n);
-        // the rotated terms, by the form of their keys (one division per form)
-        let mut forms: RotatedByForm<'_> = Default::default();
-        for &(ct, s) in terms {
+        for &(ct, _) in terms {
             self.check_pair(first, ct)?;
             Self::check_scales(first.scale, ct.scale)?;
-            match self.rotation_key(ct, s, gk)? {
-                None => {
-                    c0.add_assign(&ct.c0, &self.params);
-                    c1.add_assign(&ct.c1, &self.params);
-                }
-                Some(key) => forms
-                    .entry((key.key.level, key.key.special))
-                    .or_default()
-                    .push((ct, key)),
-            }
         }
+        let forms = self.by_form(terms, gk, &mut c0, &mut c1)?;
         for ((key_level, special), rotated) in forms {
             let plan = self.params.switch_plan(key_level, special, level);
             self.add_switched(&mut c0, &mut c1, &plan, &rotated, |ct, key| {
@@ -861,19 +850,8 @@ impl Evaluator {
             return Ok(out);
         }
         let (mut c0, mut c1) = (ct.c0.clone(), ct.c1.clone());
-        let mut forms: RotatedByForm<'_> = Default::default();
-        for &s in steps {
-            match self.rotation_key(ct, s, gk)? {
-                None => {
-                    c0.add_assign(&ct.c0, &self.params);
-                    c1.add_assign(&ct.c1, &self.params);
-                }
-                Some(key) => forms
-                    .entry((key.key.level, key.key.special))
-                    .or_default()
-                    .push((ct, key)),
-            }
-        }
+        let terms: Vec<(&Ciphertext, i64)> = steps.iter().map(|&s| (ct, s)).collect();
+        let forms = self.by_form(&terms, gk, &mut c0, &mut c1)?;
         for (form, rotated) in forms {
             if let [_] = rotated[..] {
                 // a lone switch of its form: its digits made and used on the fly, not stored
@@ -908,6 +886,31 @@ impl Evaluator {
             }
             Err(_) => false,
         })
+    }
+
+    /// The rotated terms of a sum of rotations grouped by the form of their keys (one
+    /// division by the special modulus per form); the unrotated ones added to `(c0, c1)`.
+    fn by_form<'a>(
+        &self,
+        terms: &[(&'a Ciphertext, i64)],
+        gk: &'a GaloisKeys,
+        c0: &mut Poly<Ntt>,
+        c1: &mut Poly<Ntt>,
+    ) -> Result<RotatedByForm<'a>> {
+        let mut forms: RotatedByForm<'a> = Default::default();
+        for &(ct, s) in terms {
+            match self.rotation_key(ct, s, gk)? {
+                None => {
+                    c0.add_assign(&ct.c0, &self.params);
+                    c1.add_assign(&ct.c1, &self.params);
+                }
+                Some(key) => forms
+                    .entry((key.key.level, key.key.special))
+                    .or_default()
+                    .push((ct, key)),
+            }
+        }
+        Ok(forms)
     }
 
     /// The key of a rotation of `ct` by `step`, checked to reach its level (`None`: the
