@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand_core::OsRng;
 use rayon::prelude::*;
 use serde_json::json;
 use unseen_circuits::{
     compile_model, BatchRun, CkksBackend, CompiledModel, Prepared, STREAM_CHUNK,
 };
 use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
+use unseen_client::cnn::seeded_csprng;
 use unseen_model::{argmax, Compiled, ModelCard, Network};
 
 use crate::samples::Samples;
@@ -137,10 +137,13 @@ pub fn eval_encrypted(
     images: &Samples,
 ) -> Result<(serde_json::Value, Tally)> {
     let (params, program, plan) = (compiled.params, compiled.program, compiled.plan);
-    // Client: keys, only for the rotation steps the circuit uses.
+    // Client: keys, only for the rotation steps the circuit uses, from a generator seeded by
+    // the OS as the client core's (one system call per key set, not per 64 samples).
     let t = Instant::now();
-    let sk = SecretKey::generate(&params, &mut OsRng);
-    let keys = plan.make_keys(&sk, &mut OsRng);
+    let mut rng = seeded_csprng();
+    let sk = SecretKey::generate(&params, &mut rng);
+    let keys = plan.make_keys(&sk, &mut rng);
+    drop(rng);
     let rotation_keys = keys.galois.galois_elements().len();
     let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
     let eval_keys_bytes = keys.to_bytes().len();
@@ -173,7 +176,7 @@ pub fn eval_encrypted(
             .par_chunks(params.slots())
             .map(|v| {
                 let pt = encoder.encode_real(v, plan.start_level, backend.input_scale())?;
-                sk.encrypt(&pt, &mut OsRng)
+                sk.encrypt(&pt, &mut seeded_csprng())
             })
             .collect::<Result<Vec<_>, _>>()?;
         upload = match &cts[..] {
@@ -230,9 +233,11 @@ pub fn eval_encrypted_batch(
     images: &Samples,
 ) -> Result<(serde_json::Value, Tally)> {
     let (params, program) = (compiled.params, compiled.batch);
-    let sk = SecretKey::generate(&params, &mut OsRng);
+    let mut rng = seeded_csprng();
+    let sk = SecretKey::generate(&params, &mut rng);
     let level = program.start_level();
-    let rlk = RelinKey::generate_for_level(&sk, level.saturating_sub(1), &mut OsRng);
+    let rlk = RelinKey::generate_for_level(&sk, level.saturating_sub(1), &mut rng);
+    drop(rng);
     let eval_keys_bytes = rlk.to_bytes().len();
     let encoder = Encoder::new(&params);
     let per_batch = params.slots();
@@ -255,7 +260,7 @@ pub fn eval_encrypted_batch(
                 .map(|f| {
                     let slots: Vec<f64> = xs.iter().map(|x| f64::from(x[f])).collect();
                     let pt = encoder.encode_real(&slots, level, params.default_scale())?;
-                    sk.encrypt(&pt, &mut unseen_client::cnn::seeded_csprng())
+                    sk.encrypt(&pt, &mut seeded_csprng())
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             enc_s += t.elapsed().as_secs_f64();
