@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Encrypted CNN inference against the thread count: one `unseen bench cnn --threads T` per count
-# (client and server timed apart), then a table with the speed-ups over the first count.
+# Encrypted CNN inference against the thread count: one `unseen bench cnn --threads T1,T2,...`
+# (client and server timed apart; each image runs at every count in turn, so that the counts
+# share the machine's slow and quiet spells), then a table with the speed-ups over the first
+# count: single images as the median of the images' own ratios, batches as the ratio of the
+# per-image times.
 # BIN=path measures another build; BIN="a b" measures several, one table each, side by side.
 #   bash bench/cores.sh [MODEL_DIR] [THREADS] [IMAGES] [BATCH_IMAGES]
 set -euo pipefail
@@ -14,11 +17,8 @@ bins=${BIN:-target/release/unseen}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for bin in $bins; do
-  : >"$work/rows"
-  for t in ${threads//,/ }; do
-    "$bin" bench cnn --model "$model" --images "$images" --batch-images "$batch" --threads "$t" \
-      --json >>"$work/rows"
-  done
+  "$bin" bench cnn --model "$model" --images "$images" --batch-images "$batch" --threads "$threads" \
+    --json >"$work/rows"
   python3 - "$bin" "$work/rows" <<'PY'
 import json, sys
 bin, path = sys.argv[1], sys.argv[2]
@@ -32,7 +32,7 @@ print("| threads | single image | speed-up | batch server ms/image | speed-up | 
 print("|---|---|---|---|---|---|")
 for r in rows:
     single = r["server_single_image_ms"]
-    line = f"| {r['threads']} | {single:.1f} ms | {first['server_single_image_ms'] / single:.2f}x |"
+    line = f"| {r['threads']} | {single:.1f} ms | {r['single_speedup']:.2f}x |"
     b = r.get("batch_server_ms_per_image")
     if b:
         e = r["batch_client_encrypt_ms_per_image"]

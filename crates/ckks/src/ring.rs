@@ -1244,10 +1244,120 @@ pub fn packed_len(count: usize, bits: u32) -> usize {
     (count * bits as usize).div_ceil(8)
 }
 
+/// The low `bits` bits set (`1 <= bits <= 64`).
+fn low_mask(bits: u32) -> u64 {
+    u64::MAX >> (64 - bits.clamp(1, 64))
+}
+
+/// Appends the low `bits` bits of every value (`1 <= bits <= 64`), packed as [`BitWriter`]
+/// packs them (little-endian, the last byte padded with zeros), a 64-bit word at a time.
+pub fn pack(out: &mut Vec<u8>, values: &[u64], bits: u32) {
+    debug_assert!((1..=64).contains(&bits));
+    let start = out.len();
+    out.resize(start + packed_len(values.len(), bits), 0);
+    let mask = low_mask(bits);
+    let mut words = out[start..].chunks_exact_mut(8);
+    // `acc` holds `filled` bits (< 64) waiting for the next word
+    let (mut acc, mut filled) = (0u64, 0u32);
+    for &v in values {
+        let v = v & mask;
+        acc |= v << filled;
+        filled += bits;
+        if filled >= 64 {
+            if let Some(word) = words.next() {
+                word.copy_from_slice(&acc.to_le_bytes());
+            }
+            filled -= 64;
+            // the bits of `v` that did not fit (none when it ended the word exactly)
+            acc = if filled == 0 { 0 } else { v >> (bits - filled) };
+        }
+    }
+    // the last bits: a whole word's bytes when 57 to 63 of them wait, else a few bytes
+    let rest = acc.to_le_bytes();
+    match words.next() {
+        Some(word) => word.copy_from_slice(&rest),
+        None => {
+            let tail = words.into_remainder();
+            let len = tail.len();
+            tail.copy_from_slice(&rest[..len]);
+        }
+    }
+}
+
+/// Reads `out.len()` values of `bits` bits (`1 <= bits <= 64`) packed as [`pack`] packs them
+/// from the start of `data`; `None` when `data` is too short. Each value is one unaligned
+/// 64-bit load and a shift where eight bytes remain (`bits <= 57`).
+pub fn unpack(data: &[u8], bits: u32, out: &mut [u64]) -> Option<()> {
+    debug_assert!((1..=64).contains(&bits));
+    if data.len() < packed_len(out.len(), bits) {
+        return None;
+    }
+    let mask = low_mask(bits);
+    let width = bits as usize;
+    // values whose 8-byte window lies inside `data`
+    let fast = if bits <= 57 && data.len() >= 8 {
+        ((data.len() - 8) * 8 / width + 1).min(out.len())
+    } else {
+        0
+    };
+    for (i, o) in out[..fast].iter_mut().enumerate() {
+        let bit = i * width;
+        let at = bit / 8;
+        let word = u64::from_le_bytes(data[at..at + 8].try_into().expect("eight bytes"));
+        *o = (word >> (bit % 8)) & mask;
+    }
+    let skip = fast * width;
+    let mut r = BitReader::new(&data[skip / 8..]);
+    // the rest bit by bit, from inside the byte where the fast part stopped
+    if !skip.is_multiple_of(8) {
+        r.read((skip % 8) as u32)?;
+    }
+    for o in &mut out[fast..] {
+        *o = r.read(bits)?;
+    }
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// `pack` and `unpack` write and read exactly what the bit-at-a-time writer and reader do,
+    /// for every width, counts around word and byte boundaries, and values wider than the
+    /// width (their high bits dropped); a short input is refused, never read past.
+    #[test]
+    fn packing_a_word_at_a_time_matches_the_bit_writer_and_reader() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for bits in 1..=64u32 {
+            for count in [0usize, 1, 2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
+                let values: Vec<u64> = (0..count).map(|_| rng.gen()).collect();
+                let mut w = BitWriter::new(vec![0xAB]);
+                values.iter().for_each(|&v| w.write(v, bits));
+                let expected = w.finish();
+                let mut packed = vec![0xAB];
+                pack(&mut packed, &values, bits);
+                assert_eq!(packed, expected, "bits {bits} count {count}");
+                assert_eq!(packed.len(), 1 + packed_len(count, bits));
+                let mask = low_mask(bits);
+                let mut back = vec![u64::MAX; count];
+                unpack(&packed[1..], bits, &mut back).expect("complete input");
+                let mut r = BitReader::new(&packed[1..]);
+                for (i, (&b, &v)) in back.iter().zip(&values).enumerate() {
+                    assert_eq!(b, v & mask, "bits {bits} count {count} value {i}");
+                    assert_eq!(Some(b), r.read(bits));
+                }
+                if count > 0 {
+                    let short = &packed[1..packed.len() - 1];
+                    assert_eq!(
+                        unpack(short, bits, &mut back),
+                        None,
+                        "bits {bits} count {count}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The WebAssembly build transforms primes below 2^32 with tfhe-ntt's 32-bit plan: it must
     /// give exactly the 64-bit plan's outputs (same roots, same order, fully reduced), or a

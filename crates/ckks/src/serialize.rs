@@ -167,32 +167,30 @@ fn poly_bytes(basis: &[&Modulus], n: usize) -> usize {
 fn write_poly(out: &mut Vec<u8>, data: &[u64], basis: &[&Modulus], n: usize) {
     out.reserve(poly_bytes(basis, n));
     for (chunk, m) in data.chunks_exact(n).zip(basis) {
-        let mut w = BitWriter::new(std::mem::take(out));
-        for &x in chunk {
-            w.write(x, m.bits());
-        }
-        *out = w.finish();
+        ring::pack(out, chunk, m.bits());
     }
 }
 
 fn read_poly(r: &mut Reader<'_>, basis: &[&Modulus], n: usize, what: &str) -> Result<Vec<u64>> {
+    use rayon::prelude::*;
     if r.remaining() < poly_bytes(basis, n) {
         return Err(bad(format!("truncated input while reading {what}")));
     }
-    let mut out = Vec::with_capacity(n * basis.len());
-    for m in basis {
-        let bytes = r.take(ring::packed_len(n, m.bits()), what)?;
-        let mut br = BitReader::new(bytes);
-        for _ in 0..n {
-            let v = br
-                .read(m.bits())
-                .ok_or_else(|| bad(format!("truncated {what}")))?;
-            if v >= m.value() {
+    let residues = basis
+        .iter()
+        .map(|m| r.take(ring::packed_len(n, m.bits()), what))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = vec![0u64; n * basis.len()];
+    // residue by residue, on every core
+    out.par_chunks_exact_mut(n)
+        .zip(residues.par_iter().zip(basis.par_iter()))
+        .try_for_each(|(o, (bytes, m))| {
+            ring::unpack(bytes, m.bits(), o).ok_or_else(|| bad(format!("truncated {what}")))?;
+            if o.iter().fold(false, |over, &v| over | (v >= m.value())) {
                 return Err(bad(format!("{what}: coefficient out of range")));
             }
-            out.push(v);
-        }
-    }
+            Ok(())
+        })?;
     Ok(out)
 }
 

@@ -14,6 +14,8 @@ use unseen_paillier::{EncryptedNumber, Integer, PrivateKey, Randomness, Scalar, 
 use unseen_server::{AppState, Limits};
 use unseen_wire::salary::{legacy_reply, PredictRequest};
 
+use crate::encrypted::{ImageRun, SingleImage, Tally};
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Paillier: keygen, encryption, decryption and server-side predictions.
@@ -40,8 +42,9 @@ pub struct CnnBenchArgs {
     /// Images in the batch-mode run (one ciphertext holds 4096; 0 skips batch mode).
     #[arg(long, default_value_t = 4096)]
     batch_images: usize,
-    /// Thread counts, comma-separated (`1,2,4,8,16`): one measurement and one line per count,
-    /// with the speed-up over the first (1 for the single-threaded reference figures).
+    /// Thread counts, comma-separated (`1,2,4,8,16`): one line per count, with the speed-up
+    /// over the first (1 for the single-threaded reference figures). Each image runs at every
+    /// count in turn, and the single-image speed-up is the median of the images' own ratios.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     threads: Vec<usize>,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
@@ -196,22 +199,91 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     let mut compiled = unseen_circuits::compile_card(&net, &card)
         .context("compiling the network to a CKKS circuit")?;
     compiled.plan.key_layout = a.key_digits.into();
-    let mut first: Option<serde_json::Value> = None;
-    for &threads in &a.threads {
-        let mut out = cnn_at(&a, threads, &net, &compiled, &test)?;
-        let reference = first.get_or_insert_with(|| out.clone());
-        let speedup = |key: &str| match (reference[key].as_f64(), out[key].as_f64()) {
-            (Some(r), Some(t)) if t > 0.0 => json!(r / t),
-            _ => serde_json::Value::Null,
-        };
-        let (single, batch) = (
-            speedup("server_single_image_ms"),
-            speedup("batch_server_ms_per_image"),
-        );
-        if let Some(o) = out.as_object_mut() {
-            o.insert("single_speedup".into(), single);
-            if a.batch_images > 0 {
-                o.insert("batch_speedup".into(), batch);
+    let pools = a
+        .threads
+        .iter()
+        .map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    // a client and the server's model per thread count, each made on its own pool
+    let harnesses = pools
+        .iter()
+        .map(|pool| pool.install(|| SingleImage::new(&a.model, &card, compiled.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    // every image at every thread count in turn, starting from another count each time, so
+    // that the counts share the machine's slow and quiet spells and each image's ratio
+    // compares like with like
+    let single = test.first(a.images.max(1));
+    let mut runs: Vec<Vec<ImageRun>> = pools.iter().map(|_| Vec::new()).collect();
+    let mut tallies: Vec<Tally> = pools.iter().map(|_| Tally::default()).collect();
+    for i in 0..single.len() {
+        let x = single.sample(i);
+        let plain = net.logits(x, 1);
+        for k in 0..pools.len() {
+            let p = (i + k) % pools.len();
+            let run = pools[p].install(|| harnesses[p].run(x))?;
+            tallies[p].record(&run.logits, &plain, single.labels[i]);
+            runs[p].push(run);
+        }
+    }
+    let mut first_batch: Option<f64> = None;
+    for (p, pool) in pools.iter().enumerate() {
+        let s = harnesses[p].report(&runs[p], &tallies[p]);
+        // the median of the images' own ratios (first count's time over this count's)
+        let mut ratios: Vec<f64> = runs[0]
+            .iter()
+            .zip(&runs[p])
+            .map(|(r, t)| r.server_ms / t.server_ms)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let mut out = json!({
+            "model": a.model.display().to_string(),
+            "threads": a.threads[p],
+            "preset": s["preset"],
+            "key_digits": compiled.plan.key_layout,
+            "images": s["images"],
+            "server_single_image_ms": s["server_single_image_ms"],
+            "single_speedup": ratios[ratios.len() / 2],
+            "client_encrypt_ms": s["client_encrypt_ms"],
+            "client_decrypt_ms": s["client_decrypt_ms"],
+            "client_keygen_ms": s["client_keygen_ms"],
+            "eval_keys_bytes": s["eval_keys_bytes"],
+            "eval_keys_memory_bytes": s["eval_keys_memory_bytes"],
+            "rotation_keys": s["rotation_keys"],
+            "upload_bytes": s["upload_bytes"],
+            "download_bytes": s["download_bytes"],
+            "single_agreement": s["agreement"],
+            "single_max_logit_error": s["max_logit_error"],
+        });
+        if a.batch_images > 0 {
+            let batch = test.first(a.batch_images);
+            let (b, _) = pool.install(|| {
+                crate::encrypted::eval_encrypted_batch(&a.model, &net, compiled.clone(), &batch)
+            })?;
+            let per_image = b["batch_server_ms_per_image"].as_f64();
+            let reference = *first_batch.get_or_insert(per_image.unwrap_or(f64::NAN));
+            if let Some(o) = out.as_object_mut() {
+                o.insert("batch_images".into(), b["images"].clone());
+                o.insert("batch_slots".into(), b["batch_images"].clone());
+                for k in [
+                    "batch_server_ms_per_image",
+                    "client_encrypt_ms_per_image",
+                    "client_decrypt_ms_per_image",
+                    "upload_bytes_per_image",
+                    "download_bytes_per_image",
+                ] {
+                    let name = if k.starts_with("batch_") {
+                        k.to_string()
+                    } else {
+                        format!("batch_{k}")
+                    };
+                    o.insert(name, b[k].clone());
+                }
+                o.insert("batch_eval_keys_bytes".into(), b["eval_keys_bytes"].clone());
+                o.insert("batch_agreement".into(), b["agreement"].clone());
+                o.insert(
+                    "batch_speedup".into(),
+                    json!(per_image.map(|t| reference / t)),
+                );
             }
         }
         if a.json {
@@ -221,67 +293,6 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// One `bench cnn` measurement on a pool of `threads` threads.
-fn cnn_at(
-    a: &CnnBenchArgs,
-    threads: usize,
-    net: &unseen_model::Network,
-    compiled: &unseen_circuits::CompiledModel,
-    test: &crate::samples::Samples,
-) -> Result<serde_json::Value> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
-    let single = test.first(a.images.max(1));
-    let (s, _) = pool
-        .install(|| crate::encrypted::eval_encrypted(&a.model, net, compiled.clone(), &single))?;
-    let mut out = json!({
-        "model": a.model.display().to_string(),
-        "threads": threads,
-        "preset": s["preset"],
-        "key_digits": compiled.plan.key_layout,
-        "images": s["images"],
-        "server_single_image_ms": s["server_single_image_ms"],
-        "client_encrypt_ms": s["client_encrypt_ms"],
-        "client_decrypt_ms": s["client_decrypt_ms"],
-        "client_keygen_ms": s["client_keygen_ms"],
-        "eval_keys_bytes": s["eval_keys_bytes"],
-        "eval_keys_memory_bytes": s["eval_keys_memory_bytes"],
-        "rotation_keys": s["rotation_keys"],
-        "upload_bytes": s["upload_bytes"],
-        "download_bytes": s["download_bytes"],
-        "single_agreement": s["agreement"],
-        "single_max_logit_error": s["max_logit_error"],
-    });
-    if a.batch_images > 0 {
-        let batch = test.first(a.batch_images);
-        let (b, _) = pool.install(|| {
-            crate::encrypted::eval_encrypted_batch(&a.model, net, compiled.clone(), &batch)
-        })?;
-        if let Some(o) = out.as_object_mut() {
-            o.insert("batch_images".into(), b["images"].clone());
-            o.insert("batch_slots".into(), b["batch_images"].clone());
-            for k in [
-                "batch_server_ms_per_image",
-                "client_encrypt_ms_per_image",
-                "client_decrypt_ms_per_image",
-                "upload_bytes_per_image",
-                "download_bytes_per_image",
-            ] {
-                let name = if k.starts_with("batch_") {
-                    k.to_string()
-                } else {
-                    format!("batch_{k}")
-                };
-                o.insert(name, b[k].clone());
-            }
-            o.insert("batch_eval_keys_bytes".into(), b["eval_keys_bytes"].clone());
-            o.insert("batch_agreement".into(), b["agreement"].clone());
-        }
-    }
-    Ok(out)
 }
 
 fn ckks(a: CkksBenchArgs) -> Result<()> {

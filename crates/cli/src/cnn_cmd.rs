@@ -487,7 +487,7 @@ fn eval_encrypted(a: &EvalArgs, net: &Network, card: &ModelCard, samples: &Sampl
         (None, _, Mode::Batch) => {
             crate::encrypted::eval_encrypted_batch(&a.model, net, compiled, samples)?
         }
-        _ => crate::encrypted::eval_encrypted(&a.model, net, compiled, samples)?,
+        _ => crate::encrypted::eval_encrypted(&a.model, net, card, compiled, samples)?,
     };
     if let Some(png) = &a.plot {
         let pct = |k: usize, n: usize| 100.0 * k as f64 / n.max(1) as f64;

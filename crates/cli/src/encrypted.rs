@@ -2,19 +2,20 @@
 //! client's and the server's work timed separately.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
-use unseen_circuits::{
-    compile_model, BatchRun, CkksBackend, CompiledModel, Prepared, STREAM_CHUNK,
-};
-use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
-use unseen_client::cnn::seeded_csprng;
+use unseen_circuits::{compile_model, BatchRun, CompiledModel, EvaluationKeys, STREAM_CHUNK};
+use unseen_ckks::{Encoder, RelinKey, SecretKey};
+use unseen_client::cnn::{generate, seeded_csprng, CnnCore};
 use unseen_model::{argmax, Compiled, ModelCard, Network};
+use unseen_server::cnn::CnnModel;
 
+use crate::image_cmd::folder_name;
 use crate::samples::Samples;
 
 /// Packing of encrypted evaluation.
@@ -56,7 +57,7 @@ pub struct Tally {
 
 impl Tally {
     /// Records one image: decrypted logits, plaintext logits, true label.
-    fn record(&mut self, logits: &[f64], plain: &[f32], label: usize) {
+    pub(crate) fn record(&mut self, logits: &[f64], plain: &[f32], label: usize) {
         self.logits.push(logits.to_vec());
         for (a, b) in logits.iter().zip(plain) {
             self.max_err = self.max_err.max((a - f64::from(*b)).abs());
@@ -128,34 +129,134 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Encrypted evaluation of `images`, one ciphertext per image; the report as JSON and the
-/// tally.
+/// One client and the server's model in one process, as they are deployed: the client core
+/// makes the keys from the model's spec (`GET /v1/models/{name}`), encrypts and decrypts; the
+/// server parses the key bundle as a registration does, and each request goes through
+/// [`CnnModel::infer`] (parsing, checks, evaluation, reply), as `POST .../infer` does.
+pub struct SingleImage {
+    server: CnnModel,
+    client: CnnCore,
+    keys: Arc<EvaluationKeys>,
+    /// What the report says of the key set and the model.
+    fixed: serde_json::Value,
+}
+
+/// One image through [`SingleImage`]: its decrypted logits, each side's time and the bytes
+/// each way.
+pub struct ImageRun {
+    /// The decrypted logits.
+    pub logits: Vec<f64>,
+    /// Client: normalised input to request bytes.
+    pub encrypt_ms: f64,
+    /// Server: request bytes to reply bytes.
+    pub server_ms: f64,
+    /// Client: reply bytes to logits.
+    pub decrypt_ms: f64,
+    /// Request size.
+    pub upload: usize,
+    /// Reply size.
+    pub download: usize,
+}
+
+impl SingleImage {
+    /// Makes a client's keys for `compiled` (with the key layout of its plan) and loads the
+    /// server's model with them, on the current thread pool.
+    pub fn new(model: &Path, card: &ModelCard, compiled: CompiledModel) -> Result<Self> {
+        let (params, program) = (compiled.params.clone(), compiled.program.clone());
+        let layout = compiled.plan.key_layout;
+        let t = Instant::now();
+        let server = CnnModel::from_compiled(&folder_name(model), card.clone(), compiled)
+            .map_err(anyhow::Error::msg)?;
+        let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
+        // the client: a secret key and exactly the evaluation keys the spec lists, drawn from
+        // the client core's generator (ChaCha20 seeded by the OS)
+        let t = Instant::now();
+        let made = generate(&server.spec, &mut seeded_csprng(), &mut |_, _| {})?;
+        let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
+        let keys = EvaluationKeys::from_bytes(&made.eval_keys, server.params())
+            .context("the server parsing the client's key bundle")?;
+        if !server.key_shape().matches(&keys) {
+            bail!("the client's keys are not those the model's spec asks for");
+        }
+        let fixed = json!({
+            "model": model.display().to_string(),
+            "mode": "single",
+            "preset": params.name(),
+            "client_keygen_ms": keygen_ms,
+            "server_prepare_ms": prepare_ms,
+            "key_digits": layout,
+            "eval_keys_bytes": made.eval_keys.len(),
+            "eval_keys_memory_bytes": keys.memory_bytes(),
+            "rotation_keys": made.rotation_keys,
+            "rotations_per_image": program.rotation_count(),
+            "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
+        });
+        Ok(Self {
+            server,
+            client: made.client,
+            keys: Arc::new(keys),
+            fixed,
+        })
+    }
+
+    /// Encrypts `x` (normalised, as the network takes it), evaluates it and decrypts the
+    /// logits, on the current thread pool.
+    pub fn run(&self, x: &[f32]) -> Result<ImageRun> {
+        let x: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();
+        let t = Instant::now();
+        let request = self.client.encrypt_input(&x)?;
+        let encrypt_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let reply = self
+            .server
+            .infer(self.keys.clone(), &request)
+            .map_err(|e| anyhow!("the server refused the request ({}): {}", e.code, e.message))?;
+        let server_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let logits = self.client.decrypt_logits(&reply)?;
+        let decrypt_ms = t.elapsed().as_secs_f64() * 1e3;
+        Ok(ImageRun {
+            logits,
+            encrypt_ms,
+            server_ms,
+            decrypt_ms,
+            upload: request.len(),
+            download: reply.len(),
+        })
+    }
+
+    /// The report's fields for a run of `runs` (medians of each side's time), with the tally.
+    pub fn report(&self, runs: &[ImageRun], tally: &Tally) -> serde_json::Value {
+        let median_of =
+            |f: fn(&ImageRun) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+        let last = runs.last();
+        let report = merged(
+            self.fixed.clone(),
+            json!({
+                "images": runs.len(),
+                "server_single_image_ms": median_of(|r| r.server_ms),
+                "client_encrypt_ms": median_of(|r| r.encrypt_ms),
+                "client_decrypt_ms": median_of(|r| r.decrypt_ms),
+                "upload_bytes": last.map_or(0, |r| r.upload),
+                "download_bytes": last.map_or(0, |r| r.download),
+                // client and evaluation in this one process
+                "peak_rss_mb": peak_rss_mb(),
+            }),
+        );
+        merged(report, tally.json())
+    }
+}
+
+/// Encrypted evaluation of `images`, one request per image, through [`SingleImage`]; the
+/// report as JSON and the tally.
 pub fn eval_encrypted(
     model: &Path,
     net: &Network,
+    card: &ModelCard,
     compiled: CompiledModel,
     images: &Samples,
 ) -> Result<(serde_json::Value, Tally)> {
-    let (params, program, plan) = (compiled.params, compiled.program, compiled.plan);
-    // Client: keys, only for the rotation steps the circuit uses, from a generator seeded by
-    // the OS as the client core's (one system call per key set, not per 64 samples).
-    let t = Instant::now();
-    let mut rng = seeded_csprng();
-    let sk = SecretKey::generate(&params, &mut rng);
-    let keys = plan.make_keys(&sk, &mut rng);
-    drop(rng);
-    let rotation_keys = keys.galois.galois_elements().len();
-    let keygen_ms = t.elapsed().as_secs_f64() * 1e3;
-    let eval_keys_bytes = keys.to_bytes().len();
-    let eval_keys_memory_bytes = keys.memory_bytes();
-    // Server: the circuit with its plaintexts encoded once.
-    let t = Instant::now();
-    let keyless = CkksBackend::new(&params, &program)?;
-    let prepared = Prepared::new(&keyless, &program)?;
-    let backend = keyless.with_keys(std::sync::Arc::new(keys))?;
-    let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
-    let encoder = Encoder::new(&params);
-    let evaluator = Evaluator::new(&params);
+    let harness = SingleImage::new(model, card, compiled)?;
     let bar = ProgressBar::new(images.len() as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -164,64 +265,17 @@ pub fn eval_encrypted(
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let (mut enc_ms, mut server_ms, mut dec_ms) = (Vec::new(), Vec::new(), Vec::new());
     let mut tally = Tally::default();
-    let (mut upload, mut download) = (0usize, 0usize);
+    let mut runs = Vec::with_capacity(images.len());
     for i in 0..images.len() {
         let x = images.sample(i);
-        let t = Instant::now();
-        let slots = program.encode_input(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>());
-        // one ciphertext per input vector (a list when the circuit takes several), on every core
-        let cts = slots
-            .par_chunks(params.slots())
-            .map(|v| {
-                let pt = encoder.encode_real(v, plan.start_level, backend.input_scale())?;
-                sk.encrypt(&pt, &mut seeded_csprng())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        upload = match &cts[..] {
-            [one] => one.to_bytes().len(),
-            _ => {
-                let mut list = unseen_ckks::serialize::CiphertextListWriter::new();
-                cts.iter().for_each(|c| list.push(c));
-                list.finish().len()
-            }
-        };
-        enc_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let out = prepared.run(&backend, &cts)?;
-        let reply = evaluator.drop_to_level(&out, 0)?.to_bytes();
-        server_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        download = reply.len();
-        let t = Instant::now();
-        let logits = program.decode_output(&encoder.decode_real(&sk.decrypt(&out)?)?);
-        dec_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        tally.record(&logits, &net.logits(x, 1), images.labels[i]);
+        let run = harness.run(x)?;
+        tally.record(&run.logits, &net.logits(x, 1), images.labels[i]);
+        runs.push(run);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let report = json!({
-            "model": model.display().to_string(),
-            "mode": "single",
-            "preset": params.name(),
-            "images": images.len(),
-            "server_single_image_ms": median(&mut server_ms),
-            "client_encrypt_ms": median(&mut enc_ms),
-            "client_decrypt_ms": median(&mut dec_ms),
-            "client_keygen_ms": keygen_ms,
-            "server_prepare_ms": prepare_ms,
-            "key_digits": plan.key_layout,
-            "eval_keys_bytes": eval_keys_bytes,
-            "eval_keys_memory_bytes": eval_keys_memory_bytes,
-            "upload_bytes": upload,
-            "download_bytes": download,
-            "rotation_keys": rotation_keys,
-            "rotations_per_image": program.rotation_count(),
-            "logit_headroom": 2f64.powi(unseen_circuits::output_headroom_bits(program.output_bound) as i32),
-            // client and evaluation in this one process
-            "peak_rss_mb": peak_rss_mb(),
-    });
-    Ok((merged(report, tally.json()), tally))
+    Ok((harness.report(&runs, &tally), tally))
 }
 
 /// Batch-mode encrypted evaluation of `images` (as many per batch as there are slots); the

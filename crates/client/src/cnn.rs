@@ -15,7 +15,8 @@ use unseen_model::folder::load_model;
 use unseen_wire::cnn::{ModelSpec, CNN_KIND};
 
 pub use unseen_client_core::{
-    classify, key_id, seeded_csprng, Classification, ClientSpec, CnnCore, CLIENT_FORMAT,
+    classify, generate, key_id, seeded_csprng, Classification, ClientSpec, CnnCore, Generated,
+    CLIENT_FORMAT,
 };
 
 use crate::Error;

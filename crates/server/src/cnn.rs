@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use unseen_circuits::{
-    compile_card, BatchProgram, BatchRun, CkksBackend, EvaluationKeys, KeyLayout, Prepared,
-    Program, STREAM_CHUNK,
+    compile_card, BatchProgram, BatchRun, CkksBackend, CompiledModel, EvaluationKeys, KeyLayout,
+    Prepared, Program, STREAM_CHUNK,
 };
 use unseen_ckks::serialize::{CiphertextList, CiphertextListWriter};
 use unseen_ckks::{Ciphertext, Evaluator, Parameters};
@@ -55,12 +55,20 @@ impl CnnModel {
         let mut compiled =
             compile_card(&net, &card).map_err(|e| format!("{}: {e}", dir.display()))?;
         compiled.plan.key_layout = layout;
+        Self::from_compiled(name, card, compiled).map_err(|e| format!("{}: {e}", dir.display()))
+    }
+
+    /// A model already compiled (its plan's key layout is the one its spec asks clients for),
+    /// with its plaintexts encoded once.
+    pub fn from_compiled(
+        name: &str,
+        card: ModelCard,
+        compiled: CompiledModel,
+    ) -> Result<Self, String> {
         let spec = ModelSpec::new(name, &card, &compiled);
         let (params, program, batch) = (compiled.params, compiled.program, compiled.batch);
-        let backend =
-            CkksBackend::new(&params, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let prepared =
-            Prepared::new(&backend, &program).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let backend = CkksBackend::new(&params, &program).map_err(|e| e.to_string())?;
+        let prepared = Prepared::new(&backend, &program).map_err(|e| e.to_string())?;
         Ok(Self {
             name: name.to_string(),
             card,

@@ -267,26 +267,45 @@ fn bench_cnn_prints_the_promised_fields() {
         "--model",
         &repo_file("models/ciphernet-mnist"),
         "--images",
-        "2",
+        "3",
         "--batch-images",
         "3",
+        "--threads",
+        "1,2",
         "--data",
         &repo_file("data"),
         "--json",
     ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
-    for key in [
-        "server_single_image_ms",
-        "client_encrypt_ms",
-        "client_decrypt_ms",
-        "eval_keys_bytes",
-        "upload_bytes",
-        "download_bytes",
-        "batch_images",
-        "batch_server_ms_per_image",
-    ] {
-        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    // one line per thread count
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for (v, threads) in lines.iter().zip([1, 2]) {
+        assert_eq!(v["threads"], threads, "{v}");
+        for key in [
+            "server_single_image_ms",
+            "single_speedup",
+            "client_encrypt_ms",
+            "client_decrypt_ms",
+            "eval_keys_bytes",
+            "upload_bytes",
+            "download_bytes",
+            "batch_images",
+            "batch_server_ms_per_image",
+            "batch_speedup",
+        ] {
+            assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+        }
+        assert_eq!(v["images"], 3, "{v}");
+        assert_eq!(v["single_agreement"], 1.0, "{v}");
+        assert_eq!(v["batch_agreement"], 1.0, "{v}");
+        // the same requests and keys at every count
+        assert_eq!(v["upload_bytes"], lines[0]["upload_bytes"], "{v}");
+        assert_eq!(v["eval_keys_bytes"], lines[0]["eval_keys_bytes"], "{v}");
     }
-    assert_eq!(v["single_agreement"], 1.0, "{v}");
-    assert_eq!(v["batch_agreement"], 1.0, "{v}");
+    // the speed-ups are over the first count: its own are 1 exactly
+    assert_eq!(lines[0]["single_speedup"], 1.0, "{out}");
+    assert_eq!(lines[0]["batch_speedup"], 1.0, "{out}");
 }
