@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 use unseen_circuits::{compile_model, BatchRun, CompiledModel, EvaluationKeys, STREAM_CHUNK};
-use unseen_ckks::{Encoder, RelinKey, SecretKey};
+use unseen_ckks::serialize::{ciphertexts_from_bytes, CiphertextListWriter};
+use unseen_ckks::{Ciphertext, Encoder, Evaluator, RelinKey, SecretKey};
 use unseen_client::cnn::{generate, seeded_csprng, CnnCore};
 use unseen_model::{argmax, Compiled, ModelCard, Network};
 use unseen_server::cnn::CnnModel;
@@ -306,6 +307,8 @@ pub fn eval_encrypted_batch(
         // the client encrypts a part of the inputs at a time (one ciphertext per input value,
         // on every core) and the server adds each part to the outputs it feeds, so the batch
         // never exists whole in memory
+        // each part crosses as bytes, a ciphertext list, as a request's parts do: the client
+        // serializes what it encrypted and the server parses it before evaluating it
         let mut run = BatchRun::new(&program, &params, &rlk)?;
         for part in (0..program.inputs).step_by(STREAM_CHUNK) {
             let t = Instant::now();
@@ -317,17 +320,26 @@ pub fn eval_encrypted_batch(
                     sk.encrypt(&pt, &mut seeded_csprng())
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let request = ciphertext_list(&inputs);
+            drop(inputs);
             enc_s += t.elapsed().as_secs_f64();
-            upload += inputs.iter().map(|c| c.serialized_size()).sum::<usize>();
+            upload += request.len();
             let t = Instant::now();
-            run.push(inputs)?;
+            run.push(ciphertexts_from_bytes(&request, &params, STREAM_CHUNK)?)?;
             server_s += t.elapsed().as_secs_f64();
         }
         let t = Instant::now();
-        let outputs = run.finish()?;
+        let evaluator = Evaluator::new(&params);
+        let outputs = run
+            .finish()?
+            .iter()
+            .map(|c| evaluator.drop_to_level(c, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (classes, reply) = (outputs.len(), ciphertext_list(&outputs));
         server_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        download += outputs.iter().map(|c| c.serialized_size()).sum::<usize>();
+        download += reply.len();
+        let outputs = ciphertexts_from_bytes(&reply, &params, classes)?;
         let decoded = outputs
             .par_iter()
             .map(|c| encoder.decode_real(&sk.decrypt(c)?))
@@ -360,6 +372,13 @@ pub fn eval_encrypted_batch(
             "peak_rss_mb": peak_rss_mb(),
     });
     Ok((merged(report, tally.json()), tally))
+}
+
+/// `cts` as one ciphertext list (the bytes of a batch request or reply).
+fn ciphertext_list(cts: &[Ciphertext]) -> Vec<u8> {
+    let mut list = CiphertextListWriter::new();
+    cts.iter().for_each(|c| list.push(c));
+    list.finish()
 }
 
 /// `unseen eval --encrypted --mode batch --server URL --keys DIR`: every sample through batch
