@@ -355,9 +355,7 @@ pub fn is_ciphertext_list(data: &[u8]) -> bool {
 /// and bytes. For batches: one ciphertext per input feature.
 pub fn ciphertexts_to_bytes(cts: &[Ciphertext]) -> Vec<u8> {
     let mut w = CiphertextListWriter::new();
-    for ct in cts {
-        w.push(ct);
-    }
+    w.push_all(cts);
     w.finish()
 }
 
@@ -388,10 +386,21 @@ impl CiphertextListWriter {
 
     /// Appends the next ciphertext.
     pub fn push(&mut self, ct: &Ciphertext) {
-        let b = ct.to_bytes();
+        self.append(&ct.to_bytes());
+    }
+
+    /// Appends `cts` in order, serialized on every core.
+    pub fn push_all(&mut self, cts: &[Ciphertext]) {
+        use rayon::prelude::*;
+        let serialized: Vec<Vec<u8>> = cts.par_iter().map(Ciphertext::to_bytes).collect();
+        serialized.iter().for_each(|b| self.append(b));
+    }
+
+    /// Appends one serialized ciphertext.
+    fn append(&mut self, b: &[u8]) {
         self.bytes
             .extend_from_slice(&(b.len() as u64).to_le_bytes());
-        self.bytes.extend_from_slice(&b);
+        self.bytes.extend_from_slice(b);
         self.count += 1;
         self.bytes[Self::COUNT_AT..Self::COUNT_AT + 4].copy_from_slice(&self.count.to_le_bytes());
     }

@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::json;
 use unseen_circuits::{compile_model, BatchRun, CompiledModel, EvaluationKeys, STREAM_CHUNK};
-use unseen_ckks::serialize::{ciphertexts_from_bytes, CiphertextListWriter};
-use unseen_ckks::{Ciphertext, Encoder, Evaluator, RelinKey, SecretKey};
+use unseen_ckks::serialize::{ciphertexts_from_bytes, ciphertexts_to_bytes};
+use unseen_ckks::{Encoder, Evaluator, RelinKey, SecretKey};
 use unseen_client::cnn::{generate, seeded_csprng, CnnCore};
 use unseen_model::{argmax, Compiled, ModelCard, Network};
 use unseen_server::cnn::CnnModel;
@@ -320,7 +320,7 @@ pub fn eval_encrypted_batch(
                     sk.encrypt(&pt, &mut seeded_csprng())
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let request = ciphertext_list(&inputs);
+            let request = ciphertexts_to_bytes(&inputs);
             drop(inputs);
             enc_s += t.elapsed().as_secs_f64();
             upload += request.len();
@@ -335,7 +335,7 @@ pub fn eval_encrypted_batch(
             .iter()
             .map(|c| evaluator.drop_to_level(c, 0))
             .collect::<Result<Vec<_>, _>>()?;
-        let (classes, reply) = (outputs.len(), ciphertext_list(&outputs));
+        let (classes, reply) = (outputs.len(), ciphertexts_to_bytes(&outputs));
         server_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         download += reply.len();
@@ -372,13 +372,6 @@ pub fn eval_encrypted_batch(
             "peak_rss_mb": peak_rss_mb(),
     });
     Ok((merged(report, tally.json()), tally))
-}
-
-/// `cts` as one ciphertext list (the bytes of a batch request or reply).
-fn ciphertext_list(cts: &[Ciphertext]) -> Vec<u8> {
-    let mut list = CiphertextListWriter::new();
-    cts.iter().for_each(|c| list.push(c));
-    list.finish()
 }
 
 /// `unseen eval --encrypted --mode batch --server URL --keys DIR`: every sample through batch

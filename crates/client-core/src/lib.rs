@@ -382,11 +382,7 @@ impl CnnCore {
             .zip(&seeds)
             .map(|(v, seed)| self.encrypt_vector(v, &mut SeededRng(ChaCha20Rng::from_seed(**seed))))
             .collect::<Result<Vec<_>, Error>>()?;
-        let mut list = unseen_ckks::serialize::CiphertextListWriter::new();
-        for ct in &cts {
-            list.push(ct);
-        }
-        Ok(list.finish())
+        Ok(unseen_ckks::serialize::ciphertexts_to_bytes(&cts))
     }
 
     /// One input vector encrypted at the circuit's start level and input scale.
@@ -461,9 +457,7 @@ impl CnnCore {
                     self.sk.encrypt(&pt, &mut seeded_csprng())
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            for ct in &cts {
-                list.push(ct);
-            }
+            list.push_all(&cts);
         }
         Ok(list.finish())
     }

@@ -9,7 +9,7 @@ use unseen_circuits::{
     compile_card, BatchProgram, BatchRun, CkksBackend, CompiledModel, EvaluationKeys, KeyLayout,
     Prepared, Program, STREAM_CHUNK,
 };
-use unseen_ckks::serialize::{CiphertextList, CiphertextListWriter};
+use unseen_ckks::serialize::{ciphertexts_to_bytes, CiphertextList};
 use unseen_ckks::{Ciphertext, Evaluator, Parameters};
 use unseen_model::folder::load_model;
 use unseen_model::ModelCard;
@@ -269,14 +269,14 @@ impl CnnModel {
         let mut run = BatchRun::new(&self.batch, &self.params, &keys.relin).map_err(evaluation)?;
         self.read_batch(list, |part| run.push(part).map_err(evaluation))?;
         let ev = Evaluator::new(&self.params);
-        let mut reply = CiphertextListWriter::new();
-        for c in run.finish().map_err(evaluation)? {
-            let c = ev
-                .drop_to_level(&c, 0)
-                .map_err(|e| bad("evaluation", e.to_string()))?;
-            reply.push(&c);
-        }
-        Ok(reply.finish())
+        let outputs = run
+            .finish()
+            .map_err(evaluation)?
+            .iter()
+            .map(|c| ev.drop_to_level(c, 0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("evaluation", e.to_string()))?;
+        Ok(ciphertexts_to_bytes(&outputs))
     }
 }
 
@@ -289,6 +289,7 @@ mod tests {
     use super::*;
     use rand_core::OsRng;
     use unseen_circuits::CkksPlan;
+    use unseen_ckks::serialize::CiphertextListWriter;
     use unseen_ckks::{Encoder, GaloisKeys, SecretKey};
 
     #[test]
