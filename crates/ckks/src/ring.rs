@@ -1160,11 +1160,7 @@ impl BitWriter {
     /// Appends the low `bits` bits of `v` (`bits <= 64`).
     #[inline]
     pub fn write(&mut self, v: u64, bits: u32) {
-        let v = if bits == 64 {
-            v
-        } else {
-            v & ((1u64 << bits) - 1)
-        };
+        let v = v & low_mask(bits);
         // fewer than 64 bits wait in `acc`, so this fits in its 128
         self.acc |= (v as u128) << self.nbits;
         self.nbits += bits;
@@ -1222,11 +1218,7 @@ impl<'a> BitReader<'a> {
                 self.nbits += 8;
             }
         }
-        let v = if bits == 64 {
-            self.acc as u64
-        } else {
-            (self.acc as u64) & ((1u64 << bits) - 1)
-        };
+        let v = (self.acc as u64) & low_mask(bits);
         self.acc >>= bits;
         self.nbits -= bits;
         Some(v)
@@ -1244,9 +1236,12 @@ pub fn packed_len(count: usize, bits: u32) -> usize {
     (count * bits as usize).div_ceil(8)
 }
 
-/// The low `bits` bits set (`1 <= bits <= 64`).
+/// The low `bits` bits set (`bits <= 64`).
 fn low_mask(bits: u32) -> u64 {
-    u64::MAX >> (64 - bits.clamp(1, 64))
+    match bits {
+        0 => 0,
+        b => u64::MAX >> (64 - b.min(64)),
+    }
 }
 
 /// Appends the low `bits` bits of every value (`1 <= bits <= 64`), packed as [`BitWriter`]

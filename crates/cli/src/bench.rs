@@ -204,10 +204,12 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         .iter()
         .map(|&t| rayon::ThreadPoolBuilder::new().num_threads(t).build())
         .collect::<Result<Vec<_>, _>>()?;
-    // a client and the server's model per thread count, each made on its own pool
+    // the server's model once; a client (its keys made on its count's pool) per thread count
+    let (server, prepare_ms) =
+        pools[0].install(|| crate::encrypted::serve_compiled(&a.model, &card, compiled.clone()))?;
     let harnesses = pools
         .iter()
-        .map(|pool| pool.install(|| SingleImage::new(&a.model, &card, compiled.clone())))
+        .map(|pool| pool.install(|| SingleImage::with_server(&a.model, server.clone(), prepare_ms)))
         .collect::<Result<Vec<_>>>()?;
     // every image at every thread count in turn, starting from another count each time, so
     // that the counts share the machine's slow and quiet spells and each image's ratio

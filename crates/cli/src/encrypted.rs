@@ -135,7 +135,7 @@ fn median(v: &mut [f64]) -> f64 {
 /// server parses the key bundle as a registration does, and each request goes through
 /// [`CnnModel::infer`] (parsing, checks, evaluation, reply), as `POST .../infer` does.
 pub struct SingleImage {
-    server: CnnModel,
+    server: Arc<CnnModel>,
     client: CnnCore,
     keys: Arc<EvaluationKeys>,
     /// What the report says of the key set and the model.
@@ -159,16 +159,29 @@ pub struct ImageRun {
     pub download: usize,
 }
 
+/// The server's model for `compiled` (its plaintexts encoded once) and the time that took.
+pub fn serve_compiled(
+    model: &Path,
+    card: &ModelCard,
+    compiled: CompiledModel,
+) -> Result<(Arc<CnnModel>, f64)> {
+    let t = Instant::now();
+    let server = CnnModel::from_compiled(&folder_name(model), card.clone(), compiled)
+        .map_err(anyhow::Error::msg)?;
+    Ok((Arc::new(server), t.elapsed().as_secs_f64() * 1e3))
+}
+
 impl SingleImage {
-    /// Makes a client's keys for `compiled` (with the key layout of its plan) and loads the
-    /// server's model with them, on the current thread pool.
+    /// Loads the server's model for `compiled` and makes a client's keys for it (with the
+    /// key layout of its plan), on the current thread pool.
     pub fn new(model: &Path, card: &ModelCard, compiled: CompiledModel) -> Result<Self> {
-        let (params, program) = (compiled.params.clone(), compiled.program.clone());
-        let layout = compiled.plan.key_layout;
-        let t = Instant::now();
-        let server = CnnModel::from_compiled(&folder_name(model), card.clone(), compiled)
-            .map_err(anyhow::Error::msg)?;
-        let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
+        let (server, prepare_ms) = serve_compiled(model, card, compiled)?;
+        Self::with_server(model, server, prepare_ms)
+    }
+
+    /// A client of `server` (loaded in `prepare_ms`): its keys made from the server's spec
+    /// and registered with it, on the current thread pool.
+    pub fn with_server(model: &Path, server: Arc<CnnModel>, prepare_ms: f64) -> Result<Self> {
         // the client: a secret key and exactly the evaluation keys the spec lists, drawn from
         // the client core's generator (ChaCha20 seeded by the OS)
         let t = Instant::now();
@@ -179,13 +192,14 @@ impl SingleImage {
         if !server.key_shape().matches(&keys) {
             bail!("the client's keys are not those the model's spec asks for");
         }
+        let program = &server.program;
         let fixed = json!({
             "model": model.display().to_string(),
             "mode": "single",
-            "preset": params.name(),
+            "preset": server.params().name(),
             "client_keygen_ms": keygen_ms,
             "server_prepare_ms": prepare_ms,
-            "key_digits": layout,
+            "key_digits": server.spec.key_digits,
             "eval_keys_bytes": made.eval_keys.len(),
             "eval_keys_memory_bytes": keys.memory_bytes(),
             "rotation_keys": made.rotation_keys,
