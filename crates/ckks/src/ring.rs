@@ -773,6 +773,101 @@ fn lazy_products<const OVERWRITE: bool>(acc: &mut [u64], terms: &[(&[u64], &[u32
     }
 }
 
+/// Fills `out` with values `off..off + out.len()` of a vector held as runs of `run` equal
+/// values (a power of two), one value per run in `runs`.
+pub fn expand_runs<T: Copy>(out: &mut [T], runs: &[T], run: usize, off: usize) {
+    if run >= out.len() {
+        out.fill(runs[off / run]);
+    } else {
+        for (dst, &x) in out.chunks_mut(run).zip(&runs[off / run..]) {
+            dst.fill(x);
+        }
+    }
+}
+
+/// [`sum_of_products_narrow`] with every `b_t` held as runs of `run` equal values, one value per
+/// run (`run` divides `out.len()`): the residues of the products with the expanded `b_t`,
+/// without expanding them.
+pub fn sum_of_products_narrow_runs(
+    out: &mut [u64],
+    terms: &[(&[u64], &[u32])],
+    run: usize,
+    m: &Modulus,
+) {
+    if terms.is_empty() || run == 0 {
+        out.fill(0);
+        return;
+    }
+    lazily(
+        out,
+        terms.len(),
+        m,
+        #[inline(always)]
+        |acc, r| {
+            if r.start == 0 {
+                lazy_products_runs::<true>(acc, &terms[r], run)
+            } else {
+                lazy_products_runs::<false>(acc, &terms[r], run)
+            }
+        },
+    );
+}
+
+/// `acc += sum_t a_t * b_t` pointwise for values below `2^31`, with `b_t` held as runs of `run`
+/// equal values (see [`lazy_products`]).
+#[inline(always)]
+fn lazy_products_runs<const OVERWRITE: bool>(
+    acc: &mut [u64],
+    terms: &[(&[u64], &[u32])],
+    run: usize,
+) {
+    let len = acc.len();
+    let groups = len / run;
+    let x = |v: u64| u64::from(v as u32);
+    // with OVERWRITE the first product (pair) is written, not added: `acc` may hold anything
+    let mut overwrite = OVERWRITE;
+    let mut pairs = terms.chunks_exact(2);
+    for p in &mut pairs {
+        let (a0, a1) = (&p[0].0[..len], &p[1].0[..len]);
+        let (b0, b1) = (&p[0].1[..groups], &p[1].1[..groups]);
+        for g in 0..groups {
+            let (w0, w1) = (u64::from(b0[g]), u64::from(b1[g]));
+            let (o, v0, v1) = (
+                &mut acc[g * run..][..run],
+                &a0[g * run..][..run],
+                &a1[g * run..][..run],
+            );
+            if overwrite {
+                for c in 0..run {
+                    o[c] = x(v0[c]) * w0 + x(v1[c]) * w1;
+                }
+            } else {
+                for c in 0..run {
+                    o[c] += x(v0[c]) * w0 + x(v1[c]) * w1;
+                }
+            }
+        }
+        overwrite = false;
+    }
+    for &(at, bt) in pairs.remainder() {
+        let (at, bt) = (&at[..len], &bt[..groups]);
+        for g in 0..groups {
+            let w = u64::from(bt[g]);
+            let (o, v) = (&mut acc[g * run..][..run], &at[g * run..][..run]);
+            if overwrite {
+                for c in 0..run {
+                    o[c] = x(v[c]) * w;
+                }
+            } else {
+                for c in 0..run {
+                    o[c] += x(v[c]) * w;
+                }
+            }
+        }
+        overwrite = false;
+    }
+}
+
 /// `out = sum_t a_t * b_t` pointwise modulo `m` (below `2^31`), for slices of one residue with
 /// the `b_t` in 32-bit words: one pass, no temporary per term, products summed unreduced
 /// [`lazy_terms`] at a time; the same residues as summing reduced products one by one. What
@@ -1575,6 +1670,55 @@ mod tests {
             let mut out = vec![5u64; len];
             sum_of_products_narrow(&mut out, &[], &m);
             assert_eq!(out, vec![0; len]);
+        }
+    }
+
+    /// Products with multipliers held as runs of equal values give exactly the products with
+    /// the multipliers written out, for every run length up to the whole slice, every term
+    /// count around the pairs and the unreduced limit of a 31-bit prime; expanding the runs
+    /// gives the written-out values.
+    #[test]
+    fn products_from_runs_equal_products_of_the_expanded_values() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        let len = 256;
+        for bits in [26u32, 31] {
+            let p = generate_primes(&[bits], len).expect("prime")[0];
+            let m = Modulus::new(p, len).expect("modulus");
+            for run in [1usize, 2, 8, 16, 64, 256] {
+                for count in [1usize, 2, 3, 5, 8, 9] {
+                    let a: Vec<Vec<u64>> = (0..count)
+                        .map(|_| (0..len).map(|_| rng.gen_range(0..p)).collect())
+                        .collect();
+                    let runs: Vec<Vec<u32>> = (0..count)
+                        .map(|_| (0..len / run).map(|_| rng.gen_range(0..p) as u32).collect())
+                        .collect();
+                    let expanded: Vec<Vec<u32>> = runs
+                        .iter()
+                        .map(|r| {
+                            let mut e = vec![0u32; len];
+                            for (k, block) in e.chunks_mut(64).enumerate() {
+                                expand_runs(block, r, run, k * 64);
+                            }
+                            e
+                        })
+                        .collect();
+                    for (e, r) in expanded.iter().zip(&runs) {
+                        assert!(e.iter().enumerate().all(|(c, &v)| v == r[c / run]));
+                    }
+                    let whole: Vec<(&[u64], &[u32])> = a
+                        .iter()
+                        .zip(&expanded)
+                        .map(|(x, y)| (&x[..], &y[..]))
+                        .collect();
+                    let held: Vec<(&[u64], &[u32])> =
+                        a.iter().zip(&runs).map(|(x, y)| (&x[..], &y[..])).collect();
+                    let mut expect = vec![0u64; len];
+                    sum_of_products_narrow(&mut expect, &whole, &m);
+                    let mut out: Vec<u64> = (0..len).map(|_| rng.gen()).collect();
+                    sum_of_products_narrow_runs(&mut out, &held, run, &m);
+                    assert_eq!(out, expect, "runs of {run}, {count} terms, {bits} bits");
+                }
+            }
         }
     }
 

@@ -783,6 +783,46 @@ fn fused_sums_equal_term_by_term_operations() {
                 .expect("add");
         }
         assert!(fused == stepwise, "{}: mul_plain_sum", params.name());
+
+        // multipliers that repeat across the slots are held as runs of equal NTT values, at a
+        // fraction of the memory, and give the same residues: runs of one length (multiplied
+        // from the runs), of mixed lengths (expanded) and none
+        let periods = [slots / 16, slots / 16, slots / 2, slots / 16, 4, slots];
+        let periodic: Vec<_> = periods
+            .iter()
+            .map(|&period| {
+                let base = random_real(&mut r, period, 1.0);
+                let v: Vec<f64> = (0..slots).map(|s| base[s % period]).collect();
+                enc.encode_real(&v, level, scale).expect("encode")
+            })
+            .collect();
+        let held: Vec<_> = periodic.iter().map(|p| p.compact()).collect();
+        for ((pt, period), whole) in held.iter().zip(periods).zip(&compact) {
+            // runs shorter than 8 are held whole
+            let run = Some(slots / period).filter(|&r| r >= 8).unwrap_or(1);
+            assert_eq!(pt.run(), run, "{}", params.name());
+            assert_eq!(pt.memory_bytes() * pt.run(), whole.memory_bytes());
+        }
+        for sum in [
+            vec![0, 1, 3],
+            vec![0, 2, 4, 5, 1],
+            vec![5],
+            vec![4],
+            vec![2, 5],
+        ] {
+            let terms: Vec<_> = sum.iter().map(|&k| (&cts[k], &held[k])).collect();
+            let got = ev.mul_plain_sum(&terms).expect("sum");
+            let mut stepwise = ev.mul_plain(&cts[sum[0]], &periodic[sum[0]]).expect("mul");
+            for &k in &sum[1..] {
+                let product = ev.mul_plain(&cts[k], &periodic[k]).expect("mul");
+                stepwise = ev.add(&stepwise, &product).expect("add");
+            }
+            assert!(
+                got == stepwise,
+                "{}: sums of held runs {sum:?}",
+                params.name()
+            );
+        }
         let exact: Vec<f64> = (0..slots)
             .map(|s| (0..6).map(|t| values[t][s] * multipliers[t][s]).sum())
             .collect();

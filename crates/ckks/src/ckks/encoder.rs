@@ -30,10 +30,21 @@ pub struct Plaintext {
 /// residues whose prime is below `2^31` in 32-bit words, the others in 64-bit words. It takes
 /// about half the memory of a [`Plaintext`], and half the bandwidth in a product: what a server
 /// keeps of a model's encoded weights.
+///
+/// A message that repeats itself is held once per repetition: slots that repeat every
+/// `slots / r` positions (`r` a power of two) make a polynomial in `X^r`, whose NTT values
+/// (in the transform's bit-reversed order) come in runs of `r` equal values. Such runs, of 8
+/// or more, are found exactly on the NTT values and kept as one value each: a linear map over
+/// a vector replicated across the slots (as the compiler lays out small layers) keeps its
+/// diagonals at a fraction of their size, and its products read that much less memory. The
+/// products are the same residues as with the whole plaintext.
 #[derive(Clone)]
 pub struct CompactPlaintext {
     pub(crate) params: Arc<Parameters>,
+    /// Residue `j` holds value `c / run` for coefficient `c`.
     pub(crate) residues: Vec<crate::rlwe::Residue>,
+    /// Length of the runs of equal NTT values, the same in every residue (1: none).
+    pub(crate) run: usize,
     pub(crate) level: usize,
     pub(crate) scale: f64,
 }
@@ -62,21 +73,56 @@ impl CompactPlaintext {
     pub fn memory_bytes(&self) -> usize {
         self.residues.iter().map(|r| r.memory_bytes()).sum()
     }
+
+    /// Length of the runs of equal NTT values it is held as (1: held whole).
+    pub fn run(&self) -> usize {
+        self.run
+    }
+}
+
+/// The shortest runs of equal NTT values a [`CompactPlaintext`] is held as: a vector of 64-bit
+/// products (AVX-512) per value.
+const MIN_RUN: usize = 8;
+
+/// The longest power-of-two length `r` such that `values` is constant on every aligned block of
+/// `r` values (`values.len()`, a power of two, when it is constant).
+fn run_length(values: &[u64]) -> usize {
+    let mut zeros = values.len().trailing_zeros();
+    for (c, w) in values.windows(2).enumerate() {
+        if w[0] != w[1] {
+            // a new value starts at c + 1: runs are at most its largest power-of-two factor
+            zeros = zeros.min((c + 1).trailing_zeros());
+            if zeros == 0 {
+                break;
+            }
+        }
+    }
+    1 << zeros
 }
 
 impl Plaintext {
     /// The same plaintext at its primes' width (see [`CompactPlaintext`]).
     pub fn compact(&self) -> CompactPlaintext {
         let n = self.params.n();
+        // runs shorter than a vector of products are held whole: multiplying from them would
+        // cost more than the memory they save
+        let run = match self.data.chunks_exact(n).map(run_length).min() {
+            Some(run) if run >= MIN_RUN => run,
+            _ => 1,
+        };
         let residues = self
             .data
             .chunks_exact(n)
             .zip(self.data.basis().moduli(&self.params))
-            .map(|(r, m)| crate::rlwe::Residue::of(r, m))
+            .map(|(r, m)| {
+                let kept: Vec<u64> = r.iter().step_by(run).copied().collect();
+                crate::rlwe::Residue::of(&kept, m)
+            })
             .collect();
         CompactPlaintext {
             params: self.params.clone(),
             residues,
+            run,
             level: self.level(),
             scale: self.scale,
         }

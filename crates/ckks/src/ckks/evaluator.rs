@@ -127,6 +127,11 @@ fn copy_into(out: &mut Ciphertext, ct: &Ciphertext) {
 /// a block of rows shares stays in cache.
 const FUSED_CHUNK: usize = 512;
 
+/// Values `at..at + len` of part `poly` of `ct`.
+fn block(ct: &Ciphertext, poly: usize, at: usize, len: usize) -> &[u64] {
+    &ct.poly(poly)[at..at + len]
+}
+
 /// Relative tolerance under which two scales are considered equal.
 pub const SCALE_TOLERANCE: f64 = 1e-10;
 
@@ -358,7 +363,8 @@ impl Evaluator {
 
     /// `sum_t ct_t * pt_t`, without rescaling, in one pass over the data: no temporary
     /// ciphertext per term, and for primes below `2^31` (whose plaintext residues are 32-bit
-    /// words) one reduction per coefficient instead of one per product. The products must
+    /// words) one reduction per coefficient instead of one per product; plaintexts held as runs
+    /// of equal values ([`CompactPlaintext`]) are multiplied from their runs. The products must
     /// share a level and a scale.
     pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &CompactPlaintext)]) -> Result<Ciphertext> {
         let Some(&(first, first_pt)) = terms.first() else {
@@ -380,15 +386,51 @@ impl Evaluator {
         let n = self.params.n();
         let basis = self.params.basis(first.level());
         let chunk = FUSED_CHUNK.min(n);
+        // plaintexts all held as runs of one length are multiplied from their runs; others
+        // are read whole (runs of another length expanded)
+        let run = first_pt.run;
+        let runs = run > 1 && terms.iter().all(|(_, pt)| pt.run == run);
         let fill = |out: &mut [u64], poly: usize| {
             out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| {
                 let at = k * chunk;
                 let (j, off) = (at / n, at % n);
+                if runs {
+                    let (start, len) = (off / run, chunk / run.min(chunk));
+                    let narrow: Option<Vec<(&[u64], &[u32])>> = terms
+                        .iter()
+                        .map(|(ct, pt)| match &pt.residues[j] {
+                            Residue::Narrow(v) => {
+                                Some((block(ct, poly, at, chunk), &v[start..start + len]))
+                            }
+                            Residue::Wide(_) => None,
+                        })
+                        .collect();
+                    if let Some(pairs) = narrow {
+                        return ring::sum_of_products_narrow_runs(
+                            o,
+                            &pairs,
+                            run.min(chunk),
+                            basis[j],
+                        );
+                    }
+                }
+                let mut buf: Vec<u32> = Vec::new();
+                for (_, pt) in terms.iter() {
+                    if let (Residue::Narrow(v), run @ 2..) = (&pt.residues[j], pt.run) {
+                        let start = buf.len();
+                        buf.resize(start + chunk, 0);
+                        ring::expand_runs(&mut buf[start..], v, run, off);
+                    }
+                }
+                let mut expanded = buf.chunks_exact(chunk);
                 let narrow: Option<Vec<(&[u64], &[u32])>> = terms
                     .iter()
                     .map(|(ct, pt)| match &pt.residues[j] {
-                        Residue::Narrow(v) => {
-                            Some((&ct.poly(poly)[at..at + chunk], &v[off..off + chunk]))
+                        Residue::Narrow(v) if pt.run == 1 => {
+                            Some((block(ct, poly, at, chunk), &v[off..off + chunk]))
+                        }
+                        Residue::Narrow(_) => {
+                            expanded.next().map(|e| (block(ct, poly, at, chunk), e))
                         }
                         Residue::Wide(_) => None,
                     })
@@ -396,21 +438,30 @@ impl Evaluator {
                 match narrow {
                     Some(pairs) => ring::sum_of_products_narrow(o, &pairs, basis[j]),
                     None => {
-                        // a wider prime: the plaintexts' residues are 64-bit words, borrowed
-                        // (all plaintexts share the parameters, so none is narrow here)
+                        // a wider prime: the plaintexts' residues as 64-bit words, borrowed
+                        // where held whole
                         let widened: Vec<Cow<[u64]>> = terms
                             .iter()
                             .map(|(_, pt)| match &pt.residues[j] {
-                                Residue::Wide(v) => Cow::Borrowed(&v[off..off + chunk]),
-                                Residue::Narrow(v) => Cow::Owned(
-                                    v[off..off + chunk].iter().map(|&w| u64::from(w)).collect(),
-                                ),
+                                Residue::Wide(v) if pt.run == 1 => {
+                                    Cow::Borrowed(&v[off..off + chunk])
+                                }
+                                Residue::Wide(v) => {
+                                    let mut e = vec![0; chunk];
+                                    ring::expand_runs(&mut e, v, pt.run, off);
+                                    Cow::Owned(e)
+                                }
+                                Residue::Narrow(v) => {
+                                    let mut e = vec![0; chunk];
+                                    ring::expand_runs(&mut e, v, pt.run, off);
+                                    Cow::Owned(e.into_iter().map(u64::from).collect())
+                                }
                             })
                             .collect();
                         let pairs: Vec<(&[u64], &[u64])> = terms
                             .iter()
                             .zip(&widened)
-                            .map(|((ct, _), w)| (&ct.poly(poly)[at..at + chunk], w.as_ref()))
+                            .map(|((ct, _), w)| (block(ct, poly, at, chunk), w.as_ref()))
                             .collect();
                         ring::sum_of_products(o, &pairs, basis[j]);
                     }
