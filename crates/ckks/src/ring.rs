@@ -786,8 +786,8 @@ pub fn expand_runs<T: Copy>(out: &mut [T], runs: &[T], run: usize, off: usize) {
 }
 
 /// [`sum_of_products_narrow`] with every `b_t` held as runs of `run` equal values, one value per
-/// run (`run` divides `out.len()`): the residues of the products with the expanded `b_t`,
-/// without expanding them.
+/// run (`run` divides `out.len()`; 1: held whole): the residues of the products with the
+/// expanded `b_t`, without expanding them.
 pub fn sum_of_products_narrow_runs(
     out: &mut [u64],
     terms: &[(&[u64], &[u32])],
@@ -803,12 +803,11 @@ pub fn sum_of_products_narrow_runs(
         terms.len(),
         m,
         #[inline(always)]
-        |acc, r| {
-            if r.start == 0 {
-                lazy_products_runs::<true>(acc, &terms[r], run)
-            } else {
-                lazy_products_runs::<false>(acc, &terms[r], run)
-            }
+        |acc, r| match (r.start == 0, run) {
+            (true, 1) => lazy_products::<true>(acc, &terms[r]),
+            (false, 1) => lazy_products::<false>(acc, &terms[r]),
+            (true, _) => lazy_products_runs::<true>(acc, &terms[r], run),
+            (false, _) => lazy_products_runs::<false>(acc, &terms[r], run),
         },
     );
 }
@@ -873,23 +872,7 @@ fn lazy_products_runs<const OVERWRITE: bool>(
 /// [`lazy_terms`] at a time; the same residues as summing reduced products one by one. What
 /// `out` held is not read (the first products are written over it).
 pub fn sum_of_products_narrow(out: &mut [u64], terms: &[(&[u64], &[u32])], m: &Modulus) {
-    if terms.is_empty() {
-        out.fill(0);
-        return;
-    }
-    lazily(
-        out,
-        terms.len(),
-        m,
-        #[inline(always)]
-        |acc, r| {
-            if r.start == 0 {
-                lazy_products::<true>(acc, &terms[r])
-            } else {
-                lazy_products::<false>(acc, &terms[r])
-            }
-        },
-    );
+    sum_of_products_narrow_runs(out, terms, 1, m)
 }
 
 /// `out = sum_t a_t * b_t` pointwise modulo `m`, for slices of one residue of any prime.

@@ -386,15 +386,15 @@ impl Evaluator {
         let n = self.params.n();
         let basis = self.params.basis(first.level());
         let chunk = FUSED_CHUNK.min(n);
-        // plaintexts all held as runs of one length are multiplied from their runs; others
-        // are read whole (runs of another length expanded)
+        // plaintexts all held as runs of one length (1: whole) are multiplied from their runs;
+        // a sum of several lengths expands the runs a block at a time
         let run = first_pt.run;
-        let runs = run > 1 && terms.iter().all(|(_, pt)| pt.run == run);
+        let one_length = terms.iter().all(|(_, pt)| pt.run == run);
         let fill = |out: &mut [u64], poly: usize| {
             out.par_chunks_mut(chunk).enumerate().for_each(|(k, o)| {
                 let at = k * chunk;
                 let (j, off) = (at / n, at % n);
-                if runs {
+                if one_length {
                     let (start, len) = (off / run, chunk / run.min(chunk));
                     let narrow: Option<Vec<(&[u64], &[u32])>> = terms
                         .iter()
