@@ -1656,8 +1656,8 @@ mod tests {
         }
     }
 
-    /// Products with multipliers held as runs of equal values give exactly the products with
-    /// the multipliers written out, for every run length up to the whole slice, every term
+    /// Products with multipliers held as runs of equal values give the exact products with the
+    /// multipliers written out, for every run length up to the whole slice, every term
     /// count around the pairs and the unreduced limit of a 31-bit prime; expanding the runs
     /// gives the written-out values.
     #[test]
@@ -1695,8 +1695,18 @@ mod tests {
                         .collect();
                     let held: Vec<(&[u64], &[u32])> =
                         a.iter().zip(&runs).map(|(x, y)| (&x[..], &y[..])).collect();
-                    let mut expect = vec![0u64; len];
-                    sum_of_products_narrow(&mut expect, &whole, &m);
+                    // exact arithmetic, independent of both kernels
+                    let expect: Vec<u64> = (0..len)
+                        .map(|c| {
+                            (0..count).fold(0u128, |s, t| {
+                                (s + u128::from(a[t][c]) * u128::from(expanded[t][c]))
+                                    % u128::from(p)
+                            }) as u64
+                        })
+                        .collect();
+                    let mut out: Vec<u64> = (0..len).map(|_| rng.gen()).collect();
+                    sum_of_products_narrow(&mut out, &whole, &m);
+                    assert_eq!(out, expect, "whole, {count} terms, {bits} bits");
                     let mut out: Vec<u64> = (0..len).map(|_| rng.gen()).collect();
                     sum_of_products_narrow_runs(&mut out, &held, run, &m);
                     assert_eq!(out, expect, "runs of {run}, {count} terms, {bits} bits");
