@@ -3,7 +3,10 @@
 # (client and server timed apart; each image runs at every count in turn, so that the counts
 # share the machine's slow and quiet spells), then a table with the speed-ups over the first
 # count: single images as the median of the images' own ratios, batches as the ratio of the
-# per-image times.
+# per-image times. Beside each image runs a perfectly parallel computation (independent NTTs in
+# each core's cache): its speed-up is the machine's ceiling at that moment (shared, throttled or
+# hyperthreaded cores give less than the thread count), and the efficiency is the images'
+# speed-up over that ceiling, image by image.
 # BIN=path measures another build; BIN="a b" measures several, one table each, side by side.
 #   bash bench/cores.sh [MODEL_DIR] [THREADS] [IMAGES] [BATCH_IMAGES]
 set -euo pipefail
@@ -28,11 +31,12 @@ for r in rows:
     print(json.dumps({"bin": bin, **r}))
 print(f"{bin}: {first['model']}, median of {first['images']} single images; "
       f"{first.get('batch_images', 0)} images in batch mode")
-print("| threads | single image | speed-up | batch server ms/image | speed-up | batch client encrypt ms/image |")
-print("|---|---|---|---|---|---|")
+print("| threads | single image | speed-up | machine's ceiling | efficiency | batch server ms/image | speed-up | batch client encrypt ms/image |")
+print("|---|---|---|---|---|---|---|---|")
 for r in rows:
     single = r["server_single_image_ms"]
-    line = f"| {r['threads']} | {single:.1f} ms | {r['single_speedup']:.2f}x |"
+    line = (f"| {r['threads']} | {single:.1f} ms | {r['single_speedup']:.2f}x "
+            f"| {r['ceiling_speedup']:.2f}x | {r['parallel_efficiency']:.0%} |")
     b = r.get("batch_server_ms_per_image")
     if b:
         e = r["batch_client_encrypt_ms_per_image"]

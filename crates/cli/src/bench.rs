@@ -45,6 +45,9 @@ pub struct CnnBenchArgs {
     /// Thread counts, comma-separated (`1,2,4,8,16`): one line per count, with the speed-up
     /// over the first (1 for the single-threaded reference figures). Each image runs at every
     /// count in turn, and the single-image speed-up is the median of the images' own ratios.
+    /// Beside each image runs a perfectly parallel computation: its speed-up (`ceiling`) is
+    /// what the machine's cores gave at that moment, and `parallel_efficiency` the images'
+    /// speed-up as a fraction of it.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     threads: Vec<usize>,
     /// Folder holding mnist/ and fashion-mnist/ (default: the vendored data/).
@@ -214,8 +217,11 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     // every image at every thread count in turn, starting from another count each time, so
     // that the counts share the machine's slow and quiet spells and each image's ratio
     // compares like with like
+    // after each image, at the same count, the machine's ceiling: a perfectly parallel
+    // computation, whose speed-up is what the cores gave at that moment
     let single = test.first(a.images.max(1));
     let mut runs: Vec<Vec<ImageRun>> = pools.iter().map(|_| Vec::new()).collect();
+    let mut ceilings: Vec<Vec<f64>> = pools.iter().map(|_| Vec::new()).collect();
     let mut tallies: Vec<Tally> = pools.iter().map(|_| Tally::default()).collect();
     for i in 0..single.len() {
         let x = single.sample(i);
@@ -223,6 +229,9 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         for k in 0..pools.len() {
             let p = (i + k) % pools.len();
             let run = pools[p].install(|| harnesses[p].run(x))?;
+            ceilings[p].push(pools[p].install(|| {
+                unseen_ckks::bench::parallel_ceiling_ms(&compiled.params, CEILING_ROUND_TRIPS)
+            }));
             tallies[p].record(&run.logits, &plain, single.labels[i]);
             runs[p].push(run);
         }
@@ -230,13 +239,19 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
     let mut first_batch: Option<f64> = None;
     for (p, pool) in pools.iter().enumerate() {
         let s = harnesses[p].report(&runs[p], &tallies[p]);
-        // the median of the images' own ratios (first count's time over this count's)
-        let mut ratios: Vec<f64> = runs[0]
+        // the medians of the images' own ratios (first count's time over this count's), of
+        // the ceiling's measured beside them, and of the images' ratios over the ceiling's
+        let ratios: Vec<f64> = runs[0]
             .iter()
             .zip(&runs[p])
             .map(|(r, t)| r.server_ms / t.server_ms)
             .collect();
-        ratios.sort_by(f64::total_cmp);
+        let ceiling: Vec<f64> = ceilings[0]
+            .iter()
+            .zip(&ceilings[p])
+            .map(|(r, t)| r / t)
+            .collect();
+        let efficiency: Vec<f64> = ratios.iter().zip(&ceiling).map(|(r, c)| r / c).collect();
         let mut out = json!({
             "model": a.model.display().to_string(),
             "threads": a.threads[p],
@@ -244,7 +259,9 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
             "key_digits": compiled.plan.key_layout,
             "images": s["images"],
             "server_single_image_ms": s["server_single_image_ms"],
-            "single_speedup": ratios[ratios.len() / 2],
+            "single_speedup": median(ratios),
+            "ceiling_speedup": median(ceiling),
+            "parallel_efficiency": median(efficiency),
             "client_encrypt_ms": s["client_encrypt_ms"],
             "client_decrypt_ms": s["client_decrypt_ms"],
             "client_keygen_ms": s["client_keygen_ms"],
@@ -295,6 +312,16 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// NTT round trips per task of the machine's ceiling in `bench cnn`: about as long on one
+/// thread as a ciphernet image.
+const CEILING_ROUND_TRIPS: usize = 12;
+
+/// The median of a non-empty list (the upper one of an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn ckks(a: CkksBenchArgs) -> Result<()> {

@@ -287,6 +287,8 @@ fn bench_cnn_prints_the_promised_fields() {
         for key in [
             "server_single_image_ms",
             "single_speedup",
+            "ceiling_speedup",
+            "parallel_efficiency",
             "client_encrypt_ms",
             "client_decrypt_ms",
             "eval_keys_bytes",
@@ -307,5 +309,7 @@ fn bench_cnn_prints_the_promised_fields() {
     }
     // the speed-ups are over the first count: its own are 1 exactly
     assert_eq!(lines[0]["single_speedup"], 1.0, "{out}");
+    assert_eq!(lines[0]["ceiling_speedup"], 1.0, "{out}");
+    assert_eq!(lines[0]["parallel_efficiency"], 1.0, "{out}");
     assert_eq!(lines[0]["batch_speedup"], 1.0, "{out}");
 }
