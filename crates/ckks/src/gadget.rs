@@ -273,13 +273,33 @@ impl Converter {
         if narrow(m.value()) && self.from.iter().all(|&g| narrow(moduli[g].value())) {
             return convert_narrow((prep, hats.as_slice(), whole, m), out);
         }
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut acc = 0u128;
-            for (t, &h) in hats.iter().enumerate() {
-                acc += u128::from(prep.v(t)[i]) * u128::from(h);
+        let k = hats.len();
+        let p = m.value();
+        if (k as u128 + 1) * u128::from(p) > u128::from(u64::MAX) {
+            // too many sources for the lazy sum below at this prime's width (none of the
+            // presets: it takes 8 with a 61-bit prime)
+            for (i, o) in out.iter_mut().enumerate() {
+                let mut acc = 0u128;
+                for (t, &h) in hats.iter().enumerate() {
+                    acc += u128::from(prep.v(t)[i]) * u128::from(h);
+                }
+                let r = m.reduce_u128(acc);
+                *o = T::of(m.sub(r, m.mul(prep.alpha()[i], whole)));
             }
-            let r = m.reduce_u128(acc);
-            *o = T::of(m.sub(r, m.mul(prep.alpha()[i], whole)));
+            return;
+        }
+        // each product reduced by its Shoup constant (below p), k of them summed without
+        // reduction, and `alpha Q mod p` (alpha <= k) read from a table: one reduction per
+        // coefficient instead of a 128-bit sum and two 128-bit reductions
+        let shoup: Vec<(u64, u64)> = hats.iter().map(|&h| (h, m.shoup(h))).collect();
+        let whole_times: Vec<u64> = (0..=k as u64).map(|a| m.mul(a, whole)).collect();
+        let sources: Vec<&[u64]> = (0..k).map(|t| prep.v(t)).collect();
+        for (i, (o, &alpha)) in out.iter_mut().zip(prep.alpha()).enumerate() {
+            let mut acc = p - whole_times[alpha as usize];
+            for (v, &(h, hs)) in sources.iter().zip(&shoup) {
+                acc += m.mul_shoup(v[i], h, hs);
+            }
+            *o = T::of(m.reduce(acc));
         }
     }
 }
@@ -420,18 +440,33 @@ mod tests {
         bits.iter().map(|&b| f64::from(b) - 0.001).collect()
     }
 
-    /// Conversions from two and from three primes (below and above 2^31), against the
-    /// centered value computed exactly in 128 bits, at the edges of the range and between.
+    /// Conversions from two, three and seven primes (below and above 2^31, up to a 61-bit
+    /// target), against the centered value computed exactly in 128 bits,
+    /// at the edges of the range and between.
     #[test]
     fn conversions_give_the_exact_centered_value() {
         let n = 16;
-        for bits in [[26u32, 26, 26, 31, 31], [40, 30, 30, 49, 40]] {
+        let (two, three) = (vec![0, 1], vec![0, 1, 2]);
+        let seven: Vec<usize> = (0..7).collect();
+        let wide = [vec![17u32; 7], vec![61, 60]].concat();
+        for (bits, froms) in [
+            (
+                vec![26u32, 26, 26, 31, 31],
+                vec![two.clone(), three.clone()],
+            ),
+            (vec![40, 30, 30, 49, 40], vec![two.clone(), three.clone()]),
+            (vec![40, 30, 30, 61, 60], vec![two, three]),
+            // seven products and alpha Q's complement below a 61-bit prime: the lazy sum at
+            // its limit, (7 + 1) p just under 2^64
+            (wide, vec![seven]),
+        ] {
             let primes = ring::generate_primes(&bits, n).expect("primes");
             let moduli: Vec<Modulus> = primes
                 .iter()
                 .map(|&p| Modulus::new(p, n).expect("modulus"))
                 .collect();
-            for from in [vec![0, 1], vec![0, 1, 2]] {
+            let targets = bits.len() - 2;
+            for from in froms {
                 let conv = Converter::new(&moduli, from.clone());
                 let q: u128 = from.iter().map(|&i| u128::from(primes[i])).product();
                 let values: Vec<u128> = (0..n as u128)
@@ -453,7 +488,7 @@ mod tests {
                     })
                     .collect();
                 let prep = conv.prepare(&moduli, |t| &residues[t], n);
-                for (j, &target) in primes.iter().enumerate().skip(3) {
+                for (j, &target) in primes.iter().enumerate().skip(targets) {
                     let mut out = vec![0u64; n];
                     conv.convert_into(&prep, j, &moduli, &mut out);
                     let pj = i128::from(target);
