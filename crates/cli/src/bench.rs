@@ -14,7 +14,7 @@ use unseen_paillier::{EncryptedNumber, Integer, PrivateKey, Randomness, Scalar, 
 use unseen_server::{AppState, Limits};
 use unseen_wire::salary::{legacy_reply, PredictRequest};
 
-use crate::encrypted::{ImageRun, SingleImage, Tally};
+use crate::encrypted::{median, ImageRun, SingleImage, Tally};
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -241,17 +241,17 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
         let s = harnesses[p].report(&runs[p], &tallies[p]);
         // the medians of the images' own ratios (first count's time over this count's), of
         // the ceiling's measured beside them, and of the images' ratios over the ceiling's
-        let ratios: Vec<f64> = runs[0]
+        let mut ratios: Vec<f64> = runs[0]
             .iter()
             .zip(&runs[p])
             .map(|(r, t)| r.server_ms / t.server_ms)
             .collect();
-        let ceiling: Vec<f64> = ceilings[0]
+        let mut ceiling: Vec<f64> = ceilings[0]
             .iter()
             .zip(&ceilings[p])
             .map(|(r, t)| r / t)
             .collect();
-        let efficiency: Vec<f64> = ratios.iter().zip(&ceiling).map(|(r, c)| r / c).collect();
+        let mut efficiency: Vec<f64> = ratios.iter().zip(&ceiling).map(|(r, c)| r / c).collect();
         let mut out = json!({
             "model": a.model.display().to_string(),
             "threads": a.threads[p],
@@ -259,9 +259,9 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
             "key_digits": compiled.plan.key_layout,
             "images": s["images"],
             "server_single_image_ms": s["server_single_image_ms"],
-            "single_speedup": median(ratios),
-            "ceiling_speedup": median(ceiling),
-            "parallel_efficiency": median(efficiency),
+            "single_speedup": median(&mut ratios),
+            "ceiling_speedup": median(&mut ceiling),
+            "parallel_efficiency": median(&mut efficiency),
             "client_encrypt_ms": s["client_encrypt_ms"],
             "client_decrypt_ms": s["client_decrypt_ms"],
             "client_keygen_ms": s["client_keygen_ms"],
@@ -317,12 +317,6 @@ fn cnn(a: CnnBenchArgs) -> Result<()> {
 /// NTT round trips per task of the machine's ceiling in `bench cnn`: about as long on one
 /// thread as a ciphernet image.
 const CEILING_ROUND_TRIPS: usize = 12;
-
-/// The median of a non-empty list (the upper one of an even count).
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn ckks(a: CkksBenchArgs) -> Result<()> {
     let records = unseen_ckks::bench::run(a.iters.max(1), a.threads.max(1))?;

@@ -125,7 +125,8 @@ fn merged(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::
     base
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (the upper one of an even count; NaN for none), sorting it.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
